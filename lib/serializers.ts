@@ -1,0 +1,90 @@
+import { deserialize as v8Deserialize, serialize as v8Serialize } from 'node:v8'
+import { Packr } from 'msgpackr'
+
+/**
+ * Turns values into what a backend stores and back. `encoding: null` means the
+ * serializer works in bytes (`Uint8Array`), `'utf8'` that it works in strings.
+ * `loads(undefined)` is `undefined`: a miss stays a miss.
+ */
+export interface Serializer<Stored = string | Uint8Array> {
+  readonly encoding: 'utf8' | null
+  dumps(value: unknown): Stored
+  loads(stored: Stored | undefined): unknown
+}
+
+/** Any serializer a cache accepts, NullSerializer included. */
+export type AnySerializer = Serializer<unknown>
+
+/** Stores the value itself, untouched. For the memory backend only. */
+export class NullSerializer implements Serializer<unknown> {
+  readonly encoding = 'utf8' as const
+  dumps(value: unknown): unknown {
+    return value
+  }
+  loads(stored: unknown): unknown {
+    return stored
+  }
+}
+
+/** `String(value)` on the way in; strings come back as strings. */
+export class StringSerializer implements Serializer<string> {
+  readonly encoding = 'utf8' as const
+  dumps(value: unknown): string {
+    return String(value)
+  }
+  loads(stored: string | Uint8Array | undefined): unknown {
+    if (stored === undefined || typeof stored === 'string') return stored
+    return Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
+  }
+}
+
+/**
+ * Plain JSON, readable by aiocache's JsonSerializer. A value JSON cannot represent
+ * (BigInt, a cycle, a bare function or symbol) is refused rather than silently
+ * stored as something else.
+ */
+export class JsonSerializer implements Serializer<string> {
+  readonly encoding = 'utf8' as const
+  dumps(value: unknown): string {
+    const text = JSON.stringify(value)
+    if (text === undefined) throw new TypeError(`JSON cannot represent ${typeof value} values`)
+    return text
+  }
+  loads(stored: string | Uint8Array | undefined): unknown {
+    if (stored === undefined) return undefined
+    const text = typeof stored === 'string' ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
+    return JSON.parse(text)
+  }
+}
+
+/**
+ * MessagePack through msgpackr, in plain MessagePack (no msgpackr record
+ * extension), so other MessagePack readers understand it. Never feed it data an
+ * attacker can write.
+ */
+export class MsgPackSerializer implements Serializer<Uint8Array> {
+  readonly encoding = null
+  readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true })
+  dumps(value: unknown): Uint8Array {
+    return this.#packr.pack(value)
+  }
+  loads(stored: Uint8Array | string | undefined): unknown {
+    if (stored === undefined) return undefined
+    return this.#packr.unpack(typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored)
+  }
+}
+
+/**
+ * `node:v8` structured clone: keeps Date, Map, Set, BigInt, typed arrays and
+ * cycles, like pickle does for aiocache. Never feed it data an attacker can write.
+ */
+export class V8Serializer implements Serializer<Uint8Array> {
+  readonly encoding = null
+  dumps(value: unknown): Uint8Array {
+    return v8Serialize(value)
+  }
+  loads(stored: Uint8Array | string | undefined): unknown {
+    if (stored === undefined) return undefined
+    return v8Deserialize(typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored)
+  }
+}
