@@ -1,3 +1,4 @@
+import { now } from './clock.js'
 import compose from 'koa-compose'
 import { debuglog } from 'node:util'
 import type { Cache } from './cache.js'
@@ -5,6 +6,7 @@ import type { CommandArgs, CommandName, Context, Middleware, Plugin } from './co
 import { watch, unwatch, type Due } from './deadline.js'
 import { describe, toSeconds } from './duration.js'
 import { KeyExistsError, SerializationError, TimeoutError } from './errors.js'
+import { BasePlugin } from './plugins/base.js'
 
 const debug = debuglog('oniocache')
 const DEBUG = debug.enabled
@@ -18,7 +20,8 @@ export class CommandContext implements Context, Due {
   readonly command: CommandName
   args: CommandArgs
   result: unknown = undefined
-  took = 0
+  #took = 0
+  #tookFrom = -1
   hits: number | undefined = undefined
   /** The key(s) that reached the backend, for debug lines. */
   builtKey: string | string[] | undefined = undefined
@@ -49,6 +52,28 @@ export class CommandContext implements Context, Due {
       if (this.timedOut) this.#controller.abort(new TimeoutError(this.command, this.timeout))
     }
     return this.#controller.signal
+  }
+
+  /** Seconds the inner layers took; a layer that marked `tookSince` has it computed when first read. */
+  get took(): number {
+    if (this.#tookFrom >= 0) {
+      this.#took = (now() - this.#tookFrom) / 1000
+      this.#tookFrom = -1
+    }
+    return this.#took
+  }
+  set took(seconds: number) {
+    this.#took = seconds
+    this.#tookFrom = -1
+  }
+
+  /**
+   * A layer's `next()` returned just now, having started at `started`: `took` is
+   * that span, read from the clock only if someone asks (post hooks run right
+   * after, so the span is the same to within a few instructions).
+   */
+  tookSince(started: number): void {
+    this.#tookFrom = started
   }
 
   get state(): Record<string, unknown> {
@@ -93,7 +118,7 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
   capturedReject = reject
 }
 
-export type Composed = ((ctx: CommandContext) => Promise<void>) | undefined
+export type Composed = ((ctx: Context) => Promise<void>) | undefined
 
 /** Turns plugins (objects with `middleware`, or bare functions) into one composed chain, core innermost. */
 export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Composed {
@@ -107,8 +132,10 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   })
   layers.push(coreMiddleware)
   const chain = compose<Context>(layers)
+  // A BasePlugin measures its own next(); the core step measures itself only for bare middleware to read.
+  if (plugins.every((plugin) => plugin instanceof BasePlugin)) return chain
   return (ctx) => {
-    ctx.timed = true
+    ;(ctx as CommandContext).timed = true
     return chain(ctx)
   }
 }
@@ -119,7 +146,7 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
  * before this returns, so there is nothing left to time out and nothing to await.
  */
 export function run(ctx: CommandContext, composed: Composed, defaultTimeout: number): Promise<unknown> {
-  if (DEBUG) ctx.started = performance.now()
+  if (DEBUG) ctx.started = now()
   const timeoutArg = ctx.args.timeout
   if (composed === undefined && ctx.cache.backend.synchronous === true) {
     try {
@@ -155,7 +182,7 @@ export function run(ctx: CommandContext, composed: Composed, defaultTimeout: num
 }
 
 function log(ctx: CommandContext, error?: unknown): void {
-  const ms = (performance.now() - ctx.started).toFixed(3)
+  const ms = (now() - ctx.started).toFixed(3)
   const keys = Array.isArray(ctx.builtKey) ? ctx.builtKey.join(',') : (ctx.builtKey ?? '')
   let outcome = ''
   if (error !== undefined) outcome = `error ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`
@@ -180,16 +207,16 @@ interface Op {
 
 export function core(ctx: CommandContext): void | Promise<void> {
   const op = OPS[ctx.command]
-  const started = ctx.timed ? performance.now() : 0
+  const started = ctx.timed ? now() : 0
   const answer = op.call(ctx)
   if (ctx.cache.backend.synchronous === true) {
     op.done(ctx, answer)
-    if (ctx.timed) ctx.took = (performance.now() - started) / 1000
+    if (ctx.timed) ctx.took = (now() - started) / 1000
     return
   }
   return Promise.resolve(answer).then((value) => {
     op.done(ctx, value)
-    if (ctx.timed) ctx.took = (performance.now() - started) / 1000
+    if (ctx.timed) ctx.took = (now() - started) / 1000
   })
 }
 

@@ -12,10 +12,12 @@
  * timeout has passed since the stamp. So a command never times out early, and at
  * most two ticks late (1/10 of its timeout, 50 ms at the default 5 s).
  */
+import { now } from './clock.js'
+
 export interface Due {
   /** Milliseconds after which it expires. */
   timeoutMs: number
-  /** `performance.now()` of the first tick that saw it; 0 until then. */
+  /** `now()` of the first tick that saw it; 0 until then. */
   stamp: number
   prevDue: Due | null
   nextDue: Due | null
@@ -76,14 +78,14 @@ function arm(ms: number): void {
 function tick(): void {
   timer = undefined
   tickMs = Infinity
-  const now = performance.now()
+  const time = now()
   let shortest = Infinity
   const due: Due[] = []
   for (let item = head; item !== null; ) {
     const following = item.nextDue
     if (item.stamp === 0) {
-      item.stamp = now
-    } else if (now - item.stamp >= item.timeoutMs) {
+      item.stamp = time
+    } else if (time - item.stamp >= item.timeoutMs) {
       unwatch(item)
       due.push(item)
       item = following

@@ -1,3 +1,4 @@
+import { monotonic } from '../clock.js'
 import { describe, toSeconds, type Duration } from '../duration.js'
 import type { Backend } from './backend.js'
 
@@ -9,7 +10,7 @@ export interface Clock {
 export interface MemoryBackendOptions {
   /** Most entries kept; past it the least recently used one goes. Default: no limit. */
   maxSize?: number
-  /** Where "now" comes from, in milliseconds. Default: `performance`. */
+  /** Where "now" comes from, in milliseconds. Default: a monotonic clock (`performance.now`). */
   clock?: Clock
   /** How often expired entries that nobody reads are reclaimed. Default `1` (second). */
   sweepInterval?: Duration
@@ -46,7 +47,7 @@ export class MemoryBackend implements Backend {
     for (const name of Object.keys(options)) {
       if (!OPTIONS.has(name)) throw new TypeError(`[oniocache] [memory] unknown option ${JSON.stringify(name)}; known: ${[...OPTIONS].join(', ')}`)
     }
-    const { maxSize, clock = performance, sweepInterval = 1, sweepBatch = 1000 } = options
+    const { maxSize, clock = monotonic, sweepInterval = 1, sweepBatch = 1000 } = options
     if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
       throw new TypeError(`[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`)
     }

@@ -1,3 +1,4 @@
+import { now } from '../clock.js'
 import { COMMANDS, type CommandName, type Context, type Next, type Plugin } from '../context.js'
 
 /**
@@ -61,20 +62,30 @@ export class BasePlugin implements Plugin {
       const out = preCommand.call(this, ctx)
       if (out !== undefined) await out
     }
-    const started = performance.now()
-    await next()
-    ctx.took = (performance.now() - started) / 1000
     const postCommand = this[names.post]
+    const post = this.post
+    if (postCommand === undefined && post === undefined) return next()
+    const started = now()
+    await next()
+    if (isMeasured(ctx)) ctx.tookSince(started)
+    else ctx.took = (now() - started) / 1000
     if (postCommand !== undefined) {
       const out = postCommand.call(this, ctx)
       if (out !== undefined) await out
     }
-    const post = this.post
     if (post !== undefined) {
       const out = post.call(this, ctx)
       if (out !== undefined) await out
     }
   }
+}
+
+interface Measured {
+  tookSince(started: number): void
+}
+
+function isMeasured(ctx: Context): ctx is Context & Measured {
+  return typeof (ctx as Partial<Measured>).tookSince === 'function'
 }
 
 // Declaration merging: the hooks are optional methods of every BasePlugin.
