@@ -4,7 +4,10 @@ import { Packr } from 'msgpackr'
 /**
  * Turns values into what a backend stores and back. `encoding: null` means the
  * serializer works in bytes (`Uint8Array`), `'utf8'` that it works in strings.
- * `loads(undefined)` is `undefined`: a miss stays a miss.
+ * `loads(undefined)` is `undefined`: a miss stays a miss. Every shipped
+ * serializer also reads a plain number as that number (as text for
+ * `StringSerializer`): that is how the memory backend keeps a counter that
+ * `increment` created.
  */
 export interface Serializer<Stored = string | Uint8Array> {
   readonly encoding: 'utf8' | null
@@ -32,8 +35,9 @@ export class StringSerializer implements Serializer<string> {
   dumps(value: unknown): string {
     return String(value)
   }
-  loads(stored: string | Uint8Array | undefined): unknown {
+  loads(stored: string | Uint8Array | number | undefined): unknown {
     if (stored === undefined || typeof stored === 'string') return stored
+    if (typeof stored === 'number') return String(stored)
     return Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
   }
 }
@@ -50,8 +54,8 @@ export class JsonSerializer implements Serializer<string> {
     if (text === undefined) throw new TypeError(`JSON cannot represent ${typeof value} values`)
     return text
   }
-  loads(stored: string | Uint8Array | undefined): unknown {
-    if (stored === undefined) return undefined
+  loads(stored: string | Uint8Array | number | undefined): unknown {
+    if (stored === undefined || typeof stored === 'number') return stored
     const text = typeof stored === 'string' ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
     return JSON.parse(text)
   }
@@ -66,10 +70,13 @@ export class MsgPackSerializer implements Serializer<Uint8Array> {
   readonly encoding = null
   readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true })
   dumps(value: unknown): Uint8Array {
+    // msgpackr writes a bare function as its "undefined" extension: it would read back as
+    // undefined, which looks like a miss. Refuse it, as JsonSerializer does.
+    if (typeof value === 'function') throw new TypeError('MessagePack cannot represent function values')
     return this.#packr.pack(value)
   }
-  loads(stored: Uint8Array | string | undefined): unknown {
-    if (stored === undefined) return undefined
+  loads(stored: Uint8Array | string | number | undefined): unknown {
+    if (stored === undefined || typeof stored === 'number') return stored
     return this.#packr.unpack(typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored)
   }
 }
@@ -83,8 +90,8 @@ export class V8Serializer implements Serializer<Uint8Array> {
   dumps(value: unknown): Uint8Array {
     return v8Serialize(value)
   }
-  loads(stored: Uint8Array | string | undefined): unknown {
-    if (stored === undefined) return undefined
+  loads(stored: Uint8Array | string | number | undefined): unknown {
+    if (stored === undefined || typeof stored === 'number') return stored
     return v8Deserialize(typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored)
   }
 }

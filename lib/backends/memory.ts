@@ -19,7 +19,7 @@ export interface MemoryBackendOptions {
 }
 
 const OPTIONS = new Set(['maxSize', 'clock', 'sweepInterval', 'sweepBatch'])
-const INTEGER_TEXT = /^[+-]?\d{1,16}$/
+const INTEGER_TEXT = /^[+-]?\d+$/
 
 /**
  * The in-process store: a `Map` in insertion order, which doubles as the LRU list
@@ -41,7 +41,7 @@ export class MemoryBackend implements Backend {
   readonly #sweepBatch: number
   #cursor: Iterator<[string, number]> | undefined
   #timer: NodeJS.Timeout | undefined
-  #burst: NodeJS.Immediate | undefined
+  #burst: NodeJS.Timeout | undefined
 
   constructor(options: MemoryBackendOptions = {}) {
     for (const name of Object.keys(options)) {
@@ -121,7 +121,8 @@ export class MemoryBackend implements Backend {
     else if (typeof current === 'string' && INTEGER_TEXT.test(current)) base = Number(current)
     else throw new TypeError(`[oniocache] [memory] cannot increment ${JSON.stringify(key)}: its value is not an integer`)
     const next = base + delta
-    if (!Number.isSafeInteger(next)) throw new RangeError(`[oniocache] [memory] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER`)
+    // An unsafe base (a long digit string) was already rounded by Number(): refuse rather than answer a wrong count.
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(next)) throw new RangeError(`[oniocache] [memory] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER`)
     // Keep the value's representation (a counter written as text stays text) and its ttl.
     const stored = typeof current === 'string' ? String(next) : next
     if (current === undefined) this.#store(key, stored, 0)
@@ -153,11 +154,13 @@ export class MemoryBackend implements Backend {
 
   /** Runs a `Map` method on the store itself, e.g. `raw('keys')`. Bypasses ttl and LRU. */
   raw(command: string, args: readonly unknown[]): unknown {
-    const method: unknown = Reflect.get(Map.prototype, command)
-    if (typeof method !== 'function' || command === 'constructor') {
+    // Map's own members only: not Object.prototype's (toString, __proto__…), and `size` is a getter.
+    const member = command === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(Map.prototype, command)
+    if (member?.get !== undefined) return Reflect.apply(member.get, this.#values, [])
+    if (typeof member?.value !== 'function') {
       throw new TypeError(`[oniocache] [memory] raw runs a Map method (get, set, has, delete, keys, entries, size…); ${JSON.stringify(command)} is not one`)
     }
-    return Reflect.apply(method, this.#values, args)
+    return Reflect.apply(member.value as (...args: unknown[]) => unknown, this.#values, args)
   }
 
   /**
@@ -192,7 +195,7 @@ export class MemoryBackend implements Backend {
 
   close(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    if (this.#burst !== undefined) clearImmediate(this.#burst)
+    if (this.#burst !== undefined) clearTimeout(this.#burst)
     this.#timer = this.#burst = undefined
   }
 
@@ -236,14 +239,22 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  /** One batch per tick; more batches right away while a quarter or more of a batch had expired. */
+  /**
+   * One batch per tick; more batches right away while a quarter or more of a batch
+   * had expired. The next batch is an unref'd 0 ms timeout, not an unref'd
+   * `setImmediate`: an unref'd immediate does not stop the event loop from
+   * blocking in poll, so in an idle process it would wait for the next interval.
+   */
   #autoSweep(): void {
+    // The interval may fire while a burst is pending: cancel it, or the two would
+    // run side by side from then on and close() could stop only one of them.
+    if (this.#burst !== undefined) clearTimeout(this.#burst)
     this.#burst = undefined
     const removed = this.sweep()
     if (this.#expiries.size === 0) {
       this.close()
     } else if (removed * 4 >= this.#sweepBatch) {
-      this.#burst = setImmediate(() => this.#autoSweep())
+      this.#burst = setTimeout(() => this.#autoSweep(), 0)
       this.#burst.unref()
     }
   }

@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+
+const run = promisify(execFile)
+const root = new URL('..', import.meta.url).pathname
+
+test('the built package exports every name the SPEC lists (npm test builds dist/ first)', async () => {
+  assert.ok(existsSync(`${root}dist/index.js`), 'dist/index.js is missing: run `npm run build` first (npm test does)')
+  const api = (await import('oniocache')) as Record<string, unknown>
+  const names = [
+    'Cache', 'MemoryCache', 'SimpleMemoryCache', 'MemoryBackend',
+    'BasePlugin', 'TimingPlugin', 'HitMissRatioPlugin',
+    'NullSerializer', 'StringSerializer', 'JsonSerializer', 'MsgPackSerializer', 'V8Serializer',
+    'KeyExistsError', 'TimeoutError', 'SerializationError', 'InvalidKeyError', 'InvalidCacheTypeError', 'OptimisticLockError', 'BackendError',
+  ]
+  for (const name of names) assert.type(api[name], 'function', name)
+  assert.is(api.SimpleMemoryCache, api.MemoryCache)
+  assert.ok(existsSync(`${root}dist/index.d.ts`), 'type declarations are shipped')
+})
+
+test('the seed example (npm run demo) passes its own assertions and prints both figures', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/plugins.ts'], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } })
+  assert.match(stdout, /hitRatio: 0\.\d+/)
+  assert.match(stdout, /total: 1000/)
+  assert.match(stdout, /get_min: \d/)
+  assert.match(stdout, /set_max: \d/)
+  assert.match(stdout, /preSet hook being called with key a/)
+})
+
+test.run()
