@@ -20,8 +20,7 @@ export class CommandContext implements Context, Due {
   readonly command: CommandName
   args: CommandArgs
   result: unknown = undefined
-  #took = 0
-  #tookFrom = -1
+  took = 0
   hits: number | undefined = undefined
   /** The key(s) that reached the backend, for debug lines. */
   builtKey: string | string[] | undefined = undefined
@@ -29,7 +28,6 @@ export class CommandContext implements Context, Due {
   timed = false
   timeoutMs = 0
   stamp = 0
-  timedOut = false
   prevDue: Due | null = null
   nextDue: Due | null = null
   timeout = 0
@@ -39,6 +37,7 @@ export class CommandContext implements Context, Due {
   reject: ((reason: unknown) => void) | undefined = undefined
   #controller: AbortController | undefined = undefined
   #state: Record<string, unknown> | undefined = undefined
+  #timeoutError: TimeoutError | undefined = undefined
 
   constructor(cache: Cache, command: CommandName, args: CommandArgs) {
     this.cache = cache
@@ -49,31 +48,9 @@ export class CommandContext implements Context, Due {
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController()
-      if (this.timedOut) this.#controller.abort(new TimeoutError(this.command, this.timeout))
+      if (this.#timeoutError !== undefined) this.#controller.abort(this.#timeoutError)
     }
     return this.#controller.signal
-  }
-
-  /** Seconds the inner layers took; a layer that marked `tookSince` has it computed when first read. */
-  get took(): number {
-    if (this.#tookFrom >= 0) {
-      this.#took = (now() - this.#tookFrom) / 1000
-      this.#tookFrom = -1
-    }
-    return this.#took
-  }
-  set took(seconds: number) {
-    this.#took = seconds
-    this.#tookFrom = -1
-  }
-
-  /**
-   * A layer's `next()` returned just now, having started at `started`: `took` is
-   * that span, read from the clock only if someone asks (post hooks run right
-   * after, so the span is the same to within a few instructions).
-   */
-  tookSince(started: number): void {
-    this.#tookFrom = started
   }
 
   get state(): Record<string, unknown> {
@@ -83,8 +60,7 @@ export class CommandContext implements Context, Due {
   expire(): void {
     if (this.settled) return
     this.settled = true
-    this.timedOut = true
-    const error = new TimeoutError(this.command, this.timeout)
+    const error = (this.#timeoutError = new TimeoutError(this.command, this.timeout))
     this.#controller?.abort(error)
     if (DEBUG) log(this, error)
     this.reject!(error)
@@ -132,8 +108,8 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   })
   layers.push(coreMiddleware)
   const chain = compose<Context>(layers)
-  // A BasePlugin measures its own next(); the core step measures itself only for bare middleware to read.
-  if (plugins.every((plugin) => plugin instanceof BasePlugin)) return chain
+  // A BasePlugin measures its own next(); the core step measures itself only for other middleware to read.
+  if (plugins.every((plugin) => typeof plugin === 'object' && plugin.middleware === BasePlugin.prototype.middleware)) return chain
   return (ctx) => {
     ;(ctx as CommandContext).timed = true
     return chain(ctx)
@@ -183,12 +159,26 @@ export function run(ctx: CommandContext, composed: Composed, defaultTimeout: num
 
 function log(ctx: CommandContext, error?: unknown): void {
   const ms = (now() - ctx.started).toFixed(3)
-  const keys = Array.isArray(ctx.builtKey) ? ctx.builtKey.join(',') : (ctx.builtKey ?? '')
+  const keys = loggedKeys(ctx)
   let outcome = ''
   if (error !== undefined) outcome = `error ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`
-  else if (ctx.command === 'get') outcome = ctx.hits === 1 ? 'hit' : 'miss'
-  else if (ctx.command === 'multiGet') outcome = `${ctx.hits ?? 0}/${ctx.builtKey?.length ?? 0} hits`
+  else if (ctx.command === 'get') outcome = ctx.hits === undefined ? 'answered by middleware' : ctx.hits === 1 ? 'hit' : 'miss'
+  else if (ctx.command === 'multiGet') outcome = ctx.hits === undefined ? 'answered by middleware' : `${ctx.hits}/${keys.split(',').length} hits`
   debug('%s %s %s %sms', ctx.command, keys, outcome, ms)
+}
+
+/** The key(s) the core step built; for a command that never reached it, what it would have built. */
+function loggedKeys(ctx: CommandContext): string {
+  const built = ctx.builtKey
+  if (built !== undefined) return Array.isArray(built) ? built.join(',') : built
+  try {
+    const { key, keys } = ctx.args
+    if (typeof key === 'string') return ctx.cache.buildKey(key, ctx.args.namespace)
+    if (keys !== undefined) return Array.from(keys, (k) => ctx.cache.buildKey(k, ctx.args.namespace)).join(',')
+  } catch {
+    // Bad arguments: the error line says what was wrong.
+  }
+  return ''
 }
 
 // ---------------------------------------------------------------------------

@@ -41,7 +41,8 @@ export function watch(item: Due, timeoutMs: number): void {
   if (tail === null) head = item
   else tail.nextDue = item
   tail = item
-  if (timeoutMs < tickMs * 20) arm(tickFor(timeoutMs))
+  const needed = tickFor(timeoutMs)
+  if (needed < tickMs) arm(needed)
 }
 
 export function unwatch(item: Due): void {

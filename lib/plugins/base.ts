@@ -67,8 +67,7 @@ export class BasePlugin implements Plugin {
     if (postCommand === undefined && post === undefined) return next()
     const started = now()
     await next()
-    if (isMeasured(ctx)) ctx.tookSince(started)
-    else ctx.took = (now() - started) / 1000
+    ctx.took = (now() - started) / 1000
     if (postCommand !== undefined) {
       const out = postCommand.call(this, ctx)
       if (out !== undefined) await out
@@ -78,14 +77,6 @@ export class BasePlugin implements Plugin {
       if (out !== undefined) await out
     }
   }
-}
-
-interface Measured {
-  tookSince(started: number): void
-}
-
-function isMeasured(ctx: Context): ctx is Context & Measured {
-  return typeof (ctx as Partial<Measured>).tookSince === 'function'
 }
 
 // Declaration merging: the hooks are optional methods of every BasePlugin.
