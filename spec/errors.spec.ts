@@ -1,21 +1,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as oniocache from '../lib/index.js'
+import { rejectionError as rejection } from './fixtures/backends.js'
 import {
   BackendError, CacheError, InvalidCacheTypeError, InvalidKeyError, JsonSerializer, KeyExistsError, MemoryBackend, MemoryCache, OptimisticLockError,
   SerializationError, TimeoutError, type Backend, type Middleware,
 } from '../lib/index.js'
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (e) {
-    assert.instance(e, Error)
-    return e as Error
-  }
-  assert.unreachable('resolved')
-  throw new Error('unreachable')
-}
 
 const cause = new Error('the original error')
 

@@ -5,6 +5,7 @@ import {
   Cache, JsonSerializer, MemoryBackend, MemoryCache, MsgPackSerializer, NullSerializer, SerializationError, StringSerializer, V8Serializer,
   type AnySerializer,
 } from '../lib/index.js'
+import { rejectionError as rejection } from './fixtures/backends.js'
 
 /** The error `fn` throws; fails the test if it returns. */
 function thrown(fn: () => unknown): Error {
@@ -18,17 +19,6 @@ function thrown(fn: () => unknown): Error {
   throw new Error('unreachable')
 }
 
-/** The reason `promise` rejects with; fails the test if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (e) {
-    assert.instance(e, Error)
-    return e as Error
-  }
-  assert.unreachable('resolved')
-  throw new Error('unreachable')
-}
 
 function roundTrip(serializer: AnySerializer, value: unknown): unknown {
   return serializer.loads(serializer.dumps(value))
