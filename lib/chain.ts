@@ -298,7 +298,7 @@ function at(ctx: CommandContext, key: string): string {
 
 const OPS: Record<CommandName, Op> = {
   get: {
-    call: (ctx) => ctx.cache.backend.get(at(ctx, keyOf(ctx))),
+    call: (ctx) => ctx.cache.backend.get(at(ctx, keyOf(ctx)), ctx.cache.serializer.encoding),
     done(ctx, stored) {
       if (stored === undefined) {
         ctx.hits = 0
@@ -313,7 +313,7 @@ const OPS: Record<CommandName, Op> = {
     call(ctx) {
       const keys = keysOf(ctx)
       ctx.builtKey = keys
-      return ctx.cache.backend.multiGet(keys)
+      return ctx.cache.backend.multiGet(keys, ctx.cache.serializer.encoding)
     },
     done(ctx, answer) {
       const stored = answer as readonly unknown[]

@@ -17,10 +17,13 @@ export interface Backend {
    * unset for anything that does I/O.
    */
   readonly synchronous?: boolean
-  /** The stored value, or `undefined` for a miss. */
-  get(key: string): Awaitable<unknown>
-  /** Stored values in key order, `undefined` for misses. */
-  multiGet(keys: readonly string[]): Awaitable<readonly unknown[]>
+  /**
+   * The stored value, or `undefined` for a miss. `encoding` is the serializer's:
+   * `'utf8'` wants strings back, `null` bytes (`Uint8Array`).
+   */
+  get(key: string, encoding?: 'utf8' | null): Awaitable<unknown>
+  /** Stored values in key order, `undefined` for misses; `encoding` as for `get`. */
+  multiGet(keys: readonly string[], encoding?: 'utf8' | null): Awaitable<readonly unknown[]>
   /**
    * Stores a value. With a `casToken` (the stored value seen earlier), writes only
    * if the stored value is still that one and answers `false` otherwise.
