@@ -247,15 +247,25 @@ export class Cache {
 export class MemoryCache extends Cache {
   declare readonly backend: MemoryBackend
   constructor(options: MemoryCacheOptions = {}) {
-    checkOptions(options, new Set([...CACHE_OPTIONS, ...MEMORY_OPTIONS].filter((o) => o !== 'backend')), 'MemoryCache')
-    const memory: MemoryBackendOptions = {}
-    const rest: CacheOptions = {}
-    for (const [name, value] of Object.entries(options)) {
-      if (MEMORY_OPTIONS.has(name)) (memory as Record<string, unknown>)[name] = value
-      else (rest as Record<string, unknown>)[name] = value
-    }
+    const [memory, rest] = splitOptions<MemoryBackendOptions>(options, MEMORY_OPTIONS, 'MemoryCache')
     super({ serializer: new NullSerializer(), ...rest, backend: new MemoryBackend(memory) })
   }
+}
+
+/**
+ * Splits the options of a backend's cache class into the backend's and the
+ * cache's, rejecting any that belong to neither (and `backend` itself).
+ */
+export function splitOptions<B>(options: object, backendOptions: Iterable<string>, what: string): [B, Omit<CacheOptions, 'backend'>] {
+  const own = new Set(backendOptions)
+  checkOptions(options, new Set([...CACHE_OPTIONS, ...own].filter((o) => o !== 'backend')), what)
+  const backend: Record<string, unknown> = {}
+  const rest: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(options)) {
+    if (own.has(name)) backend[name] = value
+    else rest[name] = value
+  }
+  return [backend as B, rest as Omit<CacheOptions, 'backend'>]
 }
 
 /** aiocache's name for `MemoryCache`. */

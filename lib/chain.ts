@@ -320,7 +320,9 @@ const OPS: Record<CommandName, Op> = {
       const values = new Array<unknown>(stored.length)
       let hits = 0
       for (let i = 0; i < stored.length; i++) {
-        if (stored[i] !== undefined) {
+        if (stored[i] === undefined) {
+          values[i] = undefined // no holes: callers map over the array
+        } else {
           hits++
           values[i] = load(ctx, stored[i])
         }
