@@ -1,5 +1,10 @@
 // The Redis backend on real redis-server processes started by the harness:
 // storage format, commands, clear, scripts, clients passed in, and faults.
+import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, MsgPackSerializer, StringSerializer, TimeoutError, V8Serializer } from '../lib/index.js'
@@ -295,6 +300,20 @@ single('a server that was never up: BackendError at once, then it works once the
     await cache.close()
     await server.stop()
   }
+})
+
+single('examples/redis.ts runs against a server and prints what it says', async ({ server }) => {
+  const root = new URL('..', import.meta.url).pathname
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis.ts'], {
+    cwd: root,
+    // A child's coverage would distort the merged report (see spec/package.spec.ts).
+    env: { ...process.env, REDIS_URL: server.url, NO_COLOR: '1', FORCE_COLOR: '0', NODE_V8_COVERAGE: mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-')) },
+  })
+  assert.match(stdout, /name: 'Ada'/)
+  assert.match(stdout, /\{"name":"Ada","langs":\["en","fr"\]\}/)
+  assert.match(stdout, /\[ 1, 2, undefined \]/)
+  assert.match(stdout, /hitRatio/)
+  assert.is(await redisCommand(server.port, 'EXISTS', 'example:a'), 0, 'the example cleared its namespace')
 })
 
 single.run()
