@@ -1,6 +1,7 @@
 import type { Backend } from './backends/backend.js'
 import { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js'
 import { CommandContext, composeChain, run, type Composed } from './chain.js'
+import type { UrlOverrides } from './config.js'
 import { type CommandArgs, type CommandName, type Middleware, type Plugin } from './context.js'
 import { describe, toSeconds, type Duration } from './duration.js'
 import { HitMissRatioPlugin, type HitMissRatio } from './plugins/hit-miss-ratio.js'
@@ -57,12 +58,31 @@ const MEMORY_OPTIONS = new Set(['maxSize', 'clock', 'sweepInterval', 'sweepBatch
 
 const defaultKeyBuilder: KeyBuilder = (key, namespace) => (namespace === '' ? key : namespace + ':' + key)
 
+type UrlFactory = (url: string, overrides?: UrlOverrides) => Cache
+/** Set by config.ts, which cache.ts cannot import: the backends it names extend Cache. */
+let urlFactory: UrlFactory | undefined
+
+/** @internal config.ts hands `Cache.fromUrl` its implementation. */
+export function installUrlFactory(factory: UrlFactory): void {
+  urlFactory = factory
+}
+
 /**
  * An asynchronous cache. Every command builds a context and runs it through the
  * chain: the timeout, then the plugins in order, then the core step (key,
  * serializer, backend).
  */
 export class Cache {
+  /**
+   * A cache from a URL, built synchronously and without connecting:
+   * `memory://?maxSize=100`, `redis://[[user]:password@]host[:port][/db]?namespace=app&ttl=5`,
+   * `rediss://…` (TLS), `memcached://host:port,host:port`. `overrides` go over what the URL says.
+   */
+  static fromUrl(url: string, overrides?: UrlOverrides): Cache {
+    if (urlFactory === undefined) throw new Error("[oniocache] Cache.fromUrl needs oniocache's config module: import Cache from 'oniocache'")
+    return urlFactory(url, overrides)
+  }
+
   /** Where entries live. */
   readonly backend: Backend
   /** Builds the key that reaches the backend. */

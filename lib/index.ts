@@ -5,6 +5,10 @@ export type {
 export type { Awaitable, Backend } from './backends/backend.js'
 export { MemoryBackend } from './backends/memory.js'
 export type { Clock, MemoryBackendOptions } from './backends/memory.js'
+export { CacheHandler, caches, parseCacheUrl } from './config.js'
+export type {
+  CacheClass, CacheConfig, CacheOverrides, CachesConfig, PluginClass, PluginSpec, SerializerClass, SerializerSpec, UrlOverrides,
+} from './config.js'
 export { COMMANDS } from './context.js'
 export type { CommandArgs, CommandName, Context, Middleware, Next, Plugin } from './context.js'
 export { toSeconds } from './duration.js'
