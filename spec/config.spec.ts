@@ -12,7 +12,7 @@ import {
   MsgPackSerializer, NullSerializer, parseCacheUrl, StringSerializer, TimingPlugin, V8Serializer, type CacheOptions, type CachesConfig, type Context, type Next,
 } from '../lib/index.js'
 import { rejectionError } from './fixtures/backends.js'
-import { redisCommand, startRedis, stopAll } from './support/servers.js'
+import { redisCommand, startRedis } from './support/servers.js'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -99,10 +99,6 @@ class TagPlugin extends BasePlugin {
     ctx.result = `${this.tag}:${String(ctx.result)}`
   }
 }
-
-test.after(async () => {
-  await stopAll()
-})
 
 // ---------------------------------------------------------------------------
 // Aliases: setConfig, get, create, getConfig
@@ -627,6 +623,7 @@ test('a URL password reaches Redis (AUTH), the db and query options apply, and a
     assert.not.ok(text.includes('wrong-pw-123') || text.includes('hunter2'), error.message)
   } finally {
     await wrong.close()
+    await server.stop()
   }
 })
 

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import { BackendError, MsgPackSerializer, StringSerializer, TimeoutError, V8Serializer } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
 import { rejection } from './fixtures/backends.js'
-import { redisCommand, startRedis, startRedisCluster, stopAll, type RedisCluster, type RedisServer } from './support/servers.js'
+import { redisCommand, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -33,8 +33,8 @@ const single = suite<{ server: RedisServer }>('redis: single node')
 single.before(async (ctx) => {
   ctx.server = await startRedis()
 })
-single.after(async () => {
-  await stopAll()
+single.after(async ({ server }) => {
+  await server.stop()
 })
 
 single('values are plain Redis strings: JSON as text, strings as strings, bytes as raw bytes (no base64)', async ({ server }) => {
@@ -324,8 +324,8 @@ const cluster = suite<{ cluster: RedisCluster }>('redis: cluster')
 cluster.before(async (ctx) => {
   ctx.cluster = await startRedisCluster({ masters: 3 })
 })
-cluster.after(async () => {
-  await stopAll()
+cluster.after(async ({ cluster: c }) => {
+  await c.stop()
 })
 
 cluster('multiGet and multiSet span hash slots: MGET grouped by slot, not one request per key', async ({ cluster: c }) => {
