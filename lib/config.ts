@@ -3,6 +3,7 @@
  * a config, or a URL) and built synchronously. Names resolve through a registry
  * of classes, so a config can be plain JSON.
  */
+import { MemcachedCache } from './backends/memcached.js'
 import { RedisCache } from './backends/redis.js'
 import { Cache, installUrlFactory, MemoryCache, type KeyBuilder } from './cache.js'
 import type { Middleware, Plugin } from './context.js'
@@ -69,7 +70,7 @@ type Construct<T> = new (options?: Record<string, unknown>) => T
 const BUILTIN_CACHES: ReadonlyArray<[string, CacheClass]> = [
   ['memory', MemoryCache],
   ['redis', RedisCache],
-  // ['memcached', MemcachedCache], once lib/backends/memcached.ts lands
+  ['memcached', MemcachedCache],
 ]
 const BUILTIN_SERIALIZERS: readonly SerializerClass[] = [NullSerializer, StringSerializer, JsonSerializer, MsgPackSerializer, V8Serializer]
 const BUILTIN_PLUGINS: readonly PluginClass[] = [HitMissRatioPlugin, TimingPlugin]

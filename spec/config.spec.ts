@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { MemcachedCache } from '../lib/backends/memcached.js'
 import { RedisCache } from '../lib/backends/redis.js'
 import {
   BackendError, BasePlugin, Cache, CacheHandler, caches, HitMissRatioPlugin, InvalidCacheTypeError, JsonSerializer, MemoryBackend, MemoryCache,
@@ -202,7 +203,7 @@ test('config shapes that are not configs are TypeErrors that say what is expecte
   const handler = new CacheHandler()
   const bad: Array<[unknown, RegExp]> = [
     ['memory', /alias "default": must be an object such as \{ cache: 'memory' \}/],
-    [{}, /alias "default": "cache" is required: available caches: memory, redis, or a Cache class/],
+    [{}, /alias "default": "cache" is required: available caches: memory, redis, memcached, or a Cache class/],
     [{ cache: 42 }, /alias "default": a cache is a registered name or a class; got 42/],
     [{ cache: 'memory', plugins: { class: 'TimingPlugin' } }, /plugins must be an array/],
     [{ cache: 'memory', plugins: [42] }, /plugins\[0\] must be \{ class: 'TimingPlugin' \}/],
@@ -291,15 +292,22 @@ test("aiocache's dotted names resolve to ours", () => {
   assert.instance(handler.get('long').plugins[0], HitMissRatioPlugin)
   assert.instance(handler.get('redis'), RedisCache)
   assert.instance(handler.get('redis').serializer, StringSerializer)
-  const error = thrown(() => handler.setConfig({ default: { cache: 'aiocache.MemcachedCache' } }))
+  handler.setConfig({ default: { cache: 'aiocache.MemcachedCache', servers: ['127.0.0.1:11299'] } })
+  assert.instance(handler.get('default'), MemcachedCache)
+  const error = thrown(() => handler.setConfig({ default: { cache: 'aiocache.MongoCache' } }))
   assert.instance(error, InvalidCacheTypeError)
-  assert.match(error.message, /unknown cache "aiocache.MemcachedCache"; available caches: memory, redis/)
+  assert.match(error.message, /unknown cache "aiocache.MongoCache"; available caches: memory, redis, memcached/)
 })
 
-test('"memcached" is not a cache name until a Memcached cache is registered', () => {
-  const error = thrown(() => new CacheHandler().setConfig({ default: { cache: 'memcached' } }))
+test('"memcached" names the MemcachedCache; an unknown cache name lists the available ones', () => {
+  const handler = new CacheHandler()
+  handler.setConfig({ default: { cache: 'memcached', servers: ['127.0.0.1:11299', '127.0.0.1:11298'], namespace: 'm' } })
+  const cache = handler.get('default')
+  assert.instance(cache, MemcachedCache)
+  assert.is(cache.backend.name, 'memcached 127.0.0.1:11299,127.0.0.1:11298')
+  const error = thrown(() => new CacheHandler().setConfig({ default: { cache: 'mongo' } }))
   assert.instance(error, InvalidCacheTypeError)
-  assert.match(error.message, /unknown cache "memcached"; available caches: memory, redis$/)
+  assert.match(error.message, /unknown cache "mongo"; available caches: memory, redis, memcached$/)
 })
 
 test('classes are accepted where names are, for caches, serializers and plugins', () => {
@@ -340,7 +348,7 @@ test('register names a cache, a serializer or a plugin class, told apart by the 
   assert.is(await cache.raw('get', 'k'), '#v', 'the registered serializer wrote the value')
   assert.is(await cache.get('k'), 'seen:#v', 'the registered plugin ran')
   const error = thrown(() => handler.setConfig({ default: { cache: 'nope' } }))
-  assert.match(error.message, /available caches: memory, redis, recording/)
+  assert.match(error.message, /available caches: memory, redis, memcached, recording/)
   assert.match(thrown(() => handler.setConfig({ default: { cache: 'memory', serializer: { class: 'nope' } } })).message, /available serializers: .*V8Serializer, prefix/)
   assert.match(thrown(() => handler.setConfig({ default: { cache: 'memory', plugins: [{ class: 'nope' }] } })).message, /available plugins: HitMissRatioPlugin, TimingPlugin, tag/)
   assert.instance(thrown(() => new CacheHandler().setConfig({ default: { cache: 'recording' } })), InvalidCacheTypeError, 'another handler does not see the name')
@@ -565,13 +573,15 @@ test('Cache.fromUrl: overrides go over the URL options; the cache class cannot b
   assert.match(unknown.message, /^\[oniocache\] a memory:\/\/ URL: MemoryCache: unknown option "bogus"/)
 })
 
-test('Cache.fromUrl("memcached://…") is an InvalidCacheTypeError until a "memcached" cache is registered, then builds it with the servers', () => {
-  const error = thrown(() => Cache.fromUrl('memcached://127.0.0.1:11211'))
-  assert.instance(error, InvalidCacheTypeError)
-  assert.match(error.message, /memcached:\/\/ needs the "memcached" cache, which is not available yet: register one with caches\.register\("memcached", CacheClass\); available schemes: memory:\/\/, redis:\/\/, rediss:\/\/$/)
+test('Cache.fromUrl("memcached://…") builds a MemcachedCache with the servers; a registered "memcached" cache replaces it', () => {
+  const built = Cache.fromUrl('memcached://127.0.0.1:11299,127.0.0.1?namespace=app&timeout=1')
+  assert.instance(built, MemcachedCache)
+  assert.is(built.backend.name, 'memcached 127.0.0.1:11299,127.0.0.1:11211')
+  assert.is(built.namespace, 'app')
+  assert.is(built.timeout, 1)
   const unknown = thrown(() => Cache.fromUrl('mongodb://h'))
   assert.instance(unknown, InvalidCacheTypeError)
-  assert.match(unknown.message, /available: memory:\/\/, redis:\/\/, rediss:\/\/$/, 'schemes that cannot be built are not offered')
+  assert.match(unknown.message, /available: memory:\/\/, redis:\/\/, rediss:\/\/, memcached:\/\/$/)
 
   const handler = new CacheHandler().register('memcached', RecordingCache)
   const cache = handler.fromUrl('memcached://a:1,b?namespace=app')
@@ -637,17 +647,18 @@ test('Cache.fromUrl says to import the config module when only lib/cache.ts was 
 // ---------------------------------------------------------------------------
 // Importing the core does not load the Redis client
 
-test('importing the core, then building Redis caches from a URL and from a config, does not load @redis/client (child process)', async () => {
+test('importing the core, then building Redis and Memcached caches from a URL and from a config, loads neither @redis/client nor the Memcached protocol client (child process)', async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'spec/fixtures/redis-client-probe.ts'], {
     cwd: root,
     env: childEnv(),
   })
   const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>
-  assert.equal(report.built, ['RedisCache', 'RedisCache', 'RedisCache'], 'the caches were built')
+  assert.equal(report.built, ['RedisCache', 'RedisCache', 'RedisCache', 'MemcachedCache'], 'the caches were built')
   assert.is(report.sawCore, true, 'the probe logs the modules the core loads')
-  assert.is(report.afterImport, false, 'importing the core loaded @redis/client')
-  assert.is(report.afterBuild, false, 'building Redis caches loaded @redis/client')
+  assert.is(report.afterImport, false, 'importing the core loaded a Redis or Memcached client')
+  assert.is(report.afterBuild, false, 'building caches loaded a Redis or Memcached client')
   assert.is(report.afterClientImport, true, 'the probe detects @redis/client once it is loaded')
+  assert.is(report.afterMemcachedCommand, true, 'the first Memcached command loads the protocol client')
 })
 
 test.run()
