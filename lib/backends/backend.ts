@@ -35,6 +35,12 @@ export interface Backend {
   multiSet(pairs: ReadonlyArray<readonly [string, unknown]>, ttl: number): Awaitable<unknown>
   /** Number of keys removed: 0 or 1. */
   delete(key: string): Awaitable<number>
+  /**
+   * Removes the key only if its stored value is still `expected` (a stored value
+   * read earlier), atomically, and answers whether it did. Locks release with it,
+   * so that only their owner can. Optional: backends without it cannot host locks.
+   */
+  deleteIf?(key: string, expected: unknown): Awaitable<boolean>
   exists(key: string): Awaitable<boolean>
   /**
    * Adds `delta` to an integer value (a missing key starts at 0) and answers the

@@ -122,6 +122,15 @@ export class MemcachedBackend implements Backend {
     return expect(c, k, await c.meta(k, 'md', []), ['HD', 'NF']) === 'HD' ? 1 : 0
   }
 
+  /** Compare-and-delete: `mg <key> v c`, compare the value, then `md <key> C<cas>`. */
+  async deleteIf(key: string, expected: unknown): Promise<boolean> {
+    const c = await this.#use()
+    const k = checkKey(key)
+    const current = await c.meta(k, 'mg', ['v', 'c'])
+    if (current.code !== 'VA' || !sameBytes(current.value!, bytes(expected))) return false
+    return expect(c, k, await c.meta(k, 'md', [`C${current.flags.c}`]), ['HD', 'EX', 'NF']) === 'HD'
+  }
+
   async exists(key: string): Promise<boolean> {
     const c = await this.#use()
     const k = checkKey(key)

@@ -109,6 +109,13 @@ export class MemoryBackend implements Backend {
     return 1
   }
 
+  deleteIf(key: string, expected: unknown): boolean {
+    if (this.#live(key) !== expected || expected === undefined) return false
+    this.#values.delete(key)
+    this.#expiries.delete(key)
+    return true
+  }
+
   exists(key: string): boolean {
     return this.#live(key) !== undefined
   }

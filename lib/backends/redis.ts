@@ -82,6 +82,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0`
+const DELETE_IF_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
 const MSET_PX_SCRIPT = `
 local ms = ARGV[#ARGV]
 for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'PX', ms) end
@@ -94,6 +97,7 @@ interface Script {
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') })
 const CAS = script(CAS_SCRIPT)
 const MSET_PX = script(MSET_PX_SCRIPT)
+const DELETE_IF = script(DELETE_IF_SCRIPT)
 
 const SCAN_COUNT = '1000'
 const GLOB = /[*?[\]\\]/g
@@ -197,6 +201,11 @@ export class RedisBackend implements Backend {
 
   delete(key: string): Promise<number> {
     return this.#run((l) => l.send(key, false, ['UNLINK', key])) as Promise<number>
+  }
+
+  /** Compare-and-delete in one Lua script (EVALSHA), so only the owner of a lock releases it. */
+  deleteIf(key: string, expected: unknown): Promise<boolean> {
+    return this.#eval(DELETE_IF, [key], [arg(expected)]).then((n) => n === 1)
   }
 
   exists(key: string): Promise<boolean> {

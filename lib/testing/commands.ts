@@ -25,7 +25,29 @@ export function commandCases(settings: Settings): Case[] {
     },
   }
 
+  const deleteIfCase: Case = {
+    name: `backend.deleteIf (when the backend has it): removes the key only while it holds the expected value; of ${n} racers one wins`,
+    async body(h) {
+      const cache = await h.cache()
+      const { backend } = cache
+      if (backend.deleteIf === undefined) return
+      const key = cache.buildKey('lock')
+      await cache.set('lock', 'owner-1')
+      const token = await backend.get(key, cache.serializer.encoding)
+      await cache.set('lock', 'owner-2')
+      assert.is(await backend.deleteIf(key, token), false, 'a value that changed since it was read is not removed')
+      assert.is(await cache.get('lock'), 'owner-2', 'the other owner keeps the key')
+      const current = await backend.get(key, cache.serializer.encoding)
+      const answers = await Promise.all(Array.from({ length: n }, () => backend.deleteIf!(key, current)))
+      assert.is(answers.filter((a) => a === true).length, 1, `exactly one of ${n} compare-and-deletes succeeds`)
+      assert.is(await cache.exists('lock'), false, 'the owner removed it')
+      assert.is(await backend.deleteIf(cache.buildKey('never'), token), false, 'a missing key: false')
+    },
+  }
+
   const cases: Case[] = [
+    deleteIfCase,
+
     // add ------------------------------------------------------------------
     {
       name: 'add: stores a missing key and answers true',
