@@ -11,6 +11,11 @@ export type {
 } from './config.js'
 export { COMMANDS } from './context.js'
 export type { CommandArgs, CommandName, Context, Middleware, Next, Plugin } from './context.js'
+export { Cached, cached, MultiCached, multiCached } from './decorators.js'
+export type {
+  CachedFunction, CachedMethodOptions, CachedOptions, CacheSource, CachingDecorator, CallOptions, EntryOptions, KeysFrom, KeysIndex, KeysProperty,
+  MultiCachedFunction, MultiCachedMethodOptions, MultiCachedOptions, MultiResult, MultiValue, ReturnsOption,
+} from './decorators.js'
 export { toSeconds } from './duration.js'
 export type { Duration, DurationUnit } from './duration.js'
 export {
@@ -24,3 +29,7 @@ export { TimingPlugin } from './plugins/timing.js'
 export type { Profiling } from './plugins/timing.js'
 export { JsonSerializer, MsgPackSerializer, NullSerializer, StringSerializer, V8Serializer } from './serializers.js'
 export type { AnySerializer, Serializer } from './serializers.js'
+export { OptimisticLock, RedLock, lockChannel } from './locks.js'
+export type { RedLockOptions } from './locks.js'
+export { CachedStampede, cachedStampede } from './stampede.js'
+export type { CachedStampedeMethodOptions, CachedStampedeOptions, StampedeOptions } from './stampede.js'

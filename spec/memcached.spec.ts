@@ -100,6 +100,12 @@ one('increment: ma for deltas >= 0, a missing key starts at the delta, negative 
   assert.instance(await rejection(cache.increment('text')), TypeError)
   assert.instance(await rejection(cache.increment('text', -1)), TypeError)
   assert.is(await cache.get('text'), 'abc')
+  // memcached's own decrement pads a shorter number with spaces in place: still an integer to us.
+  await cache.set('padded', 10)
+  await cache.raw('ma', 'inc:padded', 'MD', 'D1')
+  assert.match(await mg(server, 'inc:padded', 'v'), /^VA 2\r\n9 \r\n/)
+  assert.is(await cache.increment('padded', 1), 10)
+  assert.is(await cache.increment('padded', -3), 7)
   await Promise.all(Array.from({ length: 50 }, (_, i) => cache.increment('race', i % 2 === 0 ? 2 : -1)))
   assert.is(await cache.get('race'), 25, 'concurrent increments, mixed signs, lose nothing')
 })

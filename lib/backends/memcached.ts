@@ -23,7 +23,8 @@ const MAX_KEY_BYTES = 250
 const CONTROL = /[\u0000-\u0020\u007f]/
 // Room for the item header next to key and value, so a value the server would refuse is refused before I/O.
 const ITEM_OVERHEAD = 64
-const INTEGER_TEXT = /^-?\d+$/
+// memcached's own decr pads a shorter number with spaces in place ("10" → "9 ").
+const INTEGER_TEXT = /^-?\d+ *$/
 const CAS_RETRIES = 100
 
 /**
@@ -139,10 +140,10 @@ export class MemcachedBackend implements Backend {
   }
 
   /**
-   * A compare-and-swap on the value read first: `mg <key> v c t`, then, for a
-   * count that stays at 0 or above, `ma <key> C<cas> D<delta>` (MD to subtract),
-   * else `ms <key> C<cas>` with the new count as text — memcached's counters are
-   * unsigned and `ma` alone would floor a decrement at 0. Reading first is what
+   * A compare-and-swap on the value read first: `mg <key> v c t`, then, to add to
+   * a count of 0 or more, `ma <key> C<cas> D<delta>`; to subtract, or below zero,
+   * `ms <key> C<cas>` with the new count as text — memcached's counters are
+   * unsigned, its decrement stops at 0 and pads the shorter number with spaces. Reading first is what
    * lets a value that is not an integer be refused: `ma` reads "5 apples" as 5
    * and would overwrite it with 6. A missing key starts at the delta (`ms` in add
    * mode), as in aiocache; the ttl stays. A lost race is retried.
@@ -158,16 +159,15 @@ export class MemcachedBackend implements Backend {
       } else {
         const text = current.value!.toString('latin1')
         if (!INTEGER_TEXT.test(text)) throw new TypeError(`[oniocache] [${this.name}] cannot increment ${JSON.stringify(k)}: its value is not an integer`)
-        const value = Number(text)
+        const value = Number(text.trimEnd())
         const next = value + delta
         if (!Number.isSafeInteger(value) || !Number.isSafeInteger(next)) {
           throw new RangeError(`[oniocache] [${this.name}] incrementing ${JSON.stringify(k)} would pass Number.MAX_SAFE_INTEGER`)
         }
         const cas = `C${current.flags.c}`
-        if (value >= 0 && next >= 0) {
-          const flags = [cas, `D${Math.abs(delta)}`, 'v', ...(delta < 0 ? ['MD'] : [])]
-          const reply = await c.meta(k, 'ma', flags)
-          if (expect(c, k, reply, ['VA', 'EX', 'NF']) === 'VA') return Number(reply.value!.toString('latin1'))
+        if (value >= 0 && delta >= 0) {
+          const reply = await c.meta(k, 'ma', [cas, `D${delta}`, 'v'])
+          if (expect(c, k, reply, ['VA', 'EX', 'NF']) === 'VA') return Number(reply.value!.toString('latin1').trimEnd())
         } else {
           const left = Number(current.flags.t)
           const written = await c.meta(k, 'ms', [cas, ...(left > 0 ? [`T${left}`] : [])], Buffer.from(String(next)))

@@ -75,6 +75,21 @@ interface Link {
   send(key: Arg | undefined, readonly: boolean, args: readonly Arg[], options?: object): Promise<Reply>
 }
 
+/** A listener of `RedisBackend.subscribe`: the message and the channel it came on. */
+export type RedisMessageListener = (message: string, channel: string) => void
+
+/** What oniocache uses of the duplicated client that carries subscriptions. */
+interface SubscriberClient {
+  readonly isOpen: boolean
+  subscribe(channel: string, listener: RedisMessageListener): Promise<void>
+  unsubscribe(channel: string, listener: RedisMessageListener): Promise<void>
+  connect(): Promise<unknown>
+  close(): Promise<unknown>
+  destroy(): void
+  on(event: string, listener: (...args: never[]) => void): unknown
+  off(event: string, listener: (...args: never[]) => void): unknown
+}
+
 // Scripts run by EVALSHA; on NOSCRIPT they are sent with EVAL, which also loads them.
 const CAS_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -127,6 +142,8 @@ export class RedisBackend implements Backend {
   readonly #fail = (error: unknown): never => {
     throw this.#wrap(error)
   }
+  /** The duplicated connection that carries subscriptions, created by the first `subscribe`. */
+  #subscriber: Promise<SubscriberClient> | undefined
 
   constructor(options: RedisBackendOptions = {}) {
     for (const name of Object.keys(options)) {
@@ -278,8 +295,69 @@ export class RedisBackend implements Backend {
     return this.#run((l) => l.send(all[1], false, all))
   }
 
+  /**
+   * Listens on a pub/sub channel (locks use it to wake waiters in other
+   * processes). Subscriptions ride on a dedicated connection, duplicated from the
+   * backend's client on the first call and closed by `close()`. Resolves once
+   * Redis confirmed the subscription, to a function that removes the listener;
+   * that function never rejects.
+   */
+  async subscribe(channel: string, listener: RedisMessageListener): Promise<() => Promise<void>> {
+    const pending = (this.#subscriber ??= this.#openSubscriber())
+    const subscriber = await pending
+    await subscriber.subscribe(channel, listener).then(undefined, this.#fail)
+    let done = false
+    return async () => {
+      if (done) return
+      done = true
+      // After close() (or a reconnect of the subscriber) there is nothing left to remove.
+      if (this.#subscriber !== pending || !subscriber.isOpen) return
+      await subscriber.unsubscribe(channel, listener).catch((error: unknown) => debug('[%s] unsubscribe: %s', this.name, String(error)))
+    }
+  }
+
+  /** Publishes `message` on `channel`; answers how many subscribers received it. */
+  publish(channel: string, message: string): Promise<number> {
+    return this.#run((l) => l.send(channel, false, ['PUBLISH', channel, message])) as Promise<number>
+  }
+
+  async #openSubscriber(): Promise<SubscriberClient> {
+    try {
+      const link = await this.#ready()
+      const subscriber = (link.client as unknown as { duplicate(): SubscriberClient }).duplicate()
+      subscriber.on('error', this.#onError)
+      try {
+        await firstAttempt(subscriber as unknown as NodeClient)
+      } catch (error) {
+        subscriber.off('error', this.#onError)
+        if (subscriber.isOpen) subscriber.destroy()
+        throw this.#wrap(error)
+      }
+      return subscriber
+    } catch (error) {
+      this.#subscriber = undefined // the next subscribe tries afresh
+      throw error
+    }
+  }
+
+  async #closeSubscriber(): Promise<void> {
+    const pending = this.#subscriber
+    this.#subscriber = undefined
+    const subscriber = await pending?.catch(() => undefined)
+    if (subscriber === undefined) return
+    subscriber.off('error', this.#onError)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      subscriber.close().catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+    ])
+    clearTimeout(timer)
+    if (subscriber.isOpen) subscriber.destroy()
+  }
+
   /** Closes a client oniocache created; one passed in stays open. The next command reconnects. */
   async close(): Promise<void> {
+    await this.#closeSubscriber()
     const link = this.#link ?? (await this.#connecting?.catch(() => undefined))
     this.#link = this.#connecting = undefined
     if (link === undefined) return

@@ -12,7 +12,7 @@
  * connections) makes requests wait, and the cache's timeout layer bounds them.
  */
 import { describe } from '../duration.js'
-import { BackendError, InvalidKeyError } from '../errors.js'
+import { InvalidKeyError } from '../errors.js'
 import { KetamaRing } from './ketama.js'
 import type { MetaReply } from './parser.js'
 import { ServerPool } from './server.js'
