@@ -40,4 +40,15 @@ test('the seed example (npm run demo) passes its own assertions and prints both 
   assert.match(stdout, /preSet hook being called with key a/)
 })
 
+test('examples/decorators.ts and examples/locks.ts run and show what they promise', async () => {
+  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', NODE_V8_COVERAGE: throwawayCoverageDir() }
+  const decorators = (await run(process.execPath, ['--import', 'tsx', 'examples/decorators.ts'], { cwd: root, env })).stdout
+  assert.match(decorators, /getUser\('42'\) twice -> loads: 1/)
+  assert.match(decorators, /pricesFor asked for: c\n/, 'multiCached asks only for the missing key')
+  assert.match(decorators, /through a broken cache: \{ id: '99'/)
+  const locks = (await run(process.execPath, ['--import', 'tsx', 'examples/locks.ts'], { cwd: root, env })).stdout
+  assert.match(locks, /computed 1 time\(s\)/)
+  assert.match(locks, /conflict: OptimisticLockError/)
+})
+
 test.run()
