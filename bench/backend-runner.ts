@@ -1,0 +1,276 @@
+// Shared runner for the backend benchmarks (bench/redis.ts, bench/memcached.ts): our cache
+// against a peer client on the same private server, measured in the same run.
+//
+// The parent starts the server once (spec/support/servers.ts), passes it to the children
+// through the environment, and stops it at the end, also on failure. Every case runs in a
+// fresh child process (so JIT state does not leak between cases). A child builds its client,
+// pre-fills the keys (get cases) and checks that they read back; then the parent has the
+// children of one shape (baseline and ours) run their rounds in turn over IPC, in ABBA order
+// (a warm-up round, then ROUNDS measured ones), so that drift in the machine's speed hits
+// both the same.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+
+export const smoke = process.argv.includes('--smoke')
+/** Requests kept in flight by the concurrent shape. */
+export const IN_FLIGHT = 1000
+const KEYS = smoke ? 1000 : 10_000
+const ROUNDS = smoke ? 1 : 7
+/**
+ * Ops per round. A loopback round trip takes 70–300 µs on the 2-core VM this runs on, so a
+ * sequential round takes 0.3–1.5 s, a concurrent one about 0.5–2 s. Smoke: one round, no warm-up.
+ */
+const OPS: Record<Concurrency, number> = smoke ? { 1: 200, [IN_FLIGHT]: 2 * IN_FLIGHT } : { 1: 5_000, [IN_FLIGHT]: 100_000 }
+const WARM_UP = !smoke
+/** A child that has not answered by then is killed (bounded in time, like its loops are in count). */
+const CHILD_TIMEOUT_MS = smoke ? 60_000 : 300_000
+
+type Concurrency = 1 | typeof IN_FLIGHT
+type Command = 'get' | 'set'
+
+/** One client under test: `get` reads a pre-filled key, `set` writes the benchmark's value. */
+export interface BenchClient {
+  get(key: string): Promise<unknown>
+  set(key: string): Promise<unknown>
+  /** What `get` resolves for a key that `set` wrote. */
+  readonly expected: unknown
+  close(): Promise<void>
+}
+
+export interface Server {
+  /** Environment for the children (where the server is). */
+  env: Record<string, string>
+  /** e.g. `memcached 1.6.18`. */
+  version: string
+  stop(): Promise<void>
+}
+
+export interface Benchmark {
+  title: string
+  /** What is stored, for the header. */
+  value: string
+  /** The clients by name; the first one is the baseline. Each key prefix must be distinct. */
+  clients: Record<string, { prefix: string; version: string; create(env: NodeJS.ProcessEnv): Promise<BenchClient> }>
+  startServer(): Promise<Server>
+}
+
+const SHAPES: ReadonlyArray<{ command: Command; concurrency: Concurrency; label: string }> = [
+  { command: 'get', concurrency: 1, label: 'get (hit), sequential' },
+  { command: 'get', concurrency: IN_FLIGHT, label: `get (hit), ${IN_FLIGHT} in flight` },
+  { command: 'set', concurrency: 1, label: 'set, sequential' },
+  { command: 'set', concurrency: IN_FLIGHT, label: `set, ${IN_FLIGHT} in flight` },
+]
+
+/** Runs `ops` calls of `op` over `keys` with `concurrency` of them in flight; resolves ops/s. */
+async function round(op: (key: string) => Promise<unknown>, keys: readonly string[], ops: number, concurrency: number): Promise<number> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < ops) {
+      const i = next++
+      await op(keys[i % keys.length]!)
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return ops / ((performance.now() - started) / 1000)
+}
+
+async function verify(client: BenchClient, keys: readonly string[], what: string): Promise<void> {
+  let wrong = 0
+  let sample: unknown
+  await round(async (key) => {
+    const value = await client.get(key)
+    if (value !== client.expected) {
+      wrong++
+      sample = value
+    }
+  }, keys, keys.length, IN_FLIGHT)
+  if (wrong > 0) throw new Error(`${what}: ${wrong} of ${keys.length} keys did not read back the value (got ${JSON.stringify(sample)})`)
+}
+
+type ParentMessage = { type: 'round' } | { type: 'done' }
+type ChildMessage = { type: 'ready' } | { type: 'rate'; rate: number } | { type: 'done' }
+
+/** One case in this (child) process: set up, then one round per `round` message until `done`. */
+async function child(bench: Benchmark, name: string): Promise<void> {
+  const [clientName, command, concurrencyText] = name.split('|') as [string, Command, string]
+  const concurrency = Number(concurrencyText) as Concurrency
+  const entry = bench.clients[clientName]
+  if (!entry) throw new Error(`unknown client ${clientName}`)
+  const inbox: ParentMessage[] = []
+  let waiting: ((message: ParentMessage) => void) | undefined
+  process.on('message', (message: ParentMessage) => {
+    if (waiting) {
+      const resolve = waiting
+      waiting = undefined
+      resolve(message)
+    } else inbox.push(message)
+  })
+  const receive = (): Promise<ParentMessage> =>
+    inbox.length > 0 ? Promise.resolve(inbox.shift()!) : new Promise((resolve) => (waiting = resolve))
+  const send = (message: ChildMessage): void => void process.send!(message)
+  // The parent is gone (killed): do not linger with open connections.
+  let finished = false
+  process.once('disconnect', () => finished || process.exit(1))
+
+  const client = await entry.create(process.env)
+  try {
+    const keys = Array.from({ length: KEYS }, (_, i) => `${entry.prefix}${i}`)
+    if (command === 'get') {
+      await round((key) => client.set(key), keys, keys.length, IN_FLIGHT)
+      await verify(client, keys, `${clientName} after pre-fill`)
+    }
+    const op = command === 'get' ? (key: string) => client.get(key) : (key: string) => client.set(key)
+    send({ type: 'ready' })
+    while ((await receive()).type === 'round') send({ type: 'rate', rate: await round(op, keys, OPS[concurrency], concurrency) })
+    if (command === 'set') await verify(client, keys.slice(0, Math.min(KEYS, OPS[concurrency])), `${clientName} after set`)
+  } finally {
+    await client.close()
+  }
+  send({ type: 'done' })
+  finished = true
+  process.disconnect()
+}
+
+/** Children still running, killed if the parent exits early (an error, a signal). */
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL')
+})
+
+/** A child process running one case, driven by messages. */
+class Case {
+  readonly #proc: ChildProcess
+  #pending: { resolve(message: ChildMessage): void; reject(error: Error): void; timer: NodeJS.Timeout } | undefined
+  #exited: Error | undefined
+
+  constructor(self: string, readonly name: string, env: Record<string, string>) {
+    this.#proc = spawn(process.execPath, ['--import', 'tsx', self, `--case=${name}`, ...(smoke ? ['--smoke'] : [])], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, ...env },
+    })
+    running.add(this.#proc)
+    this.#proc.on('message', (message: ChildMessage) => {
+      const pending = this.#pending
+      this.#pending = undefined
+      if (pending) {
+        clearTimeout(pending.timer)
+        pending.resolve(message)
+      }
+    })
+    const fail = (error: Error): void => {
+      running.delete(this.#proc)
+      this.#exited ??= error
+      const pending = this.#pending
+      this.#pending = undefined
+      if (pending) {
+        clearTimeout(pending.timer)
+        pending.reject(error)
+      }
+    }
+    this.#proc.once('error', fail)
+    this.#proc.once('exit', (code, signal) => fail(new Error(`case ${name} exited (${signal ?? `code ${code}`})`)))
+  }
+
+  /** The next message of the child, after sending `message` (if any). */
+  next(message?: ParentMessage): Promise<ChildMessage> {
+    if (this.#exited) return Promise.reject(this.#exited)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending = undefined
+        this.kill()
+        reject(new Error(`case ${this.name}: no answer within ${CHILD_TIMEOUT_MS} ms; killed`))
+      }, CHILD_TIMEOUT_MS)
+      this.#pending = { resolve, reject, timer }
+      if (message) this.#proc.send(message)
+    })
+  }
+
+  async round(): Promise<number> {
+    const reply = await this.next({ type: 'round' })
+    if (reply.type !== 'rate') throw new Error(`case ${this.name}: expected a rate, got ${JSON.stringify(reply)}`)
+    return reply.rate
+  }
+
+  kill(): void {
+    if (this.#exited === undefined) this.#proc.kill('SIGKILL')
+  }
+}
+
+/** Runs the cases of one shape side by side, their rounds in ABBA order; resolves each case's rates. */
+async function runShape(self: string, names: readonly string[], env: Record<string, string>): Promise<number[][]> {
+  const cases = names.map((name) => new Case(self, name, env))
+  try {
+    await Promise.all(cases.map(async (c) => {
+      const reply = await c.next()
+      if (reply.type !== 'ready') throw new Error(`case ${c.name}: expected ready, got ${JSON.stringify(reply)}`)
+    }))
+    const rates = cases.map((): number[] => [])
+    for (let r = WARM_UP ? -1 : 0; r < ROUNDS; r++) {
+      const order = (r & 1) === 0 ? cases.keys() : [...cases.keys()].reverse()
+      for (const i of order) {
+        const rate = await cases[i]!.round()
+        if (r >= 0) rates[i]!.push(rate) // round -1 is the warm-up
+      }
+    }
+    for (const c of cases) {
+      const reply = await c.next({ type: 'done' })
+      if (reply.type !== 'done') throw new Error(`case ${c.name}: expected done, got ${JSON.stringify(reply)}`)
+    }
+    return rates
+  } finally {
+    for (const c of cases) c.kill()
+  }
+}
+
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+export const fmt = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e5 ? `${(n / 1e3).toFixed(0)}k` : `${(n / 1e3).toFixed(1)}k`
+
+/** The installed version of a package (from its package.json). */
+export function packageVersion(name: string): string {
+  const file = fileURLToPath(new URL(`../node_modules/${name}/package.json`, import.meta.url))
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+}
+
+/** Entry point of a benchmark file: the parent run, or one case in a child (`--case=`). */
+export async function main(bench: Benchmark, self: string): Promise<void> {
+  const only = process.argv.find((a) => a.startsWith('--case='))?.slice('--case='.length)
+  if (only !== undefined) {
+    await child(bench, only)
+    return
+  }
+  const names = Object.keys(bench.clients)
+  const baseline = names[0]!
+  const started = performance.now()
+  const loadBefore = loadavg()[0]!
+  const server = await bench.startServer()
+  const results: Array<{ shape: string; client: string; rates: number[] }> = []
+  try {
+    for (const shape of SHAPES) {
+      const rates = await runShape(self, names.map((client) => `${client}|${shape.command}|${shape.concurrency}`), server.env)
+      names.forEach((client, i) => results.push({ shape: shape.label, client, rates: rates[i]! }))
+    }
+  } finally {
+    await server.stop()
+  }
+  const clients = names.map((n) => `${n} ${bench.clients[n]!.version}`).join(', ')
+  console.log(`\n## ${bench.title}\n`)
+  console.log(
+    `node ${process.version}, ${server.version}, ${clients}; ${bench.value}; ${KEYS} keys; ` +
+      `${WARM_UP ? 'warm-up + ' : ''}${ROUNDS} round(s) of ${OPS[1]} ops (sequential) / ${OPS[IN_FLIGHT]} ops (${IN_FLIGHT} in flight) per case, ` +
+      `each case in a fresh process, the two cases of a shape taking turns round by round (ABBA); ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after\n`,
+  )
+  console.log(`| shape | client | median ops/s | spread (min–max) | ratio to ${baseline} |\n| --- | --- | ---: | ---: | ---: |`)
+  for (const shape of SHAPES) {
+    const rows = results.filter((r) => r.shape === shape.label)
+    const base = median(rows.find((r) => r.client === baseline)!.rates)
+    for (const { client, rates } of rows) {
+      const m = median(rates)
+      console.log(`| ${shape.label} | ${client} | ${fmt(m)} | ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))} | ${(m / base).toFixed(2)}× |`)
+    }
+  }
+}
