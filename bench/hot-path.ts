@@ -1,76 +1,292 @@
-// The memory hot path against its baseline, `await map.get()` in an async
-// function, each case in a fresh process, with warm-up and several rounds.
-// Prints median ops/s, the spread (min–max) and the ratio to the baseline of
-// this run. `npm run bench:hot` runs it; `--smoke` runs every case briefly.
+// The memory hot path (benchmark issue, scenarios 1–3), measured in one run:
+//
+// 1. get-hit / get-miss / set on 10k keys with 100-byte strings: `new MemoryCache()` and the
+//    peers (lru-cache, keyv, cache-manager, cacheable, bentocache) against the baseline,
+//    `await map.get()` in an async function.
+// 2. get-hit with TimingPlugin + HitMissRatioPlugin.
+// 3. chain overhead: get-hit with 0, 1, 3, 5, 10 no-op middlewares (`cache.use`), against
+//    koa-compose alone (the same no-op middlewares + a final step doing `map.get`, called per
+//    op); the slopes of ns/op against N are compared.
+//
+// Every case runs in a fresh process: a warm-up round that also sizes the rounds (about
+// ROUND_MS each), then ROUNDS measured rounds. The baseline runs twice, first and last, and
+// ratios are taken to the median of its rounds from both runs. Prints markdown: median ops/s,
+// spread (min–max of the rounds), ratio, PASS/FAIL against the issue's targets.
+// `--smoke` runs every case in this process, one short round each, with read-back checks only.
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { HitMissRatioPlugin, MemoryCache, TimingPlugin } from '../lib/index.js'
+import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import compose from 'koa-compose'
+import { LRUCache } from 'lru-cache'
+import { Keyv } from 'keyv'
+import { createCache } from 'cache-manager'
+import { Cacheable } from 'cacheable'
+import { BentoCache, bentostore } from 'bentocache'
+import { memoryDriver } from 'bentocache/drivers/memory'
+import { HitMissRatioPlugin, MemoryCache, TimingPlugin, type Middleware } from '../lib/index.js'
 
 const KEYS = 10_000
 const VALUE = 'x'.repeat(100)
 const smoke = process.argv.includes('--smoke')
-const ROUNDS = smoke ? 2 : 7
-const OPS = smoke ? 20_000 : 2_000_000
+const ROUNDS = smoke ? 1 : 7
+const ROUND_MS = 300
+const SMOKE_OPS = 2_000
+const CHAIN_SIZES = [0, 1, 3, 5, 10] as const
+
+const hitKeys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
+const missKeys = Array.from({ length: KEYS }, (_, i) => `m${i}`)
 
 type Op = (key: string) => Promise<unknown>
-const cases: Record<string, () => Promise<Op>> = {
-  'baseline: await map.get()': async () => {
-    const map = new Map<string, string>()
-    for (let i = 0; i < KEYS; i++) map.set(`k${i}`, VALUE)
-    return async (key) => map.get(key)
+/** A cache under test, with the calls its users make. */
+interface Store {
+  get(key: string): Promise<unknown>
+  set(key: string, value: string): Promise<unknown>
+}
+interface Case {
+  op: Op
+  keys: string[]
+  /** Checked after the rounds (set cases read a key back). */
+  after?: () => Promise<void>
+}
+
+const noop: Middleware = async (_ctx, next) => {
+  await next()
+}
+
+const stores: Record<string, () => Store> = {
+  MemoryCache: () => new MemoryCache(),
+  'lru-cache': () => {
+    const lru = new LRUCache<string, string>({ max: 20_000 })
+    return {
+      get: async (key) => lru.get(key),
+      set: async (key, value) => lru.set(key, value),
+    }
   },
-  'MemoryCache get-hit': async () => {
-    const cache = await filled(new MemoryCache())
-    return (key) => cache.get(key)
-  },
-  'MemoryCache get-miss': async () => {
-    const cache = new MemoryCache()
-    return (key) => cache.get(key)
-  },
-  'MemoryCache set': async () => {
-    const cache = new MemoryCache()
-    return (key) => cache.set(key, VALUE)
-  },
-  'MemoryCache get-hit + Timing + HitMissRatio': async () => {
-    const cache = await filled(new MemoryCache({ plugins: [new TimingPlugin(), new HitMissRatioPlugin()] }))
-    return (key) => cache.get(key)
+  keyv: () => new Keyv<string>(),
+  'cache-manager': () => createCache(),
+  cacheable: () => new Cacheable(),
+  bentocache: () => {
+    const bento = new BentoCache({
+      default: 'memory',
+      ttl: null, // no expiry, like the others; maxItems: its default is 1000, below our 10k keys
+      stores: { memory: bentostore().useL1Layer(memoryDriver({ maxSize: '100mb', maxItems: 20_000 })) },
+    })
+    return {
+      get: (key) => bento.get<string>({ key }),
+      set: (key, value) => bento.set({ key, value }),
+    }
   },
 }
 
-async function filled(cache: MemoryCache): Promise<MemoryCache> {
-  for (let i = 0; i < KEYS; i++) await cache.set(`k${i}`, VALUE)
-  return cache
+async function filled<S extends Store>(store: S): Promise<S> {
+  for (const key of hitKeys) await store.set(key, VALUE)
+  await expect(store.get('k1'), VALUE, 'pre-filled key reads back')
+  return store
+}
+
+async function expect(got: Promise<unknown>, want: unknown, what: string): Promise<void> {
+  const value = await got
+  if (value !== want && !(want === undefined && value === null)) {
+    throw new Error(`${what}: got ${JSON.stringify(value)}, want ${JSON.stringify(want)}`)
+  }
+}
+
+const cases: Record<string, () => Promise<Case>> = {
+  baseline: async () => {
+    const map = new Map<string, string>(hitKeys.map((k) => [k, VALUE]))
+    return { op: async (key) => map.get(key), keys: hitKeys }
+  },
+}
+for (const [lib, create] of Object.entries(stores)) {
+  cases[`${lib} get-hit`] = async () => {
+    const store = await filled(create())
+    return { op: (key) => store.get(key), keys: hitKeys }
+  }
+  cases[`${lib} get-miss`] = async () => {
+    const store = await filled(create())
+    await expect(store.get('m1'), undefined, 'missing key')
+    return { op: (key) => store.get(key), keys: missKeys }
+  }
+  cases[`${lib} set`] = async () => {
+    const store = create()
+    return { op: (key) => store.set(key, VALUE), keys: hitKeys, after: () => expect(store.get('k1'), VALUE, 'set key reads back') }
+  }
+}
+cases['MemoryCache get-hit + Timing + HitMissRatio'] = async () => {
+  const cache = await filled(new MemoryCache({ plugins: [new TimingPlugin(), new HitMissRatioPlugin()] }))
+  return { op: (key) => cache.get(key), keys: hitKeys }
+}
+for (const n of CHAIN_SIZES) {
+  cases[`chain ${n}: MemoryCache`] = async () => {
+    const cache = await filled(new MemoryCache())
+    for (let i = 0; i < n; i++) cache.use(noop)
+    if (cache.plugins.length !== n) throw new Error(`expected ${n} middlewares`)
+    return { op: (key) => cache.get(key), keys: hitKeys }
+  }
+  cases[`chain ${n}: koa-compose`] = async () => {
+    const map = new Map<string, string>(hitKeys.map((k) => [k, VALUE]))
+    interface Ctx {
+      key: string
+      result: string | undefined
+    }
+    const layers: Array<compose.Middleware<Ctx>> = Array.from({ length: n }, () => async (_ctx: Ctx, next: () => Promise<unknown>) => {
+      await next()
+    })
+    layers.push(async (ctx) => {
+      ctx.result = map.get(ctx.key)
+    })
+    const fn = compose(layers)
+    const op: Op = async (key) => {
+      const ctx: Ctx = { key, result: undefined }
+      await fn(ctx)
+      return ctx.result
+    }
+    await expect(op('k1'), VALUE, 'koa-compose chain')
+    return { op, keys: hitKeys }
+  }
+}
+
+async function run(op: Op, keys: string[], ops: number): Promise<number> {
+  const started = performance.now()
+  for (let i = 0; i < ops; i++) await op(keys[i % KEYS]!)
+  return ops / ((performance.now() - started) / 1000)
 }
 
 async function measure(name: string): Promise<number[]> {
-  const op = await cases[name]!()
-  const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
+  const { op, keys, after } = await cases[name]!().catch((error: unknown) => {
+    throw new Error(`${name}: ${String(error)}`)
+  })
   const rates: number[] = []
-  for (let round = -1; round < ROUNDS; round++) {
-    const started = performance.now()
-    for (let i = 0; i < OPS; i++) await op(keys[i % KEYS]!)
-    const rate = OPS / ((performance.now() - started) / 1000)
-    if (round >= 0) rates.push(rate) // round -1 is the warm-up
+  if (smoke) {
+    rates.push(await run(op, keys, SMOKE_OPS))
+  } else {
+    // Warm-up: at least ROUND_MS and 3 × 10k ops; sizes the measured rounds.
+    let ops = KEYS
+    let warm = 0
+    for (let spent = 0; spent < 2 * ROUND_MS || warm < 3 * KEYS; ) {
+      const started = performance.now()
+      await run(op, keys, ops)
+      spent += performance.now() - started
+      warm += ops
+      ops *= 2
+    }
+    const rate = await run(op, keys, KEYS * 4)
+    const perRound = Math.max(KEYS, Math.round((rate * ROUND_MS) / 1000))
+    for (let round = 0; round < ROUNDS; round++) rates.push(await run(op, keys, perRound))
   }
+  await after?.()
   return rates
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(0)}k`)
+const pass = (ok: boolean): string => (ok ? '**PASS**' : '**FAIL**')
+
+/** Least-squares slope and intercept of ys against xs. */
+function fit(xs: readonly number[], ys: readonly number[]): { slope: number; intercept: number } {
+  const n = xs.length
+  const mx = xs.reduce((a, b) => a + b, 0) / n
+  const my = ys.reduce((a, b) => a + b, 0) / n
+  let sxy = 0
+  let sxx = 0
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my)
+    sxx += (xs[i]! - mx) ** 2
+  }
+  const slope = sxy / sxx
+  return { slope, intercept: my - slope * mx }
+}
 
 const only = process.argv.find((a) => a.startsWith('--case='))?.slice('--case='.length)
 if (only !== undefined) {
   process.stdout.write(JSON.stringify(await measure(only)))
+  process.exit(0) // some peers keep timers alive
 } else {
   const self = fileURLToPath(import.meta.url)
-  const results = Object.keys(cases).map((name) => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', self, `--case=${name}`, ...(smoke ? ['--smoke'] : [])], { encoding: 'utf8' })
-    return { name, rates: JSON.parse(out) as number[] }
-  })
-  const base = median(results[0]!.rates)
-  console.log(`node ${process.version}, ${ROUNDS} rounds of ${OPS} ops per case, each case in a fresh process`)
-  console.log('| case | median ops/s | spread | ratio to baseline |\n| --- | ---: | ---: | ---: |')
-  for (const { name, rates } of results) {
-    console.log(`| ${name} | ${fmt(median(rates))} | ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))} | ${(median(rates) / base).toFixed(2)}× |`)
+  const order = [...Object.keys(cases), 'baseline']
+  const results = new Map<string, number[]>()
+  const startedAt = performance.now()
+  const loadBefore = loadavg()[0]!.toFixed(2)
+  for (const [i, name] of order.entries()) {
+    const label = i === 0 ? 'baseline (first)' : i === order.length - 1 ? 'baseline (last)' : name
+    const rates = smoke
+      ? await measure(name)
+      : (JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, `--case=${name}`], { encoding: 'utf8' })) as number[])
+    results.set(label, rates)
   }
+  const wall = ((performance.now() - startedAt) / 1000).toFixed(1)
+  const load = `1-min load average ${loadBefore} before, ${loadavg()[0]!.toFixed(2)} after`
+  const rates = (label: string): number[] => results.get(label)!
+  const baseRates = [...rates('baseline (first)'), ...rates('baseline (last)')]
+  const base = median(baseRates)
+  const ratio = (label: string): number => median(rates(label)) / base
+  const row = (label: string, shown = label): string => {
+    const r = rates(label)
+    return `| ${shown} | ${fmt(median(r))} | ${fmt(Math.min(...r))}–${fmt(Math.max(...r))} | ${ratio(label).toFixed(2)}× |`
+  }
+  const version = (pkg: string): string =>
+    (JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version
+  const peers = ['lru-cache', 'keyv', 'cache-manager', 'cacheable', 'bentocache'] as const
+
+  const out: string[] = []
+  out.push(
+    `node ${process.version}; ${smoke ? `SMOKE: one cold round of ${SMOKE_OPS} ops per case, in one process (checks that every case runs; the figures and PASS/FAIL mean nothing)` : `each case in a fresh process, warm-up then ${ROUNDS} rounds of ~${ROUND_MS} ms`}; ${wall} s; ${load}`,
+    `peers: ${peers.map((p) => `${p} ${version(p)}`).join(', ')}, koa-compose ${version('koa-compose')}`,
+    `baseline \`await map.get()\`: median of both baseline processes' rounds = ${fmt(base)} ops/s`,
+    '',
+    '### Scenario 1: memory, 10k keys, 100-byte strings',
+    '',
+    '| case | median ops/s | spread | ratio to baseline |',
+    '| --- | ---: | ---: | ---: |',
+    row('baseline (first)', 'baseline: await map.get() (first)'),
+    row('baseline (last)', 'baseline: await map.get() (last)'),
+  )
+  for (const lib of ['MemoryCache', ...peers]) {
+    for (const what of ['get-hit', 'get-miss', 'set']) out.push(row(`${lib} ${what}`))
+  }
+  const hit = ratio('MemoryCache get-hit')
+  const set = ratio('MemoryCache set')
+  const plugged = ratio('MemoryCache get-hit + Timing + HitMissRatio')
+  out.push(
+    '',
+    `- MemoryCache get-hit ≥ 0.4× baseline: ${hit.toFixed(2)}× ${pass(hit >= 0.4)}`,
+    `- MemoryCache set ≥ 0.3× baseline: ${set.toFixed(2)}× ${pass(set >= 0.3)}`,
+    '',
+    '### Scenario 2: get-hit with TimingPlugin + HitMissRatioPlugin',
+    '',
+    '| case | median ops/s | spread | ratio to baseline |',
+    '| --- | ---: | ---: | ---: |',
+    row('MemoryCache get-hit + Timing + HitMissRatio'),
+    '',
+    `- get-hit with both plugins ≥ 0.2× baseline: ${plugged.toFixed(2)}× ${pass(plugged >= 0.2)}`,
+    '',
+    '### Scenario 3: chain overhead (no-op middlewares, get-hit)',
+    '',
+    '| N | MemoryCache ops/s (spread) | MemoryCache ns/op | koa-compose ops/s (spread) | koa-compose ns/op |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+  )
+  const nsPerOp = (label: string): number => 1e9 / median(rates(label))
+  const spread = (label: string): string => `${fmt(median(rates(label)))} (${fmt(Math.min(...rates(label)))}–${fmt(Math.max(...rates(label)))})`
+  for (const n of CHAIN_SIZES) {
+    const ours = `chain ${n}: MemoryCache`
+    const koa = `chain ${n}: koa-compose`
+    out.push(`| ${n} | ${spread(ours)} | ${nsPerOp(ours).toFixed(0)} | ${spread(koa)} | ${nsPerOp(koa).toFixed(0)} |`)
+  }
+  const oursFit = fit(CHAIN_SIZES, CHAIN_SIZES.map((n) => nsPerOp(`chain ${n}: MemoryCache`)))
+  const koaFit = fit(CHAIN_SIZES, CHAIN_SIZES.map((n) => nsPerOp(`chain ${n}: koa-compose`)))
+  const slopeRatio = oursFit.slope / koaFit.slope
+  // MemoryCache skips the chain when it has no middleware, so N = 0 -> 1 is also shown apart.
+  const some = CHAIN_SIZES.filter((n) => n > 0)
+  const oursFit1 = fit(some, some.map((n) => nsPerOp(`chain ${n}: MemoryCache`)))
+  const koaFit1 = fit(some, some.map((n) => nsPerOp(`chain ${n}: koa-compose`)))
+  const step = (who: string): string => (nsPerOp(`chain 1: ${who}`) - nsPerOp(`chain 0: ${who}`)).toFixed(0)
+  out.push(
+    '',
+    `Least-squares fit of ns/op against N (N = 0, 1, 3, 5, 10): MemoryCache ${oursFit.slope.toFixed(1)} ns per middleware (intercept ${oursFit.intercept.toFixed(0)} ns), koa-compose ${koaFit.slope.toFixed(1)} ns per middleware (intercept ${koaFit.intercept.toFixed(0)} ns).`,
+    `Without N = 0 (N = 1, 3, 5, 10): MemoryCache ${oursFit1.slope.toFixed(1)} ns, koa-compose ${koaFit1.slope.toFixed(1)} ns per middleware (${(oursFit1.slope / koaFit1.slope).toFixed(2)}×). Step from 0 to 1 middleware: MemoryCache +${step('MemoryCache')} ns, koa-compose +${step('koa-compose')} ns.`,
+    '',
+    `- added cost per middleware ≤ 1.2× koa-compose's: ${slopeRatio.toFixed(2)}× ${pass(slopeRatio <= 1.2)}`,
+  )
+  console.log(out.join('\n'))
 }

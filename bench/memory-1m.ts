@@ -1,0 +1,167 @@
+// Scenario 4: 1M entries with a ttl, distinct 100-byte values. `MemoryCache` (set with
+// `{ ttl: 3600 }`) against lru-cache 11 (`max: 2_000_000, ttl: 3_600_000`), each case in a
+// fresh `node --expose-gc` process:
+//  - bytes per entry: heapUsed + external after several forced GCs, once the 1M entries are in
+//    and the key/value arrays are dropped, minus the same measured at process start (before the
+//    cache is constructed), divided by 1M. Also printed: the cost of the empty cache (lru-cache
+//    preallocates its typed arrays for `max`) and the structure alone (keys and values excluded);
+//  - insert rate: 1M awaited sets of prebuilt keys/values (lru-cache's sync `set` wrapped in an
+//    async function, like the baseline of bench/hot-path.ts);
+//  - get-hit ops/s at 1M entries against the same at 10k entries (same key order, same op count).
+// Values: `Buffer.toString('latin1')` of a 100-byte buffer holding the index, so every value is
+// a flat (sequential) one-byte string of its own, not a rope or a slice; both caches get the same.
+// Targets (PASS/FAIL): bytes/entry ≤ 1.15× lru-cache, insert ≥ 0.8× lru-cache, get-hit at 1M ≥
+// 0.8× get-hit at 10k. `--smoke` runs every case briefly (20k entries, in one process) and only prints.
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { LRUCache } from 'lru-cache'
+import { MemoryCache } from '../lib/index.js'
+
+const smoke = process.argv.includes('--smoke')
+const BIG = smoke ? 20_000 : 1_000_000
+const SMALL = 10_000
+const GET_OPS = smoke ? 20_000 : 2_000_000
+const ROUNDS = smoke ? 1 : 5
+const VALUE_BYTES = 100
+
+interface Target {
+  set(key: string, value: string): Promise<unknown>
+  get(key: string): Promise<unknown>
+  close(): Promise<void>
+}
+const targets: Record<string, () => Target> = {
+  oniocache: () => {
+    const cache = new MemoryCache()
+    return {
+      set: (key, value) => cache.set(key, value, { ttl: 3600 }),
+      get: (key) => cache.get(key),
+      close: () => cache.close(),
+    }
+  },
+  'lru-cache': () => {
+    const lru = new LRUCache<string, string>({ max: 2_000_000, ttl: 3_600_000 })
+    return {
+      set: async (key, value) => lru.set(key, value),
+      get: async (key) => lru.get(key),
+      close: async () => lru.clear(),
+    }
+  },
+}
+
+interface Result {
+  entries: number
+  emptyBytes: number // empty cache minus start
+  structurePerEntry: number // (filled - empty - keys/values), per entry
+  totalPerEntry: number // (filled, arrays dropped - start), per entry
+  insertOps: number
+  getOps: number[] // one rate per round
+}
+
+function usage(): number {
+  const gc = globalThis.gc
+  if (gc === undefined) {
+    if (smoke) return process.memoryUsage().heapUsed + process.memoryUsage().external
+    throw new Error('run with node --expose-gc')
+  }
+  for (let i = 0; i < 6; i++) gc()
+  const { heapUsed, external } = process.memoryUsage()
+  return heapUsed + external
+}
+
+function buildValues(n: number): string[] {
+  const values = new Array<string>(n)
+  const buf = Buffer.alloc(VALUE_BYTES, 'v')
+  for (let i = 0; i < n; i++) {
+    buf.write(i.toString(36).padStart(8, '0'), 0, 'latin1')
+    values[i] = buf.toString('latin1') // a new flat one-byte string per call
+  }
+  return values
+}
+
+async function measure(name: string, entries: number): Promise<Result> {
+  const start = usage()
+  const target = targets[name]!()
+  const empty = usage()
+  let keys: string[] = Array.from({ length: entries }, (_, i) => `k${i}`)
+  let values: string[] = buildValues(entries)
+  const built = usage()
+
+  const t0 = performance.now()
+  for (let i = 0; i < entries; i++) await target.set(keys[i]!, values[i]!)
+  const insertOps = entries / ((performance.now() - t0) / 1000)
+  const filled = usage()
+
+  const getOps: number[] = []
+  for (let round = -1; round < ROUNDS; round++) {
+    const t = performance.now()
+    for (let i = 0; i < GET_OPS; i++) {
+      if ((await target.get(keys[i % entries]!)) === undefined) throw new Error(`${name}: miss on ${keys[i % entries]}`)
+    }
+    if (round >= 0) getOps.push(GET_OPS / ((performance.now() - t) / 1000)) // round -1 warms up
+  }
+
+  keys = []
+  values = []
+  const total = usage()
+  await target.close()
+  return {
+    entries,
+    emptyBytes: empty - start,
+    structurePerEntry: (filled - built) / entries,
+    totalPerEntry: (total - start) / entries,
+    insertOps,
+    getOps,
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(0)}k`)
+const mb = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`
+const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL')
+
+const only = process.argv.find((a) => a.startsWith('--case='))?.slice('--case='.length)
+if (only !== undefined) {
+  const [name, entries] = only.split('@') as [string, string]
+  process.stdout.write(JSON.stringify(await measure(name, Number(entries))))
+} else {
+  const self = fileURLToPath(import.meta.url)
+  // Smoke: in this process (no fresh process per case), to stay within a few seconds.
+  const run = (name: string, entries: number): Promise<Result> | Result => {
+    if (smoke) return measure(name, entries)
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', self, `--case=${name}@${entries}`, ...(smoke ? ['--smoke'] : [])],
+      { encoding: 'utf8', maxBuffer: 1 << 20 },
+    )
+    return JSON.parse(out) as Result
+  }
+  const onio = await run('oniocache', BIG)
+  const lru = await run('lru-cache', BIG)
+  const onioSmall = await run('oniocache', SMALL)
+  const lruSmall = await run('lru-cache', SMALL)
+
+  console.log(`node ${process.version}, lru-cache ${lruVersion()}, ${BIG} entries (ttl 1 h) of distinct ${VALUE_BYTES}-byte flat strings, ${smoke ? 'all cases in this process' : 'each case in a fresh process'}`)
+  console.log('| cache | bytes/entry (total) | bytes/entry (structure only) | empty cache | insert ops/s | get-hit ops/s @ ' + fmt(BIG) + ' | get-hit ops/s @ 10k |')
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const [name, big, small] of [['oniocache', onio, onioSmall], ['lru-cache', lru, lruSmall]] as const) {
+    console.log(
+      `| ${name} | ${big.totalPerEntry.toFixed(1)} | ${big.structurePerEntry.toFixed(1)} | ${mb(big.emptyBytes)} | ${fmt(big.insertOps)} | ` +
+        `${fmt(median(big.getOps))} (${fmt(Math.min(...big.getOps))}–${fmt(Math.max(...big.getOps))}) | ` +
+        `${fmt(median(small.getOps))} (${fmt(Math.min(...small.getOps))}–${fmt(Math.max(...small.getOps))}) |`,
+    )
+  }
+  const memRatio = onio.totalPerEntry / lru.totalPerEntry
+  const insertRatio = onio.insertOps / lru.insertOps
+  const growth = median(onio.getOps) / median(onioSmall.getOps)
+  const lruGrowth = median(lru.getOps) / median(lruSmall.getOps)
+  const note = smoke ? ' (smoke: not the 1M figures)' : ''
+  console.log(`${verdict(memRatio <= 1.15)} bytes/entry: ${memRatio.toFixed(2)}× lru-cache (target ≤ 1.15×); structure only: ${(onio.structurePerEntry / lru.structurePerEntry).toFixed(2)}×${note}`)
+  console.log(`${verdict(insertRatio >= 0.8)} insert rate: ${insertRatio.toFixed(2)}× lru-cache (target ≥ 0.8×)${note}`)
+  console.log(`${verdict(growth >= 0.8)} get-hit @ ${fmt(BIG)} / @ 10k: ${growth.toFixed(2)}× (target ≥ 0.8×; lru-cache: ${lruGrowth.toFixed(2)}×)${note}`)
+}
+
+function lruVersion(): string {
+  const url = new URL('../node_modules/lru-cache/package.json', import.meta.url)
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version
+}
