@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import {
   Cache, JsonSerializer, KeyExistsError, MemoryBackend, MemoryCache, NullSerializer, SerializationError, SimpleMemoryCache, type Context,
 } from '../lib/index.js'
-import { ManualClock, rejects, SpyBackend } from './fixtures/backends.js'
+import { ManualClock, rejects, SpyBackend } from './support/fixtures/backends.js'
 
 /** A memory cache on a clock the test moves by hand. */
 function clocked(options: ConstructorParameters<typeof MemoryCache>[0] = {}): { cache: MemoryCache; clock: ManualClock } {
@@ -913,10 +913,10 @@ function withoutCoverage(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, NODE_V8_COVERAGE: '' }
 }
 let debugRun: DebugRun | undefined
-/** Runs spec/fixtures/debug-commands.ts once with NODE_DEBUG=oniocache. */
+/** Runs spec/support/fixtures/debug-commands.ts once with NODE_DEBUG=oniocache. */
 function runDebugScript(): DebugRun {
   if (debugRun !== undefined) return debugRun
-  const script = fileURLToPath(new URL('./fixtures/debug-commands.ts', import.meta.url))
+  const script = fileURLToPath(new URL('./support/fixtures/debug-commands.ts', import.meta.url))
   const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
     env: { ...withoutCoverage(process.env), NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '' },
     encoding: 'utf8',

@@ -4,7 +4,7 @@ import {
   BasePlugin, Cache, COMMANDS, HitMissRatioPlugin, JsonSerializer, KeyExistsError, MemoryCache, TimeoutError, TimingPlugin,
   type CommandName, type Context, type Middleware, type Next, type Plugin,
 } from '../lib/index.js'
-import { AsyncBackend, HangingBackend, rejection, rejects, sleep, SpyBackend } from './fixtures/backends.js'
+import { AsyncBackend, HangingBackend, rejection, rejects, sleep, SpyBackend } from './support/fixtures/backends.js'
 
 const passThrough: Middleware = (_ctx, next) => next()
 

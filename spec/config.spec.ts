@@ -12,7 +12,7 @@ import {
   BackendError, BasePlugin, Cache, CacheHandler, caches, HitMissRatioPlugin, InvalidCacheTypeError, JsonSerializer, MemoryBackend, MemoryCache,
   MsgPackSerializer, NullSerializer, parseCacheUrl, StringSerializer, TimingPlugin, V8Serializer, type CacheOptions, type CachesConfig, type Context, type Next,
 } from '../lib/index.js'
-import { rejectionError } from './fixtures/backends.js'
+import { rejectionError } from './support/fixtures/backends.js'
 import { redisCommand, startRedis } from './support/servers.js'
 
 const run = promisify(execFile)
@@ -648,7 +648,7 @@ test('Cache.fromUrl says to import the config module when only lib/cache.ts was 
 // Importing the core does not load the Redis client
 
 test('importing the core, then building Redis and Memcached caches from a URL and from a config, loads neither @redis/client nor the Memcached protocol client (child process)', async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'spec/fixtures/redis-client-probe.ts'], {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/redis-client-probe.ts'], {
     cwd: root,
     env: childEnv(),
   })

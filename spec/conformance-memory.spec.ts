@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, MemoryBackend, MemoryCache, type Backend } from '../lib/index.js'
 import { conformance, conformanceTests, type ConformanceFactory, type ConformanceOptions } from '../lib/testing/index.js'
-import { AsyncBackend, ManualClock } from './fixtures/backends.js'
+import { AsyncBackend, ManualClock } from './support/fixtures/backends.js'
 
 // ---------------------------------------------------------------------------
 // The memory backend passes the suite: on a hand-moved clock with every

@@ -10,8 +10,8 @@ import {
 } from '../lib/index.js'
 import { cachedConfig, cachedInvoker, CACHED_OPTIONS, type Miss } from '../lib/decorators.js'
 import { argumentsKey, MAX_KEY_BYTES } from '../lib/key-encoding.js'
-import { AsyncBackend, HangingBackend, ManualClock, rejectionError, sleep, SpyBackend } from './fixtures/backends.js'
-import { FailingBackend } from './fixtures/failing-backend.js'
+import { AsyncBackend, HangingBackend, ManualClock, rejectionError, sleep, SpyBackend } from './support/fixtures/backends.js'
+import { FailingBackend } from './support/fixtures/failing-backend.js'
 
 /** The keys the memory store holds, as built, sorted. */
 async function storedKeys(cache: Cache): Promise<string[]> {
@@ -1002,7 +1002,7 @@ function throwawayCoverageDir(): string {
 }
 
 test('NODE_DEBUG=oniocache: every cache failure a decorator swallows is logged, and none leaves an unhandled rejection', () => {
-  const script = fileURLToPath(new URL('./fixtures/decorators-debug.ts', import.meta.url))
+  const script = fileURLToPath(new URL('./support/fixtures/decorators-debug.ts', import.meta.url))
   const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '', NODE_V8_COVERAGE: throwawayCoverageDir() },
     encoding: 'utf8',

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as oniocache from '../lib/index.js'
-import { rejectionError as rejection } from './fixtures/backends.js'
+import { rejectionError as rejection } from './support/fixtures/backends.js'
 import {
   BackendError, CacheError, InvalidCacheTypeError, InvalidKeyError, JsonSerializer, KeyExistsError, MemoryBackend, MemoryCache, OptimisticLockError,
   SerializationError, TimeoutError, type Backend, type Middleware,

@@ -11,7 +11,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, InvalidKeyError } from '../lib/errors.js'
 import { MAX_FLAGS, MemcachedClient, MemcachedReplyError, ProtocolError, type MetaReply } from '../lib/memcached/client.js'
-import { rejectionError, sleep } from './fixtures/backends.js'
+import { rejectionError, sleep } from './support/fixtures/backends.js'
 import { memcachedCommand, startMemcached, type MemcachedServer } from './support/servers.js'
 
 const root = new URL('..', import.meta.url).pathname
@@ -669,7 +669,7 @@ const childCoverage = (): string => mkdtempSync(join(tmpdir(), 'oniocache-child-
 
 /** Runs the exit fixture; answers how long the child lived after printing `done`. */
 async function exitDelay(mode: 'close' | 'idle' | 'down', server: string): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'spec/fixtures/memcached-client-exit.ts', mode, server], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/memcached-client-exit.ts', mode, server], {
     cwd: root,
     env: { ...process.env, NODE_V8_COVERAGE: childCoverage() },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,7 +9,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, MsgPackSerializer, StringSerializer, TimeoutError, V8Serializer } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
-import { rejection } from './fixtures/backends.js'
+import { rejection } from './support/fixtures/backends.js'
 import { redisCommand, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -5,7 +5,7 @@ import {
   Cache, JsonSerializer, MemoryBackend, MemoryCache, MsgPackSerializer, NullSerializer, SerializationError, StringSerializer, V8Serializer,
   type AnySerializer,
 } from '../lib/index.js'
-import { rejectionError as rejection } from './fixtures/backends.js'
+import { rejectionError as rejection } from './support/fixtures/backends.js'
 
 /** The error `fn` throws; fails the test if it returns. */
 function thrown(fn: () => unknown): Error {

@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert'
 import { Cache, CachedStampede, MemoryCache, cachedStampede, type Middleware } from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
-import { rejection } from './fixtures/backends.js'
-import { startWorker, type Worker } from './fixtures/workers.js'
+import { rejection } from './support/fixtures/backends.js'
+import { startWorker, type Worker } from './support/fixtures/workers.js'
 import { startMemcached, startRedis, type MemcachedServer, type RedisServer } from './support/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
