@@ -6,7 +6,8 @@ export type Duration = number | `${number}${DurationUnit}`
 export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd'
 
 const UNIT_SECONDS: Record<DurationUnit, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }
-const DURATION = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)\s*$/
+// A number as String(n) writes it (exponent included: '1e-7s'), then a unit.
+const DURATION = /^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d+)?)\s*(ms|s|m|h|d)\s*$/
 
 /**
  * Parses a duration into seconds. `null` and `0` mean "none" and come back as 0.
@@ -19,7 +20,10 @@ export function toSeconds(value: unknown, what: string): number {
     return 0
   } else if (typeof value === 'string') {
     const m = DURATION.exec(value)
-    if (m !== null) return Number(m[1]) * UNIT_SECONDS[m[2] as DurationUnit]
+    if (m !== null) {
+      const seconds = Number(m[1]) * UNIT_SECONDS[m[2] as DurationUnit]
+      if (seconds !== Infinity) return seconds
+    }
   }
   throw new RangeError(
     `[oniocache] ${what} must be a number of seconds >= 0 or a string such as '250ms', '10s', '5m', '1h', '1d'` +

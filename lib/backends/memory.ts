@@ -132,8 +132,13 @@ export class MemoryBackend implements Backend {
     if (!Number.isSafeInteger(base) || !Number.isSafeInteger(next)) throw new RangeError(`[oniocache] [memory] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER`)
     // Keep the value's representation (a counter written as text stays text) and its ttl.
     const stored = typeof current === 'string' ? String(next) : next
-    if (current === undefined) this.#store(key, stored, 0)
-    else this.#values.set(key, stored)
+    if (current === undefined) {
+      this.#store(key, stored, 0)
+    } else {
+      // A write like any other: the key becomes the most recent (its ttl stays).
+      if (this.#maxSize !== Infinity) this.#values.delete(key)
+      this.#values.set(key, stored)
+    }
     return next
   }
 
