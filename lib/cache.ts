@@ -176,6 +176,7 @@ export class Cache {
 
   /** The key that reaches the backend. */
   buildKey(key: string, namespace: string = this.#namespace): string {
+    if (typeof key !== 'string') throw new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
     if (typeof namespace !== 'string') throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
     const built = this.keyBuilder(key, namespace)
     if (typeof built !== 'string') throw new TypeError(`[oniocache] keyBuilder must return a string; it returned ${describe(built)}`)

@@ -224,7 +224,7 @@ function ttlOf(ctx: CommandContext): number {
 
 function dump(ctx: CommandContext, key: string, value: unknown): unknown {
   if (value === undefined) {
-    throw new TypeError(`[oniocache] ${ctx.command}: the value of ${JSON.stringify(key)} is undefined, which could not be told apart from a miss; store null instead`)
+    throw new TypeError(`[oniocache] ${ctx.command}: the value of ${describe(key)} is undefined, which could not be told apart from a miss; store null instead`)
   }
   const { serializer } = ctx.cache
   let stored: unknown
@@ -232,12 +232,12 @@ function dump(ctx: CommandContext, key: string, value: unknown): unknown {
     stored = ctx.args.dumps === undefined ? serializer.dumps(value) : ctx.args.dumps(value)
   } catch (error) {
     throw new SerializationError(
-      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot encode the value of ${JSON.stringify(key)}: ${error instanceof Error ? error.message : String(error)}; nothing was written`,
+      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot encode the value of ${describe(key)}: ${error instanceof Error ? error.message : String(error)}; nothing was written`,
       { cause: error },
     )
   }
   if (stored === undefined) {
-    throw new SerializationError(`[oniocache] ${ctx.command}: ${serializer.constructor.name} encoded the value of ${JSON.stringify(key)} as undefined; nothing was written`)
+    throw new SerializationError(`[oniocache] ${ctx.command}: ${serializer.constructor.name} encoded the value of ${describe(key)} as undefined; nothing was written`)
   }
   return stored
 }

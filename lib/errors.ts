@@ -1,3 +1,5 @@
+import { describe } from './duration.js'
+
 /**
  * Every error class oniocache throws. Each has a `name` equal to its class name,
  * so that logs and `err.name` checks work across module copies, and errors that
@@ -16,7 +18,7 @@ export class CacheError extends Error {
 export class KeyExistsError extends CacheError {
   readonly key: string
   constructor(key: string) {
-    super(`[oniocache] key ${JSON.stringify(key)} already exists: use set() to overwrite it`)
+    super(`[oniocache] key ${describe(key)} already exists: use set() to overwrite it`)
     this.key = key
   }
 }
