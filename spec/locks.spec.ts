@@ -6,24 +6,10 @@ import * as assert from 'uvu/assert'
 import { Cache, MemoryBackend, OptimisticLock, OptimisticLockError, RedLock, lockChannel } from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
-import { rejection } from './support/fixtures/backends.js'
+import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
 import { startWorker, type Worker } from './support/fixtures/workers.js'
 import { redisCommand, startMemcached, startRedis, type MemcachedServer, type RedisServer } from './support/servers.js'
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Collects unhandled rejections while a suite runs; none may appear. */
-function watchUnhandled(): { check(): void; stop(): void } {
-  const seen: unknown[] = []
-  const listener = (reason: unknown): void => {
-    seen.push(reason)
-  }
-  process.on('unhandledRejection', listener)
-  return {
-    check: () => assert.equal(seen, [], `unhandled rejections: ${seen.map(String).join('; ')}`),
-    stop: () => process.off('unhandledRejection', listener),
-  }
-}
 
 async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs

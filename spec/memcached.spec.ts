@@ -9,10 +9,9 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, InvalidKeyError, KeyExistsError, TimeoutError } from '../lib/index.js'
 import { MemcachedCache, exptime } from '../lib/memcached.js'
-import { rejection } from './support/fixtures/backends.js'
+import { rejection, sleep } from './support/fixtures/backends.js'
 import { memcachedCommand, startMemcached, type MemcachedServer } from './support/servers.js'
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** `mg <key> <flags>` straight to the server, bypassing oniocache. */
 async function mg(server: MemcachedServer, key: string, flags = 'v t'): Promise<string> {

@@ -9,23 +9,9 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, MsgPackSerializer, StringSerializer, TimeoutError, V8Serializer } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
-import { rejection } from './support/fixtures/backends.js'
+import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
 import { redisCommand, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Collects unhandled rejections while a test runs; none may appear. */
-function watchUnhandled(): { check(): void; stop(): void } {
-  const seen: unknown[] = []
-  const listener = (reason: unknown): void => {
-    seen.push(reason)
-  }
-  process.on('unhandledRejection', listener)
-  return {
-    check: () => assert.equal(seen, [], `unhandled rejections: ${seen.map(String).join('; ')}`),
-    stop: () => process.off('unhandledRejection', listener),
-  }
-}
 
 // ---------------------------------------------------------------------------
 const single = suite<{ server: RedisServer }>('redis: single node')
