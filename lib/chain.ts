@@ -2,11 +2,11 @@ import { now } from './clock.js'
 import compose from 'koa-compose'
 import { debuglog } from 'node:util'
 import type { Cache } from './cache.js'
-import type { CommandArgs, CommandName, Context, Middleware, Plugin } from './context.js'
+import { COMMANDS, type CommandArgs, type CommandName, type Context, type Middleware, type Plugin } from './context.js'
 import { watch, unwatch, type Due } from './deadline.js'
 import { describe, toSeconds } from './duration.js'
 import { KeyExistsError, SerializationError, TimeoutError } from './errors.js'
-import { BasePlugin } from './plugins/base.js'
+import { BasePlugin, HOOK_NAMES } from './plugins/base.js'
 
 const debug = debuglog('oniocache')
 const DEBUG = debug.enabled
@@ -94,63 +94,155 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
   capturedReject = reject
 }
 
-export type Composed = ((ctx: Context) => Promise<void>) | undefined
+/** A composed chain: answers `undefined` when it finished synchronously, else a promise. */
+export type Composed = ((ctx: CommandContext) => void | Promise<void>) | undefined
 
-/** Turns plugins (objects with `middleware`, or bare functions) into one composed chain, core innermost. */
+type Hook = (this: BasePlugin, ctx: Context) => unknown
+/** What one `BasePlugin` does around one command: its pre hooks, then its post hooks. */
+interface HookPlan {
+  plugin: BasePlugin
+  pre: Hook[]
+  post: Hook[]
+  /** Whether `next()` is timed for the post hooks (they exist and the plugin reads `took`). */
+  timed: boolean
+}
+/** Per command, the plans of a run of consecutive `BasePlugin`s, outermost first; plugins with nothing to do are left out. */
+type GroupPlan = Record<CommandName, HookPlan[]>
+type Inner = (ctx: CommandContext) => void | Promise<void>
+
+const isBasePlugin = (plugin: Plugin | Middleware): plugin is BasePlugin =>
+  typeof plugin === 'object' && plugin !== null && plugin.middleware === BasePlugin.prototype.middleware
+
+/**
+ * Turns plugins (objects with `middleware`, or bare functions) into one composed chain, core innermost.
+ *
+ * Consecutive `BasePlugin`s (with the default `middleware`) run as one layer that
+ * calls their hooks in the same onion order, awaiting only what a hook or the
+ * inner layers answer as a promise: sync hooks around a sync backend finish the
+ * command synchronously. Bare middleware is composed with `koa-compose`.
+ */
 export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Composed {
   if (plugins.length === 0) return undefined
-  const layers: Middleware[] = plugins.map((plugin, i) => {
-    if (typeof plugin === 'function') return plugin
-    if (plugin !== null && typeof plugin === 'object' && typeof plugin.middleware === 'function') return plugin.middleware.bind(plugin)
-    throw new TypeError(
-      `[oniocache] plugins[${i}] is ${describe(plugin)}: a plugin is a middleware function (ctx, next) or an object with a middleware(ctx, next) method, such as a BasePlugin`,
-    )
+  const layers: Middleware[] = []
+  let group: BasePlugin[] = []
+  const flush = (): void => {
+    if (group.length === 0) return
+    const plan = planGroup(group)
+    layers.push((ctx, next) => enter(ctx as CommandContext, plan[ctx.command], 0, next))
+    group = []
+  }
+  plugins.forEach((plugin, i) => {
+    if (isBasePlugin(plugin)) {
+      group.push(plugin)
+      return
+    }
+    flush()
+    if (typeof plugin === 'function') layers.push(plugin)
+    else if (plugin !== null && typeof plugin === 'object' && typeof plugin.middleware === 'function') layers.push(plugin.middleware.bind(plugin))
+    else {
+      throw new TypeError(
+        `[oniocache] plugins[${i}] is ${describe(plugin)}: a plugin is a middleware function (ctx, next) or an object with a middleware(ctx, next) method, such as a BasePlugin`,
+      )
+    }
   })
+  if (layers.length === 0) {
+    // Only BasePlugins: they measure their own next(), the core step need not measure itself.
+    const plan = planGroup(group)
+    return (ctx) => enter(ctx, plan[ctx.command], 0, core)
+  }
+  flush()
   layers.push(coreMiddleware)
   const chain = compose<Context>(layers)
-  // A BasePlugin measures its own next(); the core step measures itself only for other middleware to read.
-  if (plugins.every((plugin) => typeof plugin === 'object' && plugin.middleware === BasePlugin.prototype.middleware)) return chain
   return (ctx) => {
-    ;(ctx as CommandContext).timed = true
+    ctx.timed = true
     return chain(ctx)
   }
 }
 
+/** The hooks of each plugin per command, read once when the chain is composed. */
+function planGroup(plugins: readonly BasePlugin[]): GroupPlan {
+  const plan = {} as GroupPlan
+  for (const command of COMMANDS) {
+    const names = HOOK_NAMES[command]
+    plan[command] = []
+    for (const plugin of plugins) {
+      const pre = [plugin.pre, plugin[names.pre]].filter((hook) => hook !== undefined) as Hook[]
+      const post = [plugin[names.post], plugin.post].filter((hook) => hook !== undefined) as Hook[]
+      if (pre.length > 0 || post.length > 0) plan[command].push({ plugin, pre, post, timed: post.length > 0 && plugin.timesNext })
+    }
+  }
+  return plan
+}
+
+/** Runs plugin `i` of a group around the rest of the group and `inner`, as `BasePlugin.middleware` does. */
+function enter(ctx: CommandContext, plans: readonly HookPlan[], i: number, inner: Inner): void | Promise<void> {
+  if (i === plans.length) return inner(ctx)
+  const pending = hooks(ctx, plans[i]!, 'pre', 0)
+  if (pending !== undefined) return pending.then(() => around(ctx, plans, i, inner))
+  return around(ctx, plans, i, inner)
+}
+
+/** Plugin `i`'s `next()` (timed when it has post hooks), then its post hooks. */
+function around(ctx: CommandContext, plans: readonly HookPlan[], i: number, inner: Inner): void | Promise<void> {
+  const plan = plans[i]!
+  if (plan.post.length === 0) return enter(ctx, plans, i + 1, inner)
+  if (!plan.timed) {
+    const pending = enter(ctx, plans, i + 1, inner)
+    if (pending === undefined) return hooks(ctx, plan, 'post', 0)
+    return pending.then(() => hooks(ctx, plan, 'post', 0))
+  }
+  const started = now()
+  const pending = enter(ctx, plans, i + 1, inner)
+  if (pending === undefined) {
+    ctx.took = (now() - started) / 1000
+    return hooks(ctx, plan, 'post', 0)
+  }
+  return pending.then(() => {
+    ctx.took = (now() - started) / 1000
+    return hooks(ctx, plan, 'post', 0)
+  })
+}
+
+/** Calls the hooks from `from` on; answers `undefined` if all were synchronous, else a promise of the rest. */
+function hooks(ctx: CommandContext, plan: HookPlan, which: 'pre' | 'post', from: number): Promise<void> | undefined {
+  const list = plan[which]
+  for (let j = from; j < list.length; j++) {
+    const out = list[j]!.call(plan.plugin, ctx)
+    if (out !== undefined) return Promise.resolve(out).then(() => hooks(ctx, plan, which, j + 1))
+  }
+  return undefined
+}
+
 /**
  * Runs a command: the timeout outermost, then the composed plugins, then the
- * core step. With no plugins and a synchronous backend the core step finishes
- * before this returns, so there is nothing left to time out and nothing to await.
+ * core step. A chain that finishes synchronously (a synchronous backend with no
+ * plugins, or only `BasePlugin`s whose hooks are synchronous) has nothing left to
+ * time out: its promise is answered settled and nothing is watched.
  */
 export function run(ctx: CommandContext, composed: Composed, defaultTimeout: number): Promise<unknown> {
   if (DEBUG) ctx.started = now()
   const timeoutArg = ctx.args.timeout
-  if (composed === undefined && ctx.cache.backend.synchronous === true) {
-    try {
-      if (timeoutArg !== undefined) toSeconds(timeoutArg, 'timeout')
-      core(ctx)
-    } catch (error) {
-      if (DEBUG) log(ctx, error)
-      return Promise.reject(error)
-    }
+  let timeout: number
+  let pending: void | Promise<void>
+  try {
+    timeout = timeoutArg === undefined ? defaultTimeout : toSeconds(timeoutArg, 'timeout')
+    pending = composed === undefined ? core(ctx) : composed(ctx)
+  } catch (error) {
+    if (DEBUG) log(ctx, error)
+    return Promise.reject(error)
+  }
+  if (pending === undefined) {
     if (DEBUG) log(ctx)
     return Promise.resolve(ctx.result)
   }
   const promise = new Promise(capture)
   ctx.resolve = capturedResolve
   ctx.reject = capturedReject
-  let out: unknown
-  try {
-    const timeout = timeoutArg === undefined ? defaultTimeout : toSeconds(timeoutArg, 'timeout')
-    if (timeout > 0) {
-      ctx.timeout = timeout
-      watch(ctx, timeout * 1000)
-    }
-    out = composed === undefined ? core(ctx) : composed(ctx)
-  } catch (error) {
-    ctx.fail(error)
-    return promise
+  if (timeout > 0) {
+    ctx.timeout = timeout
+    watch(ctx, timeout * 1000)
   }
-  Promise.resolve(out).then(
+  pending.then(
     () => ctx.succeed(),
     (error: unknown) => ctx.fail(error),
   )

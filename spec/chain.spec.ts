@@ -5,6 +5,7 @@ import {
   type CommandName, type Context, type Middleware, type Next, type Plugin,
 } from '../lib/index.js'
 import { AsyncBackend, HangingBackend, rejection, rejects, sleep, SpyBackend } from './support/fixtures/backends.js'
+import { watching } from '../lib/deadline.js'
 
 const passThrough: Middleware = (_ctx, next) => next()
 
@@ -743,6 +744,125 @@ test('a BasePlugin pre hook that throws rejects the command and the backend is u
   assert.equal(backend.calls, [])
   assert.is(await cache.set('fine', 1), true)
   assert.is(backend.calls.length, 1)
+})
+
+test('consecutive BasePlugins and bare middleware keep the onion order, sync and async hooks mixed', async () => {
+  const calls: string[] = []
+  class Named extends BasePlugin {
+    constructor(readonly label: string, readonly slow: boolean) {
+      super()
+    }
+    override preGet(): void | Promise<void> {
+      calls.push(`${this.label}:pre`)
+      return this.slow ? sleep(5) : undefined
+    }
+    override postGet(): void | Promise<void> {
+      calls.push(`${this.label}:post`)
+      return this.slow ? sleep(5) : undefined
+    }
+  }
+  const bare: Middleware = async (_ctx, next) => {
+    calls.push('bare:pre')
+    await next()
+    calls.push('bare:post')
+  }
+  const want = ['a:pre', 'b:pre', 'bare:pre', 'c:pre', 'd:pre', 'd:post', 'c:post', 'bare:post', 'b:post', 'a:post']
+  for (const backend of [undefined, new AsyncBackend({ delayMs: 2 })]) {
+    const plugins = [new Named('a', false), new Named('b', true), bare, new Named('c', true), new Named('d', false)]
+    const cache = backend === undefined ? new MemoryCache({ plugins }) : new Cache({ backend, plugins })
+    calls.length = 0
+    await cache.get('k')
+    assert.equal(calls, want, backend === undefined ? 'memory' : 'async backend')
+    calls.length = 0
+    const only = backend === undefined ? new MemoryCache({ plugins: [plugins[0]!, plugins[1]!, plugins[3]!] }) : new Cache({ backend, plugins: [plugins[0]!, plugins[1]!, plugins[3]!] })
+    await only.get('k')
+    assert.equal(calls, ['a:pre', 'b:pre', 'c:pre', 'c:post', 'b:post', 'a:post'], 'BasePlugins only')
+  }
+})
+
+test('sync BasePlugin hooks on the memory backend finish the command before its promise is returned; nothing is watched', async () => {
+  const seen: string[] = []
+  class Sync extends BasePlugin {
+    override preGet(): void {
+      seen.push('pre')
+    }
+    override postGet(ctx: Context): void {
+      seen.push(`post ${String(ctx.result)}`)
+    }
+  }
+  const cache = new MemoryCache({ plugins: [new Sync(), new TimingPlugin(), new HitMissRatioPlugin()] })
+  await cache.set('k', 'v')
+  const promise = cache.get('k')
+  assert.equal(seen, ['pre', 'post v'], 'the hooks ran synchronously')
+  assert.is(watching(), 0, 'a command that already finished is not watched for its timeout')
+  assert.is(await promise, 'v')
+  assert.equal(cache.hitMissRatio, { hits: 1, total: 1, hitRatio: 1 })
+  assert.is(cache.profiling!.get_total, 1)
+})
+
+test('a BasePlugin hook that goes async after a sync one is still bounded by the timeout', async () => {
+  class LateHang extends BasePlugin {
+    override pre(): void {}
+    override preGet(): Promise<void> {
+      return new Promise(() => {})
+    }
+  }
+  const cache = new MemoryCache({ plugins: [new TimingPlugin(), new LateHang()], timeout: 0.05 })
+  const keepAlive = setTimeout(() => {}, 5_000) // the deadline timer is unref'd and the hung hook holds nothing
+  const started = performance.now()
+  await rejects(() => cache.get('k'), TimeoutError, 'get')
+  clearTimeout(keepAlive)
+  assert.ok(performance.now() - started >= 45, 'not early')
+  assert.is(watching(), 0, 'the expired command left the deadline list')
+})
+
+test('a sync BasePlugin hook that throws rejects (never throws) and a post hook that throws leaves the write done', async () => {
+  class Throws extends BasePlugin {
+    override preAdd(): void {
+      throw new RangeError('no adds')
+    }
+    override postSet(): void {
+      throw new Error('after set')
+    }
+  }
+  const cache = new MemoryCache({ plugins: [new Throws()] })
+  await rejects(() => cache.add('k', 1), RangeError, 'add')
+  assert.is(await cache.raw('has', 'k'), false, 'the pre hook stopped the add')
+  await rejects(() => cache.set('k', 2), Error, 'set')
+  assert.is(await cache.raw('get', 'k'), 2, 'the post hook ran after the write')
+})
+
+test('timesNext = false: the plugin does not time next(); its post hooks see what the inner layers measured', async () => {
+  const seen: number[] = []
+  class Untimed extends BasePlugin {
+    override readonly timesNext = false
+    override postGet(ctx: Context): void {
+      seen.push(ctx.took)
+    }
+  }
+  class Timed extends BasePlugin {
+    took = -1
+    override postGet(ctx: Context): void {
+      this.took = ctx.took
+    }
+  }
+  const timed = new Timed()
+  await new Cache({ backend: new AsyncBackend({ delayMs: 20 }), plugins: [new Untimed(), timed] }).get('k')
+  assert.ok(timed.took >= 0.015, `inner plugin timed ${timed.took} s`)
+  assert.equal(seen, [timed.took], 'the outer, untimed plugin saw the inner plugin\'s figure')
+  await new MemoryCache({ plugins: [new Untimed()] }).get('k')
+  assert.is(seen[1], 0, 'alone, nothing measured: took stays 0')
+  assert.is(new HitMissRatioPlugin().timesNext, false)
+  assert.is(new TimingPlugin().timesNext, true)
+
+  // Called directly (a subclass's own middleware around super's), BasePlugin.middleware honours it too.
+  class Wrapped extends Untimed {
+    override async middleware(ctx: Context, next: Next): Promise<void> {
+      await super.middleware(ctx, next)
+    }
+  }
+  await new Cache({ backend: new AsyncBackend({ delayMs: 20 }), plugins: [new Wrapped()] }).get('k')
+  assert.ok(seen[2]! >= 0.015, `the core step measured itself for the bare layer: ${seen[2]}`)
 })
 
 // ---------------------------------------------------------------------------

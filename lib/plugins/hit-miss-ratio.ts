@@ -10,6 +10,8 @@ export interface HitMissRatio {
 
 /** Counts `get` and `multiGet` lookups; `multiGet` counts every key. */
 export class HitMissRatioPlugin extends BasePlugin {
+  /** The counts need no timing: `next()` is not timed. */
+  override readonly timesNext = false
   #hits = 0
   #total = 0
 
