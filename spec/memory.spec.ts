@@ -615,7 +615,7 @@ test('sweep on an empty store reclaims nothing', () => {
   assert.is(backend.sweep(10), 0)
 })
 
-test('sweep(limit) looks at no more than limit keys with a ttl', () => {
+test('sweep(limit) looks at no more than limit entries', () => {
   const clock = manualClock()
   const backend = new MemoryBackend({ clock })
   for (let i = 0; i < 10; i++) backend.set(`k${i}`, i, 1)
@@ -635,14 +635,43 @@ test('sweep() looks at sweepBatch keys by default', () => {
   assert.is(backend.size, 6)
 })
 
-test('keys without a ttl do not count against the sweep limit', () => {
+test('sweep(limit) counts every entry it looks at, with a ttl or without', () => {
   const clock = manualClock()
   const backend = new MemoryBackend({ clock })
   for (let i = 0; i < 50; i++) backend.set(`plain${i}`, i, 0)
   backend.set('short', 's', 1)
   clock.t += 1_000
-  assert.is(backend.sweep(1), 1)
+  assert.is(backend.sweep(50), 0, 'the first 50 entries have no ttl')
+  assert.is(has(backend, 'short'), true)
+  assert.is(backend.sweep(1), 1, 'the 51st is the expired one')
   assert.is(has(backend, 'short'), false)
+  assert.is(backend.size, 50)
+})
+
+test('raw sees values, not ttl records: get, values, entries, forEach, the view set answers', () => {
+  const clock = manualClock()
+  const backend = new MemoryBackend({ clock })
+  backend.set('t', 'with ttl', 10)
+  backend.set('p', 'plain', 0)
+  assert.is(backend.raw('get', ['t']), 'with ttl')
+  assert.equal([...(backend.raw('values', []) as Iterable<unknown>)], ['with ttl', 'plain'])
+  assert.equal([...(backend.raw('entries', []) as Iterable<unknown>)], [['t', 'with ttl'], ['p', 'plain']])
+  const seen: unknown[] = []
+  backend.raw('forEach', [(value: unknown, key: string) => seen.push([key, value])])
+  assert.equal(seen, [['t', 'with ttl'], ['p', 'plain']])
+  const view = backend.raw('set', ['n', 'new']) as Map<string, unknown>
+  assert.is(view.get('t'), 'with ttl')
+  assert.equal([...view], [['t', 'with ttl'], ['p', 'plain'], ['n', 'new']])
+  // raw bypasses ttl: an expired value is still there for raw until it is reclaimed.
+  clock.t += 10_000
+  assert.is(backend.raw('get', ['t']), 'with ttl')
+  assert.is(backend.get('t'), undefined)
+  assert.is(backend.raw('has', ['t']), false, 'the read reclaimed it')
+  // raw set replaces a ttl'd entry with one without a ttl.
+  backend.set('x', 1, 1)
+  backend.raw('set', ['x', 2])
+  clock.t += 5_000
+  assert.is(backend.get('x'), 2)
 })
 
 test('sweep resumes where the previous sweep stopped', () => {

@@ -21,25 +21,36 @@ export interface MemoryBackendOptions {
 const OPTIONS = new Set(['maxSize', 'clock', 'sweepInterval', 'sweepBatch'])
 const INTEGER_TEXT = /^[+-]?\d+$/
 
+/** An entry with a ttl: its value and when it expires (clock milliseconds). Entries without one are stored bare. */
+class Expiring {
+  constructor(
+    readonly value: unknown,
+    readonly at: number,
+  ) {}
+}
+
 /**
- * The in-process store: a `Map` in insertion order, which doubles as the LRU list
- * when `maxSize` is set (a hit moves the key to the end; the first key is the
- * oldest). Expiry times live in a second map that only keys with a ttl enter, so
- * a key without a ttl costs one map entry, a hit costs one lookup and the clock
- * is read only for keys that can expire. No key has a timer: a single unref'd
- * sweeper walks the expiry map a bounded batch at a time, resuming where it
- * stopped, and reclaims what expired even if it is never read again.
+ * The in-process store: one `Map` in insertion order, which doubles as the LRU
+ * list when `maxSize` is set (a hit moves the key to the end; the first key is
+ * the oldest). A key without a ttl maps to its value itself; a key with one maps
+ * to an `Expiring` record (a class no caller can reach, so no stored value is
+ * mistaken for one). A hit costs one lookup, a write one insert, and the clock is
+ * read only for keys that can expire. No key has a timer: a single unref'd
+ * sweeper walks the map a bounded batch at a time, resuming where it stopped,
+ * and reclaims what expired even if it is never read again.
  */
 export class MemoryBackend implements Backend {
   readonly name = 'memory'
   readonly synchronous = true
   readonly #values = new Map<string, unknown>()
-  readonly #expiries = new Map<string, number>()
   readonly #maxSize: number
   readonly #clock: Clock
   readonly #sweepMs: number
   readonly #sweepBatch: number
-  #cursor: Iterator<[string, number]> | undefined
+  readonly #view: StoreView
+  #cursor: Iterator<[string, unknown]> | undefined
+  /** Since the sweep's walk last started over: whether it saw an entry with a ttl, or one was written. */
+  #ttlSeen = false
   #timer: NodeJS.Timeout | undefined
   #burst: NodeJS.Timeout | undefined
 
@@ -61,6 +72,7 @@ export class MemoryBackend implements Backend {
     this.#clock = clock
     this.#sweepMs = Math.max(1, Math.round(sweepSeconds * 1000))
     this.#sweepBatch = sweepBatch
+    this.#view = new StoreView(this.#values)
   }
 
   /** Entries held, expired ones not reclaimed yet included. */
@@ -69,12 +81,19 @@ export class MemoryBackend implements Backend {
   }
 
   get(key: string): unknown {
-    const value = this.#values.get(key)
-    if (value === undefined) return undefined
-    if (this.#expiries.size !== 0 && this.#expired(key)) return undefined
+    const stored = this.#values.get(key)
+    if (stored === undefined) return undefined
+    let value: unknown = stored
+    if (stored instanceof Expiring) {
+      if (stored.at <= this.#clock.now()) {
+        this.#values.delete(key)
+        return undefined
+      }
+      value = stored.value
+    }
     if (this.#maxSize !== Infinity) {
       this.#values.delete(key)
-      this.#values.set(key, value)
+      this.#values.set(key, stored)
     }
     return value
   }
@@ -105,14 +124,12 @@ export class MemoryBackend implements Backend {
   delete(key: string): number {
     if (this.#live(key) === undefined) return 0
     this.#values.delete(key)
-    this.#expiries.delete(key)
     return 1
   }
 
   deleteIf(key: string, expected: unknown): boolean {
     if (this.#live(key) !== expected || expected === undefined) return false
     this.#values.delete(key)
-    this.#expiries.delete(key)
     return true
   }
 
@@ -136,69 +153,76 @@ export class MemoryBackend implements Backend {
       this.#store(key, stored, 0)
     } else {
       // A write like any other: the key becomes the most recent (its ttl stays).
+      const entry = this.#values.get(key)
       if (this.#maxSize !== Infinity) this.#values.delete(key)
-      this.#values.set(key, stored)
+      this.#values.set(key, entry instanceof Expiring ? new Expiring(stored, entry.at) : stored)
     }
     return next
   }
 
   expire(key: string, ttl: number): boolean {
-    if (this.#live(key) === undefined) return false
-    if (ttl > 0) this.#expireAt(key, ttl)
-    else this.#expiries.delete(key)
+    const value = this.#live(key)
+    if (value === undefined) return false
+    // Same position: a ttl change is not a use.
+    this.#values.set(key, ttl > 0 ? this.#expiring(value, ttl) : value)
     return true
   }
 
   clear(prefix: string | null): true {
     if (prefix === null) {
       this.#values.clear()
-      this.#expiries.clear()
     } else {
       for (const key of this.#values.keys()) {
-        if (key.startsWith(prefix)) {
-          this.#values.delete(key)
-          this.#expiries.delete(key)
-        }
+        if (key.startsWith(prefix)) this.#values.delete(key)
       }
     }
     return true
   }
 
-  /** Runs a `Map` method on the store itself, e.g. `raw('keys')`. Bypasses ttl and LRU. */
+  /**
+   * Runs a `Map` method on the store, e.g. `raw('keys')`. Bypasses ttl and LRU:
+   * `get`/`values`/`entries`/`forEach` see an expired value until it is reclaimed,
+   * `set` stores a value with no ttl, and methods that answer the map answer this view of it.
+   */
   raw(command: string, args: readonly unknown[]): unknown {
     // Map's own members only: not Object.prototype's (toString, __proto__…), and `size` is a getter.
     const member = command === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(Map.prototype, command)
-    if (member?.get !== undefined) return Reflect.apply(member.get, this.#values, [])
+    if (member?.get !== undefined) return this.#view.size
     if (typeof member?.value !== 'function') {
       throw new TypeError(`[oniocache] [memory] raw runs a Map method (get, set, has, delete, keys, entries, size…); ${JSON.stringify(command)} is not one`)
     }
-    return Reflect.apply(member.value as (...args: unknown[]) => unknown, this.#values, args)
+    const method = (this.#view as unknown as Record<string, (...args: unknown[]) => unknown>)[command]!
+    return Reflect.apply(method, this.#view, args)
   }
 
   /**
-   * Reclaims expired entries, looking at no more than `limit` keys with a ttl,
-   * resuming where the previous sweep stopped. Answers how many it removed.
+   * Reclaims expired entries, looking at no more than `limit` entries, resuming
+   * where the previous sweep stopped. Answers how many it removed.
    */
   sweep(limit: number = this.#sweepBatch): number {
     const now = this.#clock.now()
     let seen = 0
     let removed = 0
     let wrapped = false
-    let cursor = this.#cursor ?? this.#expiries.entries()
+    let cursor = this.#cursor ?? this.#values.entries()
     while (seen < limit) {
       const step = cursor.next()
       if (step.done === true) {
-        cursor = this.#expiries.entries()
-        if (wrapped || this.#expiries.size === 0) break
+        cursor = this.#values.entries()
+        if (!this.#ttlSeen && this.#timer !== undefined) this.close() // a whole walk met no ttl: stop sweeping
+        this.#ttlSeen = false
+        if (wrapped || this.#values.size === 0) break
         wrapped = true
         continue
       }
       seen++
-      const [key, at] = step.value
-      if (at <= now) {
-        this.#expiries.delete(key)
-        this.#values.delete(key)
-        removed++
+      const [key, stored] = step.value
+      if (stored instanceof Expiring) {
+        this.#ttlSeen = true
+        if (stored.at <= now) {
+          this.#values.delete(key)
+          removed++
+        }
       }
     }
     this.#cursor = cursor
@@ -213,42 +237,32 @@ export class MemoryBackend implements Backend {
 
   /** The value if present and not expired; reclaims it if it expired. No LRU touch. */
   #live(key: string): unknown {
-    const value = this.#values.get(key)
-    if (value === undefined || (this.#expiries.size !== 0 && this.#expired(key))) return undefined
-    return value
-  }
-
-  #expired(key: string): boolean {
-    const at = this.#expiries.get(key)
-    if (at === undefined || at > this.#clock.now()) return false
+    const stored = this.#values.get(key)
+    if (!(stored instanceof Expiring)) return stored
+    if (stored.at > this.#clock.now()) return stored.value
     this.#values.delete(key)
-    this.#expiries.delete(key)
-    return true
+    return undefined
   }
 
   #store(key: string, value: unknown, ttl: number): void {
     const values = this.#values
+    const stored = ttl > 0 ? this.#expiring(value, ttl) : value
     if (this.#maxSize !== Infinity) {
       values.delete(key)
-      values.set(key, value)
-      while (values.size > this.#maxSize) {
-        const oldest = values.keys().next().value as string
-        values.delete(oldest)
-        this.#expiries.delete(oldest)
-      }
+      values.set(key, stored)
+      while (values.size > this.#maxSize) values.delete(values.keys().next().value as string)
     } else {
-      values.set(key, value)
+      values.set(key, stored)
     }
-    if (ttl > 0) this.#expireAt(key, ttl)
-    else if (this.#expiries.size !== 0) this.#expiries.delete(key)
   }
 
-  #expireAt(key: string, ttl: number): void {
-    this.#expiries.set(key, this.#clock.now() + ttl * 1000)
+  #expiring(value: unknown, ttl: number): Expiring {
+    this.#ttlSeen = true
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#autoSweep(), this.#sweepMs)
       this.#timer.unref()
     }
+    return new Expiring(value, this.#clock.now() + ttl * 1000)
   }
 
   /**
@@ -263,11 +277,56 @@ export class MemoryBackend implements Backend {
     if (this.#burst !== undefined) clearTimeout(this.#burst)
     this.#burst = undefined
     const removed = this.sweep()
-    if (this.#expiries.size === 0) {
-      this.close()
-    } else if (removed * 4 >= this.#sweepBatch) {
+    if (this.#timer !== undefined && removed * 4 >= this.#sweepBatch) {
       this.#burst = setTimeout(() => this.#autoSweep(), 0)
       this.#burst.unref()
     }
   }
 }
+
+/**
+ * What `raw` runs `Map` methods on: the store as a `Map` of plain values, the
+ * ttl records unwrapped (expired values included until they are reclaimed).
+ */
+class StoreView {
+  readonly #values: Map<string, unknown>
+  constructor(values: Map<string, unknown>) {
+    this.#values = values
+  }
+  get size(): number {
+    return this.#values.size
+  }
+  get(key: string): unknown {
+    return unwrap(this.#values.get(key))
+  }
+  has(key: string): boolean {
+    return this.#values.has(key)
+  }
+  set(key: string, value: unknown): this {
+    this.#values.set(key, value)
+    return this
+  }
+  delete(key: string): boolean {
+    return this.#values.delete(key)
+  }
+  clear(): void {
+    this.#values.clear()
+  }
+  keys(): IterableIterator<string> {
+    return this.#values.keys()
+  }
+  *values(): IterableIterator<unknown> {
+    for (const stored of this.#values.values()) yield unwrap(stored)
+  }
+  *entries(): IterableIterator<[string, unknown]> {
+    for (const [key, stored] of this.#values) yield [key, unwrap(stored)]
+  }
+  forEach(callback: (value: unknown, key: string, map: StoreView) => void, thisArg?: unknown): void {
+    for (const [key, stored] of this.#values) callback.call(thisArg, unwrap(stored), key, this)
+  }
+  [Symbol.iterator](): IterableIterator<[string, unknown]> {
+    return this.entries()
+  }
+}
+
+const unwrap = (stored: unknown): unknown => (stored instanceof Expiring ? stored.value : stored)
