@@ -490,7 +490,7 @@ const OPS: Record<CommandName, Op> = {
       if (typeof namespace !== 'string') throw new TypeError(`[oniocache] clear: namespace must be a string; got ${describe(namespace)}`)
       const prefix = namespace === '' ? null : ctx.cache.buildKey('', namespace)
       ctx.builtKey = prefix === null ? '*' : prefix + '*'
-      return ctx.cache.backend.clear(prefix)
+      return ctx.cache.backend.clear(prefix, ctx.signal)
     },
     done(ctx) {
       ctx.result = true

@@ -302,6 +302,30 @@ single('examples/redis.ts runs against a server and prints what it says', async 
   assert.is(await redisCommand(server.port, 'EXISTS', 'example:a'), 0, 'the example cleared its namespace')
 })
 
+single('a clear that times out stops walking: the keys deleted so far stay deleted, the rest stay, nothing else is touched', async ({ server }) => {
+  const n = 60_000
+  for (let start = 0; start < n; start += 10_000) {
+    const args: string[] = []
+    for (let i = start; i < start + 10_000; i++) args.push(`walk:k${i}`, 'v')
+    await redisCommand(server.port, 'MSET', ...args)
+  }
+  await redisCommand(server.port, 'SET', 'walkers:keep', 'kept')
+  const count = async (): Promise<number> => ((await redisCommand(server.port, 'EVAL', "return #redis.call('KEYS', 'walk:*')", '0')) as number)
+  assert.is(await count(), n)
+  await using cache = new RedisCache({ port: server.port, namespace: 'walk' })
+  await cache.exists('k0') // connected: the timeout below is spent walking
+  const error = await rejection(cache.clear({ timeout: 0.02 }))
+  assert.instance(error, TimeoutError)
+  await sleep(300)
+  const left = await count()
+  assert.ok(left > 0 && left < n, `the walk had started and stopped: ${left} of ${n} left`)
+  await sleep(300)
+  assert.is(await count(), left, 'nothing was deleted after the timeout')
+  assert.is(await cache.clear({ timeout: null }), true)
+  assert.is(await count(), 0)
+  assert.is(await redisCommand(server.port, 'GET', 'walkers:keep'), 'kept')
+})
+
 single.run()
 
 // ---------------------------------------------------------------------------

@@ -49,8 +49,12 @@ export interface Backend {
   increment(key: string, delta: number): Awaitable<number>
   /** Sets a key's ttl (`0`: no expiry); `false` when the key is missing. */
   expire(key: string, ttl: number): Awaitable<boolean>
-  /** Removes every key starting with `prefix`; `null` empties the whole store. */
-  clear(prefix: string | null): Awaitable<unknown>
+  /**
+   * Removes every key starting with `prefix`; `null` empties the whole store.
+   * `signal` is aborted when the command times out: a backend that walks its keys
+   * in steps stops at the next one (what it deleted so far stays deleted).
+   */
+  clear(prefix: string | null, signal?: AbortSignal): Awaitable<unknown>
   /** Passes a command to the underlying store or client as given. */
   raw(command: string, args: readonly unknown[]): Awaitable<unknown>
   /** Releases connections and timers; the backend must work again afterwards. */
