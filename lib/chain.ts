@@ -388,6 +388,11 @@ function at(ctx: CommandContext, key: string): string {
   return key
 }
 
+/** For commands whose result is the backend's answer as it is. */
+function answerIsResult(ctx: CommandContext, answer: unknown): void {
+  ctx.result = answer
+}
+
 const OPS: Record<CommandName, Op> = {
   get: {
     call: (ctx) => ctx.cache.backend.get(at(ctx, keyOf(ctx)), ctx.cache.serializer.encoding),
@@ -429,9 +434,7 @@ const OPS: Record<CommandName, Op> = {
       const ttl = ttlOf(ctx)
       return ctx.cache.backend.set(key, dump(ctx, ctx.args.key!, ctx.args.value), ttl, ctx.args.casToken)
     },
-    done(ctx, answer) {
-      ctx.result = answer
-    },
+    done: answerIsResult,
   },
   add: {
     call(ctx) {
@@ -455,24 +458,18 @@ const OPS: Record<CommandName, Op> = {
   },
   delete: {
     call: (ctx) => ctx.cache.backend.delete(at(ctx, keyOf(ctx))),
-    done(ctx, answer) {
-      ctx.result = answer
-    },
+    done: answerIsResult,
   },
   exists: {
     call: (ctx) => ctx.cache.backend.exists(at(ctx, keyOf(ctx))),
-    done(ctx, answer) {
-      ctx.result = answer
-    },
+    done: answerIsResult,
   },
   increment: {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
       return ctx.cache.backend.increment(key, deltaOf(ctx))
     },
-    done(ctx, answer) {
-      ctx.result = answer
-    },
+    done: answerIsResult,
   },
   expire: {
     call(ctx) {
@@ -480,9 +477,7 @@ const OPS: Record<CommandName, Op> = {
       if (ctx.args.ttl === undefined) throw new RangeError('[oniocache] expire: ttl is required (seconds, or 0 / null to remove the expiry)')
       return ctx.cache.backend.expire(key, ttlOf(ctx))
     },
-    done(ctx, answer) {
-      ctx.result = answer
-    },
+    done: answerIsResult,
   },
   clear: {
     call(ctx) {
@@ -503,9 +498,7 @@ const OPS: Record<CommandName, Op> = {
       ctx.builtKey = command
       return ctx.cache.backend.raw(command, args)
     },
-    done(ctx, answer) {
-      ctx.result = answer
-    },
+    done: answerIsResult,
   },
   close: {
     call: (ctx) => ctx.cache.backend.close(),
