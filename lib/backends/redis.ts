@@ -138,7 +138,7 @@ export class RedisBackend implements Backend {
   #lastError: unknown
   readonly #onError = (error: Error): void => {
     this.#lastError = error
-    debug('[redis %s] %s', this.name, error.message)
+    debug('[%s] %s', this.name, error.message)
   }
   readonly #fail = (error: unknown): never => {
     throw this.#wrap(error)
@@ -159,6 +159,18 @@ export class RedisBackend implements Backend {
     }
     if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
       throw new TypeError('[oniocache] [redis] url must start with redis:// or rediss://')
+    }
+    // A malformed url is the constructor's TypeError, whose message repeats no part of it
+    // (node-redis would fail on the first command with the URL, password included, in the error).
+    if (url !== undefined) parseRedisUrl(url)
+    for (const [i, node] of (cluster ?? []).entries()) {
+      const nodeUrl: unknown = typeof node === 'object' && node !== null ? (node as { url?: unknown }).url : undefined
+      if (typeof nodeUrl !== 'string') continue
+      try {
+        parseRedisUrl(nodeUrl)
+      } catch (error) {
+        throw new TypeError(`[oniocache] [redis] cluster[${i}].url: ${(error as Error).message.replace(/^\[oniocache\] \[redis\] /, '')}`)
+      }
     }
     if (options.connectTimeout !== undefined) toSeconds(options.connectTimeout, 'connectTimeout')
     this.#options = options
@@ -260,9 +272,10 @@ export class RedisBackend implements Backend {
   /**
    * `null`: FLUSHDB on every master. A prefix: SCAN … MATCH prefix* in batches on
    * every master, UNLINK of each batch — never KEYS, so Redis is never blocked
-   * for long. Glob characters in the prefix are escaped.
+   * for long. Glob characters in the prefix are escaped. The walk stops at the
+   * next batch once `signal` is aborted (the command timed out).
    */
-  async clear(prefix: string | null): Promise<true> {
+  async clear(prefix: string | null, signal?: AbortSignal): Promise<true> {
     const link = await this.#ready()
     try {
       const nodes = await this.#masters(link)
@@ -275,6 +288,8 @@ export class RedisBackend implements Backend {
           const match = prefix.replace(GLOB, '\\$&') + '*'
           let cursor = '0'
           do {
+            // Past the command's timeout the caller has its TimeoutError: stop walking.
+            signal?.throwIfAborted()
             const [next, keys] = (await node.sendCommand(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT])) as [string, string[]]
             cursor = next
             if (keys.length === 0) continue
@@ -547,34 +562,45 @@ function firstAttempt(client: NodeClient | ClusterClient): Promise<void> {
   })
 }
 
-interface ParsedUrl {
-  host?: string
-  port?: number
-  db?: number
-  username?: string
-  password?: string
-  tls?: boolean
-}
+type ParsedUrl = Pick<RedisBackendOptions, 'host' | 'port' | 'db' | 'username' | 'password'> & { tls?: boolean }
 
-/** Host, port, db and credentials of a redis:// or rediss:// URL; never echoes the URL (it may hold a password). */
+const URL_ENCODE_HINT = 'characters such as / ? # @ : in a user or password must be percent-encoded'
+
+/**
+ * Host, port, db and credentials of a redis:// or rediss:// URL. Its errors never
+ * repeat any part of the URL: a password with an unencoded `/`, `?` or `#` ends the
+ * authority early, so the path or the query may hold the rest of it.
+ */
 export function parseRedisUrl(url: string): ParsedUrl {
+  // An @ past the host means such a character cut the user info short.
+  if (/^[^:]*:\/\/[^/?#]*[/?#].*@/s.test(url)) {
+    throw new TypeError(`[oniocache] [redis] the url has an "@" after its host: ${URL_ENCODE_HINT}`)
+  }
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch {
-    throw new TypeError('[oniocache] [redis] the url is not a valid URL (expected redis://[[user]:password@]host[:port][/db])')
+    throw new TypeError(`[oniocache] [redis] the url is not a valid URL (expected redis://[[user]:password@]host[:port][/db]; ${URL_ENCODE_HINT})`)
   }
   const out: ParsedUrl = { tls: parsed.protocol === 'rediss:' }
   if (parsed.hostname !== '') out.host = parsed.hostname.replace(/^\[|\]$/g, '')
   if (parsed.port !== '') out.port = Number(parsed.port)
-  if (parsed.username !== '') out.username = decodeURIComponent(parsed.username)
-  if (parsed.password !== '') out.password = decodeURIComponent(parsed.password)
+  if (parsed.username !== '') out.username = decodeUserinfo(parsed.username)
+  if (parsed.password !== '') out.password = decodeUserinfo(parsed.password)
   const db = parsed.pathname.replace(/^\//, '')
   if (db !== '') {
-    if (!/^\d+$/.test(db)) throw new TypeError(`[oniocache] [redis] the url's path must be a database number such as /2; got /${db}`)
+    if (!/^\d+$/.test(db)) throw new TypeError(`[oniocache] [redis] the url's path must be a database number such as /2 (${URL_ENCODE_HINT})`)
     out.db = Number(db)
   }
   return out
+}
+
+function decodeUserinfo(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    throw new TypeError('[oniocache] [redis] the url has a user or password with a malformed %-escape')
+  }
 }
 
 function serverLabel(options: RedisBackendOptions): string {
