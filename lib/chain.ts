@@ -484,6 +484,11 @@ const OPS: Record<CommandName, Op> = {
       const namespace = ctx.args.namespace ?? ctx.cache.namespace
       if (typeof namespace !== 'string') throw new TypeError(`[oniocache] clear: namespace must be a string; got ${describe(namespace)}`)
       const prefix = namespace === '' ? null : ctx.cache.buildKey('', namespace)
+      if (prefix === '') {
+        throw new TypeError(
+          `[oniocache] clear: the keyBuilder gives namespace ${describe(namespace)} no prefix (keyBuilder('', namespace) is ''), so its keys cannot be told from all others; nothing was deleted. Use a keyBuilder that prefixes keys, or clear({ namespace: '' }) to empty the whole store`,
+        )
+      }
       ctx.builtKey = prefix === null ? '*' : prefix + '*'
       return ctx.cache.backend.clear(prefix, ctx.signal)
     },

@@ -962,4 +962,16 @@ test('NODE_DEBUG=oniocache: a command that never reached the core step still nam
   assert.ok(answered !== undefined, `the get answered by a middleware names ans:z:\n${stderr}`)
 })
 
+test('clear by namespace refuses when the keyBuilder gives the namespace no prefix: nothing is deleted', async () => {
+  const cache = new MemoryCache({ keyBuilder: (key) => key, namespace: 'app' })
+  await cache.set('a', 1)
+  await cache.raw('set', 'other', 2)
+  const error = await rejects(() => cache.clear(), TypeError, 'clear')
+  assert.match(error.message, /no prefix/)
+  await rejects(() => cache.clear({ namespace: 'x' }), TypeError, 'clear x')
+  assert.equal([...((await cache.raw('keys')) as Iterable<string>)], ['a', 'other'])
+  assert.is(await cache.clear({ namespace: '' }), true, "namespace '' still empties the store")
+  assert.is(await cache.raw('size'), 0)
+})
+
 test.run()
