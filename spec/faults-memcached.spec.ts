@@ -48,7 +48,7 @@ faults('10k mixed commands at concurrency 100 while one of two servers is paused
 
     const pausedAt = performance.now()
     await b.pause()
-    await sleep(1000)
+    await sleep(2000) // several timeouts long, so ops start and time out inside the window even on a loaded machine
     await b.resume()
     const resumedAt = performance.now()
     await sleep(600)

@@ -38,7 +38,7 @@ faults('10k mixed commands at concurrency 100 through SIGSTOP/SIGCONT and SIGKIL
 
     const pausedAt = performance.now()
     await server.pause()
-    await sleep(1000)
+    await sleep(2000) // several timeouts long, so ops start and time out inside the window even on a loaded machine
     await server.resume()
     const resumedAt = performance.now()
     await sleep(600)
@@ -65,7 +65,7 @@ faults('10k mixed commands at concurrency 100 through SIGSTOP/SIGCONT and SIGKIL
     console.log(
       `[faults] redis single node: ${totals.ops} ops at concurrency 100, ok ${totals.ok}, failures: ${FaultWorkload.describeFailures(totals)}; ` +
         `wrong values ${workload.wrong.length}, non-SPEC errors ${workload.nonSpec.length}, unhandled ${workload.unhandled.length}, uncaught ${workload.uncaught.length}; ` +
-        `paused 1 s: ${paused.ops} ops (${FaultWorkload.describeFailures(paused)}), killed 1 s: ${down.ops} ops (${FaultWorkload.describeFailures(down)}); ` +
+        `paused 2 s: ${paused.ops} ops (${FaultWorkload.describeFailures(paused)}), killed 1 s: ${down.ops} ops (${FaultWorkload.describeFailures(down)}); ` +
         `recovery after SIGCONT ${afterResume?.toFixed(0)} ms, after restart ${afterRestart?.toFixed(0)} ms; max latency ${maxLatency.toFixed(0)} ms; verify ${verified.reads} reads`,
     )
 
