@@ -6,7 +6,7 @@ import { COMMANDS, type CommandArgs, type CommandName, type Context, type Middle
 import { watch, unwatch, type Due } from './deadline.js'
 import { describe, toSeconds } from './duration.js'
 import { KeyExistsError, SerializationError, TimeoutError } from './errors.js'
-import { BasePlugin, HOOK_NAMES } from './plugins/base.js'
+import { BasePlugin, HOOK_NAMES, type PluginHooks } from './plugins/base.js'
 
 const debug = debuglog('oniocache')
 const DEBUG = debug.enabled
@@ -97,17 +97,19 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
 /** A composed chain: answers `undefined` when it finished synchronously, else a promise. */
 export type Composed = ((ctx: CommandContext) => void | Promise<void>) | undefined
 
-type Hook = (this: BasePlugin, ctx: Context) => unknown
-/** What one `BasePlugin` does around one command: its pre hooks, then its post hooks. */
-interface HookPlan {
-  plugin: BasePlugin
+type Hook = (ctx: Context) => unknown
+/** What one `BasePlugin` does around one command, linked to the next plugin's step (inner), `null` at the end of the group. */
+interface Step {
+  /** Its pre hooks, bound to the plugin. */
   pre: Hook[]
+  /** Its post hooks, bound to the plugin. */
   post: Hook[]
   /** Whether `next()` is timed for the post hooks (they exist and the plugin reads `took`). */
   timed: boolean
+  next: Step | null
 }
-/** Per command, the plans of a run of consecutive `BasePlugin`s, outermost first; plugins with nothing to do are left out. */
-type GroupPlan = Record<CommandName, HookPlan[]>
+/** Per command, the first step of a run of consecutive `BasePlugin`s; plugins with nothing to do for the command are left out. */
+type GroupPlan = Record<CommandName, Step | null>
 type Inner = (ctx: CommandContext) => void | Promise<void>
 
 const isBasePlugin = (plugin: Plugin | Middleware): plugin is BasePlugin =>
@@ -128,7 +130,7 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   const flush = (): void => {
     if (group.length === 0) return
     const plan = planGroup(group)
-    layers.push((ctx, next) => enter(ctx as CommandContext, plan[ctx.command], 0, next))
+    layers.push((ctx, next) => enter(ctx as CommandContext, plan[ctx.command], next))
     group = []
   }
   plugins.forEach((plugin, i) => {
@@ -148,7 +150,12 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   if (layers.length === 0) {
     // Only BasePlugins: they measure their own next(), the core step need not measure itself.
     const plan = planGroup(group)
-    return (ctx) => enter(ctx, plan[ctx.command], 0, core)
+    const fast = {} as Record<CommandName, PostOnly | null>
+    for (const command of COMMANDS) fast[command] = postOnly(plan[command])
+    return (ctx) => {
+      const flat = fast[ctx.command]
+      return flat !== null ? runPostOnly(ctx, flat, core) : enter(ctx, plan[ctx.command], core)
+    }
   }
   flush()
   layers.push(coreMiddleware)
@@ -159,56 +166,107 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   }
 }
 
-/** The hooks of each plugin per command, read once when the chain is composed. */
+/** The hooks of each plugin per command, read (and bound) once when the chain is composed. */
 function planGroup(plugins: readonly BasePlugin[]): GroupPlan {
   const plan = {} as GroupPlan
   for (const command of COMMANDS) {
     const names = HOOK_NAMES[command]
-    plan[command] = []
-    for (const plugin of plugins) {
-      const pre = [plugin.pre, plugin[names.pre]].filter((hook) => hook !== undefined) as Hook[]
-      const post = [plugin[names.post], plugin.post].filter((hook) => hook !== undefined) as Hook[]
-      if (pre.length > 0 || post.length > 0) plan[command].push({ plugin, pre, post, timed: post.length > 0 && plugin.timesNext })
+    let first: Step | null = null
+    for (let i = plugins.length - 1; i >= 0; i--) {
+      const plugin = plugins[i]!
+      const bound = (hooks: Array<PluginHooks[keyof PluginHooks]>): Hook[] =>
+        hooks.filter((hook) => hook !== undefined).map((hook) => hook.bind(plugin) as Hook)
+      const pre = bound([plugin.pre, plugin[names.pre]])
+      const post = bound([plugin[names.post], plugin.post])
+      if (pre.length > 0 || post.length > 0) first = { pre, post, timed: post.length > 0 && plugin.timesNext, next: first }
     }
+    plan[command] = first
   }
   return plan
 }
 
-/** Runs plugin `i` of a group around the rest of the group and `inner`, as `BasePlugin.middleware` does. */
-function enter(ctx: CommandContext, plans: readonly HookPlan[], i: number, inner: Inner): void | Promise<void> {
-  if (i === plans.length) return inner(ctx)
-  const pending = hooks(ctx, plans[i]!, 'pre', 0)
-  if (pending !== undefined) return pending.then(() => around(ctx, plans, i, inner))
-  return around(ctx, plans, i, inner)
+/**
+ * A group with no pre hooks for a command: every plugin's `next()` starts at the
+ * same moment, so one loop does it — one clock read for the start (if any plugin
+ * is timed), the inner layers, then the post hooks innermost first, each timed
+ * plugin's `took` read just before its own post hooks, as the onion would.
+ */
+interface PostOnly {
+  /** Innermost first. */
+  steps: Step[]
+  timed: boolean
 }
 
-/** Plugin `i`'s `next()` (timed when it has post hooks), then its post hooks. */
-function around(ctx: CommandContext, plans: readonly HookPlan[], i: number, inner: Inner): void | Promise<void> {
-  const plan = plans[i]!
-  if (plan.post.length === 0) return enter(ctx, plans, i + 1, inner)
-  if (!plan.timed) {
-    const pending = enter(ctx, plans, i + 1, inner)
-    if (pending === undefined) return hooks(ctx, plan, 'post', 0)
-    return pending.then(() => hooks(ctx, plan, 'post', 0))
+function postOnly(first: Step | null): PostOnly | null {
+  const steps: Step[] = []
+  for (let step = first; step !== null; step = step.next) {
+    if (step.pre.length !== 0) return null
+    steps.unshift(step)
+  }
+  return { steps, timed: steps.some((step) => step.timed) }
+}
+
+function runPostOnly(ctx: CommandContext, plan: PostOnly, inner: Inner): void | Promise<void> {
+  const started = plan.timed ? now() : 0
+  const pending = inner(ctx)
+  if (pending !== undefined) return pending.then(() => posts(ctx, plan.steps, 0, 0, started))
+  return posts(ctx, plan.steps, 0, 0, started)
+}
+
+/** Post hooks from step `k`, hook `j` on; answers `undefined` if all were synchronous, else a promise of the rest. */
+function posts(ctx: CommandContext, steps: readonly Step[], k: number, j: number, started: number): Promise<void> | undefined {
+  for (; k < steps.length; k++, j = 0) {
+    const step = steps[k]!
+    if (j === 0 && step.timed) ctx.took = (now() - started) / 1000
+    const list = step.post
+    for (; j < list.length; j++) {
+      const out = list[j]!(ctx)
+      if (out !== undefined) {
+        const next = j + 1
+        const at = k
+        return Promise.resolve(out).then(() => posts(ctx, steps, at, next, started))
+      }
+    }
+  }
+  return undefined
+}
+
+/** Runs a plugin's step around the rest of the group and `inner`, as `BasePlugin.middleware` does. */
+function enter(ctx: CommandContext, step: Step | null, inner: Inner): void | Promise<void> {
+  if (step === null) return inner(ctx)
+  if (step.pre.length !== 0) {
+    const pending = hooks(ctx, step.pre, 0)
+    if (pending !== undefined) return pending.then(() => around(ctx, step, inner))
+  }
+  return around(ctx, step, inner)
+}
+
+/** The step's `next()` (timed when it has post hooks that read `took`), then its post hooks. */
+function around(ctx: CommandContext, step: Step, inner: Inner): void | Promise<void> {
+  const post = step.post
+  if (post.length === 0) return enter(ctx, step.next, inner)
+  if (!step.timed) {
+    const pending = enter(ctx, step.next, inner)
+    if (pending === undefined) return hooks(ctx, post, 0)
+    return pending.then(() => hooks(ctx, post, 0))
   }
   const started = now()
-  const pending = enter(ctx, plans, i + 1, inner)
+  const pending = enter(ctx, step.next, inner)
   if (pending === undefined) {
     ctx.took = (now() - started) / 1000
-    return hooks(ctx, plan, 'post', 0)
+    return hooks(ctx, post, 0)
   }
   return pending.then(() => {
     ctx.took = (now() - started) / 1000
-    return hooks(ctx, plan, 'post', 0)
+    return hooks(ctx, post, 0)
   })
 }
 
 /** Calls the hooks from `from` on; answers `undefined` if all were synchronous, else a promise of the rest. */
-function hooks(ctx: CommandContext, plan: HookPlan, which: 'pre' | 'post', from: number): Promise<void> | undefined {
-  const list = plan[which]
+function hooks(ctx: CommandContext, list: readonly Hook[], from: number): Promise<void> | undefined {
   for (let j = from; j < list.length; j++) {
-    const out = list[j]!.call(plan.plugin, ctx)
-    if (out !== undefined) return Promise.resolve(out).then(() => hooks(ctx, plan, which, j + 1))
+    const out = list[j]!(ctx)
+    if (out !== undefined) return Promise.resolve(out).then(() => hooks(ctx, list, j + 1))
   }
   return undefined
 }

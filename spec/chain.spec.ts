@@ -780,6 +780,40 @@ test('consecutive BasePlugins and bare middleware keep the onion order, sync and
   }
 })
 
+test('BasePlugins with post hooks only: innermost post first, and each timed plugin\'s took includes the inner plugins\' post hooks', async () => {
+  const calls: string[] = []
+  class Post extends BasePlugin {
+    took = -1
+    constructor(readonly label: string, readonly delayMs: number, override readonly timesNext: boolean) {
+      super()
+    }
+    override postGet(ctx: Context): void | Promise<void> {
+      calls.push(`${this.label}:postGet`)
+      this.took = ctx.took
+      return this.delayMs > 0 ? sleep(this.delayMs) : undefined
+    }
+    override post(): void {
+      calls.push(`${this.label}:post`)
+    }
+  }
+  for (const backend of [undefined, new AsyncBackend({ delayMs: 2 })]) {
+    const outer = new Post('outer', 0, true)
+    const middle = new Post('middle', 30, true)
+    const untimed = new Post('untimed', 0, false)
+    const inner = new Post('inner', 0, true)
+    const plugins = [outer, middle, untimed, inner]
+    const cache = backend === undefined ? new MemoryCache({ plugins }) : new Cache({ backend, plugins })
+    calls.length = 0
+    await cache.get('k')
+    const label = backend === undefined ? 'memory' : 'async backend'
+    assert.equal(calls, ['inner:postGet', 'inner:post', 'untimed:postGet', 'untimed:post', 'middle:postGet', 'middle:post', 'outer:postGet', 'outer:post'], label)
+    assert.ok(inner.took >= 0 && inner.took < 0.025, `${label}: inner took ${inner.took}`)
+    assert.is(untimed.took, inner.took, `${label}: the untimed plugin sees the inner plugin's figure`)
+    assert.ok(middle.took >= inner.took && middle.took < 0.025, `${label}: middle took ${middle.took}`)
+    assert.ok(outer.took >= middle.took + 0.025, `${label}: outer's next() includes middle's 30 ms post hook: ${outer.took}`)
+  }
+})
+
 test('sync BasePlugin hooks on the memory backend finish the command before its promise is returned; nothing is watched', async () => {
   const seen: string[] = []
   class Sync extends BasePlugin {
