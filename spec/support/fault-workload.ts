@@ -21,6 +21,7 @@
  */
 import { BackendError, KeyExistsError, TimeoutError, type Cache } from '../../lib/index.js'
 import { sleep } from './fixtures/backends.js'
+import { prng } from './fc-config.js'
 
 export type Outcome = 'ok' | 'KeyExistsError' | 'TimeoutError' | 'BackendError' | `other:${string}`
 
@@ -58,17 +59,6 @@ export interface PhaseCounts {
   failures: Record<string, number>
 }
 
-/** A small deterministic PRNG (mulberry32): the mix of operations is the same from run to run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The relative weight of each command in the mix. */
 const MIX = [

@@ -33,6 +33,7 @@ import { watching } from '../../lib/deadline.js'
 import { MemcachedCache } from '../../lib/memcached.js'
 import { RedisCache } from '../../lib/redis.js'
 import { startMemcached, startRedis } from './servers.js'
+import { prng as random } from './fc-config.js'
 
 export type BackendKind = 'memory' | 'redis' | 'memcached'
 export const BACKENDS: readonly BackendKind[] = ['memory', 'redis', 'memcached']
@@ -290,17 +291,6 @@ function handleCounts(): Record<string, number> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-/** mulberry32: a seeded generator, so a run can be repeated. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Counts every command that runs through a chain, and those still in it. */
 class Tracker {
