@@ -1,13 +1,15 @@
 // Shared runner for the backend benchmarks (bench/redis.ts, bench/memcached.ts): our cache
-// against a peer client on the same private server, measured in the same run.
+// against a baseline client and peer libraries on the same private server, measured in the same run.
 //
 // The parent starts the server once (spec/support/servers.ts), passes it to the children
 // through the environment, and stops it at the end, also on failure. Every case runs in a
 // fresh child process (so JIT state does not leak between cases). A child builds its client,
 // pre-fills the keys (get cases) and checks that they read back; then the parent has the
-// children of one shape (baseline and ours) run their rounds in turn over IPC, in ABBA order
-// (a warm-up round, then ROUNDS measured ones), so that drift in the machine's speed hits
-// both the same.
+// children of one shape (every client) run their rounds in turn over IPC, one at a time, in
+// forward order on even rounds and reverse order on odd ones (ABBA for two clients, ABCCBA…
+// for more; a warm-up round, then ROUNDS measured ones), so that drift in the machine's speed
+// hits every client about the same. With `targets`, the table is followed by one PASS/FAIL
+// line per shape for the target client (its median over the baseline's median).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -53,6 +55,8 @@ export interface Benchmark {
   value: string
   /** The clients by name; the first one is the baseline. Each key prefix must be distinct. */
   clients: Record<string, { prefix: string; version: string; create(env: NodeJS.ProcessEnv): Promise<BenchClient> }>
+  /** Minimum ratios of `client`'s median to the baseline's, per concurrency (PASS/FAIL lines). */
+  targets?: { client: string; sequential: number; inFlight: number }
   startServer(): Promise<Server>
 }
 
@@ -244,6 +248,12 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   }
   const names = Object.keys(bench.clients)
   const baseline = names[0]!
+  const prefixes = names.map((n) => bench.clients[n]!.prefix)
+  if (new Set(prefixes).size !== prefixes.length) throw new Error(`key prefixes must be distinct: ${prefixes.join(', ')}`)
+  const targets = bench.targets
+  if (targets && (targets.client === baseline || !names.includes(targets.client))) {
+    throw new Error(`targets.client ${targets.client} must be one of the clients other than the baseline`)
+  }
   const started = performance.now()
   const loadBefore = loadavg()[0]!
   const server = await bench.startServer()
@@ -261,7 +271,8 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   console.log(
     `node ${process.version}, ${server.version}, ${clients}; ${bench.value}; ${KEYS} keys; ` +
       `${WARM_UP ? 'warm-up + ' : ''}${ROUNDS} round(s) of ${OPS[1]} ops (sequential) / ${OPS[IN_FLIGHT]} ops (${IN_FLIGHT} in flight) per case, ` +
-      `each case in a fresh process, the two cases of a shape taking turns round by round (ABBA); ` +
+      `each case in a fresh process, the ${names.length} cases of a shape taking turns round by round ` +
+      `(${names.length === 2 ? 'ABBA' : 'forward order on even rounds, reverse on odd'}); ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after\n`,
   )
   console.log(`| shape | client | median ops/s | spread (min–max) | ratio to ${baseline} |\n| --- | --- | ---: | ---: | ---: |`)
@@ -271,6 +282,17 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
     for (const { client, rates } of rows) {
       const m = median(rates)
       console.log(`| ${shape.label} | ${client} | ${fmt(m)} | ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))} | ${(m / base).toFixed(2)}× |`)
+    }
+  }
+  if (targets) {
+    console.log(`\n${targets.client} against the targets (ratio of medians to ${baseline}):\n`)
+    for (const shape of SHAPES) {
+      const rows = results.filter((r) => r.shape === shape.label)
+      const ratio = median(rows.find((r) => r.client === targets.client)!.rates) / median(rows.find((r) => r.client === baseline)!.rates)
+      const target = shape.concurrency === 1 ? targets.sequential : targets.inFlight
+      // Three decimals, so that a ratio just under the target never prints as the target.
+      const verdict = ratio >= target ? 'PASS' : 'FAIL'
+      console.log(`${verdict} ${shape.label}: ${ratio.toFixed(3)}× ${baseline} (target ≥ ${target}×)${smoke ? ' (smoke: one short cold round, means nothing)' : ''}`)
     }
   }
 }

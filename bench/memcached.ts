@@ -1,7 +1,8 @@
 // Memcached: `MemcachedCache` (default options: JsonSerializer, timeout on, no plugins) against
 // memjs 1.3.x (default options) on one private memcached (`-t 1`, started by the test harness),
 // get (hit) and set of 100-byte string values, sequential and with 1000 requests in flight.
-// Baseline: memjs. `npm run bench` runs it; `--smoke` runs every case briefly.
+// Baseline: memjs. Issue #6 scenario 6: MemcachedCache ≥ 0.9× memjs sequential, ≥ 1.5× with
+// 1000 in flight. `npm run bench` runs it; `--smoke` runs every case briefly.
 import { fileURLToPath } from 'node:url'
 import memjs from 'memjs'
 import { MemcachedCache } from '../lib/memcached.js'
@@ -49,6 +50,7 @@ await main(
         },
       },
     },
+    targets: { client: 'MemcachedCache', sequential: 0.9, inFlight: 1.5 },
     async startServer() {
       const versions = await serverVersions()
       const memcached = await startMemcached()

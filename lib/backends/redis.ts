@@ -199,7 +199,10 @@ export class RedisBackend implements Backend {
     }
     const args: Arg[] = ['SET', key, arg(value)]
     if (ttl > 0) expiry(args, ttl)
-    return this.#run((l) => l.send(key, false, args)).then(() => true)
+    // Connected: one reaction for both outcomes (as in `get`), not #run's and then another.
+    const link = this.#link
+    if (link !== undefined && link.client.isReady) return link.send(key, false, args).then(yes, this.#fail)
+    return this.#later((l) => l.send(key, false, args)).then(yes)
   }
 
   add(key: string, value: unknown, ttl: number): Promise<boolean> {
@@ -636,6 +639,10 @@ function isReplyError(error: unknown): error is Error {
 
 function isServerMessage(message: string): boolean {
   return /^[A-Z]+[A-Z_]* /.test(message)
+}
+
+function yes(): true {
+  return true
 }
 
 function nullToUndefined(value: unknown): unknown {
