@@ -200,6 +200,18 @@ test('V8Serializer: anything (Date, Map, Set, BigInt, typed arrays, boxed, holes
   await checkAsync('v8 cache', fc.asyncProperty(v8Value.filter((x) => x !== undefined), (x) => throughCache(v, x, x)), { numRuns: 300 })
 })
 
+test('JsonSerializer writes every string exactly as JSON.stringify does (its fast path for strings with nothing to escape)', () => {
+  const json = new JsonSerializer()
+  // Any UTF-16 code unit, lone surrogates and controls included, and mostly-plain strings.
+  const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c))
+  const plainish = fc.oneof(fc.constantFrom('a', 'Z', '0', ' ', '~', '\x7f', '\u2028', 'é', '😀'), codeUnit)
+  check('any code units', fc.property(fc.string({ unit: codeUnit, maxLength: 40 }), (v) => json.dumps(v) === JSON.stringify(v)), { numRuns: 2000 })
+  check('mostly plain', fc.property(fc.string({ unit: plainish, maxLength: 120 }), (v) => json.dumps(v) === JSON.stringify(v)), { numRuns: 2000 })
+  for (const v of ['', 'plain', 'x'.repeat(98), 'a"b', 'a\\b', '\n', '\u0000', '\u001f', '\ud800', '\udfff', '😀', '\u2028\u2029', '\x7f']) {
+    assert.is(json.dumps(v), JSON.stringify(v), JSON.stringify(v))
+  }
+})
+
 test('every serializer reads a plain number (a counter increment created) as that number', () => {
   check('numbers', fc.property(fc.maxSafeInteger(), (n) => {
     return new JsonSerializer().loads(n) === n && new MsgPackSerializer().loads(n) === n && new V8Serializer().loads(n) === n && new StringSerializer().loads(n) === String(n)
