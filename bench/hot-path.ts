@@ -204,16 +204,24 @@ if (only !== undefined) {
   process.exit(0) // some peers keep timers alive
 } else {
   const self = fileURLToPath(import.meta.url)
-  const order = [...Object.keys(cases), 'baseline']
+  // Two passes, the second in reverse order, each case in a fresh process per pass: drift of the
+  // machine's speed over the run (and a process that drew an unlucky JIT or GC) weighs on every
+  // case alike. A case's figures are the rounds of both of its processes. The baseline runs at
+  // both ends of each pass; 'baseline (first)' holds the first half of its runs, 'baseline (last)' the second.
+  const names = [...Object.keys(cases), 'baseline']
+  const passes = smoke ? [names] : [names, [...names].reverse()]
   const results = new Map<string, number[]>()
   const startedAt = performance.now()
   const loadBefore = loadavg()[0]!.toFixed(2)
-  for (const [i, name] of order.entries()) {
-    const label = i === 0 ? 'baseline (first)' : i === order.length - 1 ? 'baseline (last)' : name
-    const rates = smoke
-      ? await measure(name)
-      : (JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, `--case=${name}`], { encoding: 'utf8' })) as number[])
-    results.set(label, rates)
+  let baselineRuns = 0
+  for (const order of passes) {
+    for (const name of order) {
+      const label = name !== 'baseline' ? name : baselineRuns++ < passes.length ? 'baseline (first)' : 'baseline (last)'
+      const rates = smoke
+        ? await measure(name)
+        : (JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, `--case=${name}`], { encoding: 'utf8' })) as number[])
+      results.set(label, [...(results.get(label) ?? []), ...rates])
+    }
   }
   const wall = ((performance.now() - startedAt) / 1000).toFixed(1)
   const load = `1-min load average ${loadBefore} before, ${loadavg()[0]!.toFixed(2)} after`
@@ -231,7 +239,7 @@ if (only !== undefined) {
 
   const out: string[] = []
   out.push(
-    `node ${process.version}; ${smoke ? `SMOKE: one cold round of ${SMOKE_OPS} ops per case, in one process (checks that every case runs; the figures and PASS/FAIL mean nothing)` : `each case in a fresh process, warm-up then ${ROUNDS} rounds of ~${ROUND_MS} ms`}; ${wall} s; ${load}`,
+    `node ${process.version}; ${smoke ? `SMOKE: one cold round of ${SMOKE_OPS} ops per case, in one process (checks that every case runs; the figures and PASS/FAIL mean nothing)` : `each case in a fresh process per pass, two passes (the second in reverse order), warm-up then ${ROUNDS} rounds of ~${ROUND_MS} ms per process`}; ${wall} s; ${load}`,
     `peers: ${peers.map((p) => `${p} ${version(p)}`).join(', ')}, koa-compose ${version('koa-compose')}`,
     `baseline \`await map.get()\`: median of both baseline processes' rounds = ${fmt(base)} ops/s`,
     '',
