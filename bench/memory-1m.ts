@@ -195,7 +195,7 @@ if (only !== undefined) {
     `  diagnosis: reading only 10k of the ${fmt(BIG)} entries, oniocache runs at ${hotGrowth.toFixed(2)}× its rate @ 10k entries (a plain Map: ${mapHotGrowth.toFixed(2)}×): ` +
       (hotGrowth >= 0.8
         ? `as fast as with 10k entries: the slowdown comes from reads spread over ${fmt(BIG)} entries' memory.`
-        : `slow too, and a plain Map alike: a table of ${fmt(BIG)} entries is slower to read even for 10k of its keys.`),
+        : `slow too${mapHotGrowth < 0.8 ? ', and a plain Map alike' : ''}: a table of ${fmt(BIG)} entries is slower to read even for 10k of its keys.`),
   )
 }
 
