@@ -129,8 +129,8 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   let group: BasePlugin[] = []
   const flush = (): void => {
     if (group.length === 0) return
-    const plan = planGroup(group)
-    layers.push((ctx, next) => enter(ctx as CommandContext, plan[ctx.command], next))
+    const plans = groupPlans(group)
+    layers.push((ctx, next) => runGroup(ctx as CommandContext, plans, next))
     group = []
   }
   plugins.forEach((plugin, i) => {
@@ -149,13 +149,8 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
   })
   if (layers.length === 0) {
     // Only BasePlugins: they measure their own next(), the core step need not measure itself.
-    const plan = planGroup(group)
-    const fast = {} as Record<CommandName, PostOnly | null>
-    for (const command of COMMANDS) fast[command] = postOnly(plan[command])
-    return (ctx) => {
-      const flat = fast[ctx.command]
-      return flat !== null ? runPostOnly(ctx, flat, core) : enter(ctx, plan[ctx.command], core)
-    }
+    const plans = groupPlans(group)
+    return (ctx) => runGroup(ctx, plans, core)
   }
   flush()
   layers.push(coreMiddleware)
@@ -164,6 +159,27 @@ export function composeChain(plugins: ReadonlyArray<Plugin | Middleware>): Compo
     ctx.timed = true
     return chain(ctx)
   }
+}
+
+interface GroupPlans {
+  steps: GroupPlan
+  postOnly: Record<CommandName, PostOnly | null>
+}
+
+function groupPlans(plugins: readonly BasePlugin[]): GroupPlans {
+  const steps = planGroup(plugins)
+  const flat = {} as Record<CommandName, PostOnly | null>
+  for (const command of COMMANDS) flat[command] = postOnly(steps[command])
+  return { steps, postOnly: flat }
+}
+
+/**
+ * Runs a group of consecutive `BasePlugin`s around `inner`: as one loop for a command
+ * none of them has a pre hook for, else plugin by plugin.
+ */
+function runGroup(ctx: CommandContext, plans: GroupPlans, inner: Inner): void | Promise<void> {
+  const flat = plans.postOnly[ctx.command]
+  return flat !== null ? runPostOnly(ctx, flat, inner) : enter(ctx, plans.steps[ctx.command], inner)
 }
 
 /** The hooks of each plugin per command, read (and bound) once when the chain is composed. */

@@ -796,17 +796,24 @@ test('BasePlugins with post hooks only: innermost post first, and each timed plu
       calls.push(`${this.label}:post`)
     }
   }
-  for (const backend of [undefined, new AsyncBackend({ delayMs: 2 })]) {
+  const bare: Middleware = async (_ctx, next) => {
+    await next()
+    calls.push('bare:after')
+  }
+  for (const [backend, withBare] of [[undefined, false], [new AsyncBackend({ delayMs: 2 }), false], [undefined, true], [new AsyncBackend({ delayMs: 2 }), true]] as const) {
     const outer = new Post('outer', 0, true)
     const middle = new Post('middle', 30, true)
     const untimed = new Post('untimed', 0, false)
     const inner = new Post('inner', 0, true)
-    const plugins = [outer, middle, untimed, inner]
+    // With a bare middleware between them the two groups sit in a koa-compose chain.
+    const plugins = withBare ? [outer, middle, bare, untimed, inner] : [outer, middle, untimed, inner]
     const cache = backend === undefined ? new MemoryCache({ plugins }) : new Cache({ backend, plugins })
     calls.length = 0
     await cache.get('k')
-    const label = backend === undefined ? 'memory' : 'async backend'
-    assert.equal(calls, ['inner:postGet', 'inner:post', 'untimed:postGet', 'untimed:post', 'middle:postGet', 'middle:post', 'outer:postGet', 'outer:post'], label)
+    const label = `${backend === undefined ? 'memory' : 'async backend'}${withBare ? ', bare middleware between' : ''}`
+    const want = ['inner:postGet', 'inner:post', 'untimed:postGet', 'untimed:post', 'middle:postGet', 'middle:post', 'outer:postGet', 'outer:post']
+    if (withBare) want.splice(4, 0, 'bare:after')
+    assert.equal(calls, want, label)
     assert.ok(inner.took >= 0 && inner.took < 0.025, `${label}: inner took ${inner.took}`)
     assert.is(untimed.took, inner.took, `${label}: the untimed plugin sees the inner plugin's figure`)
     assert.ok(middle.took >= inner.took && middle.took < 0.025, `${label}: middle took ${middle.took}`)
