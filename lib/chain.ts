@@ -297,25 +297,37 @@ export function run(ctx: CommandContext, composed: Composed, defaultTimeout: num
   if (DEBUG) ctx.started = now()
   const timeoutArg = ctx.args.timeout
   let timeout: number
-  let pending: void | Promise<void> = undefined
-  let answer: unknown
+  /** What the command still waits for: the chain's promise, or (no plugins) the async backend's answer. */
+  let pending: unknown = undefined
+  /** No plugins and an async backend: the core step's op, to finish the command when the backend answers. */
+  let direct: Op | undefined = undefined
   try {
     timeout = timeoutArg === undefined ? defaultTimeout : toSeconds(timeoutArg, 'timeout')
     if (composed !== undefined) {
       pending = composed(ctx)
     } else {
       // No plugins: the core step inline, so that an async backend's answer takes one reaction, not two.
-      answer = OPS[ctx.command].call(ctx)
-      if (ctx.cache.backend.synchronous === true) OPS[ctx.command].done(ctx, answer)
+      const op = OPS[ctx.command]
+      const answer = op.call(ctx)
+      if (ctx.cache.backend.synchronous === true) op.done(ctx, answer)
+      else {
+        direct = op
+        pending = answer
+      }
     }
   } catch (error) {
     if (DEBUG) log(ctx, error)
     return Promise.reject(error)
   }
-  if (composed === undefined ? ctx.cache.backend.synchronous === true : pending === undefined) {
+  if (direct === undefined && pending === undefined) {
     if (DEBUG) log(ctx)
     return Promise.resolve(ctx.result)
   }
+  return settleLater(ctx, timeout, pending, direct)
+}
+
+/** The caller's promise of a command still running: settled by the command or, past `timeout` seconds, by the deadline. */
+function settleLater(ctx: CommandContext, timeout: number, pending: unknown, direct: Op | undefined): Promise<unknown> {
   const promise = new Promise(capture)
   ctx.resolve = capturedResolve
   ctx.reject = capturedReject
@@ -323,11 +335,11 @@ export function run(ctx: CommandContext, composed: Composed, defaultTimeout: num
     ctx.timeout = timeout
     watch(ctx, timeout * 1000)
   }
-  if (composed === undefined) {
-    Promise.resolve(answer).then(
+  if (direct !== undefined) {
+    Promise.resolve(pending).then(
       (value) => {
         try {
-          OPS[ctx.command].done(ctx, value)
+          direct.done(ctx, value)
         } catch (error) {
           ctx.fail(error)
           return
@@ -337,7 +349,7 @@ export function run(ctx: CommandContext, composed: Composed, defaultTimeout: num
       (error: unknown) => ctx.fail(error),
     )
   } else {
-    pending!.then(
+    ;(pending as Promise<void>).then(
       () => ctx.succeed(),
       (error: unknown) => ctx.fail(error),
     )
