@@ -7,7 +7,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { MemcachedCache } from '../lib/memcached.js'
 import { sleep } from './support/fixtures/backends.js'
-import { FaultWorkload, type OpRecord } from './support/fault-workload.js'
+import { FaultWorkload, pauseKillRestart, type OpRecord } from './support/fault-workload.js'
 import { startMemcached, type MemcachedServer } from './support/servers.js'
 
 const TIMEOUT_S = 0.3
@@ -46,19 +46,7 @@ faults('10k mixed commands at concurrency 100 while one of two servers is paused
     workload.start()
     await sleep(400)
 
-    const pausedAt = performance.now()
-    await b.pause()
-    await sleep(2000) // several timeouts long, so ops start and time out inside the window even on a loaded machine
-    await b.resume()
-    const resumedAt = performance.now()
-    await sleep(600)
-
-    const killedAt = performance.now()
-    await b.kill('SIGKILL')
-    await sleep(1000)
-    const restartAt = performance.now()
-    await b.restart()
-    const backAt = performance.now()
+    const { pausedAt, resumedAt, killedAt, restartAt, backAt } = await pauseKillRestart(b)
     while (workload.recovery(backAt, onB) === undefined && performance.now() - backAt < RESTART_BOUND_MS + 2000) await sleep(50)
     await sleep(300)
     await workload.finish(MIN_OPS)

@@ -6,7 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RedisCache } from '../lib/redis.js'
 import { sleep } from './support/fixtures/backends.js'
-import { FaultWorkload } from './support/fault-workload.js'
+import { FaultWorkload, pauseKillRestart } from './support/fault-workload.js'
 import { startRedis, type RedisServer } from './support/servers.js'
 
 /** Per-command timeout: a paused server turns into TimeoutErrors this fast. */
@@ -36,19 +36,7 @@ faults('10k mixed commands at concurrency 100 through SIGSTOP/SIGCONT and SIGKIL
     workload.start()
     await sleep(400)
 
-    const pausedAt = performance.now()
-    await server.pause()
-    await sleep(2000) // several timeouts long, so ops start and time out inside the window even on a loaded machine
-    await server.resume()
-    const resumedAt = performance.now()
-    await sleep(600)
-
-    const killedAt = performance.now()
-    await server.kill('SIGKILL')
-    await sleep(1000)
-    const restartAt = performance.now()
-    await server.restart()
-    const backAt = performance.now()
+    const { pausedAt, resumedAt, killedAt, restartAt, backAt } = await pauseKillRestart(server)
     // Keep the load on until the cache has recovered (bounded), then until MIN_OPS.
     while (workload.recovery(backAt) === undefined && performance.now() - backAt < RESTART_BOUND_MS + 2000) await sleep(50)
     await sleep(300)

@@ -22,6 +22,7 @@
 import { BackendError, KeyExistsError, TimeoutError, type Cache } from '../../lib/index.js'
 import { sleep } from './fixtures/backends.js'
 import { prng } from './fc-config.js'
+import type { ServerControls } from './servers.js'
 
 export type Outcome = 'ok' | 'KeyExistsError' | 'TimeoutError' | 'BackendError' | `other:${string}`
 
@@ -399,4 +400,33 @@ export class FaultWorkload {
       }
     }
   }
+}
+
+/** When each step of `pauseKillRestart` happened (performance.now()). */
+export interface FaultTimes {
+  pausedAt: number
+  resumedAt: number
+  killedAt: number
+  restartAt: number
+  backAt: number
+}
+
+/**
+ * The fault schedule of the single-server specs, with the workload already running:
+ * SIGSTOP for 2 s (several timeouts long, so ops start and time out inside the window even
+ * on a loaded machine), SIGCONT, 600 ms of normal traffic, SIGKILL, 1 s down, restart.
+ */
+export async function pauseKillRestart(server: ServerControls): Promise<FaultTimes> {
+  const pausedAt = performance.now()
+  await server.pause()
+  await sleep(2000)
+  await server.resume()
+  const resumedAt = performance.now()
+  await sleep(600)
+  const killedAt = performance.now()
+  await server.kill('SIGKILL')
+  await sleep(1000)
+  const restartAt = performance.now()
+  await server.restart()
+  return { pausedAt, resumedAt, killedAt, restartAt, backAt: performance.now() }
 }
