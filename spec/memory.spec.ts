@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { gcFunction } from './support/soak.js'
 import { Cache, KeyExistsError, MemoryBackend, MemoryCache, NullSerializer, SimpleMemoryCache, type Clock } from '../lib/index.js'
 
 /** A clock the test moves by hand; `onRead` sees every read (the sweeper reads it once per sweep). */
@@ -745,6 +746,95 @@ test('entries deleted or cleared behind the sweep are not counted', () => {
   clock.t += 1_000
   assert.is(backend.sweep(100), 3)
   assert.is(backend.size, 0)
+})
+
+// ---------------------------------------------------------------------------
+// Slots: freed slots are reused, and the columns are compacted once most are free
+
+test('a deleted value is let go at once, not when its slot is reused', async () => {
+  const gc = gcFunction()
+  const backend = new MemoryBackend()
+  let value: object | undefined = { big: 'x'.repeat(1000) }
+  const ref = new WeakRef(value)
+  backend.set('k', value, 0)
+  value = undefined
+  backend.set('other', 1, 0)
+  assert.is(backend.delete('k'), 1)
+  await sleep(0) // WeakRef targets are kept until the current job ends
+  gc()
+  assert.is(ref.deref(), undefined, 'the backend no longer holds the deleted value')
+  assert.is(backend.get('other'), 1)
+})
+
+test('slots survive compaction: after most keys go, every survivor keeps its value, ttl and recency', () => {
+  const clock = manualClock()
+  const n = 20_000
+  const backend = new MemoryBackend({ clock, maxSize: n })
+  for (let i = 0; i < n; i++) backend.set(`k${i}`, `v${i}`, i % 3 === 0 ? 0 : 10 + (i % 7))
+  // Free nine keys in ten, by every route that frees a slot: delete, deleteIf, expiry read, sweep, clear(prefix).
+  for (let i = 0; i < n; i++) {
+    if (i % 10 === 0) continue
+    if (i % 4 === 0) backend.delete(`k${i}`)
+    else if (i % 4 === 1) backend.deleteIf(`k${i}`, `v${i}`)
+    else backend.expire(`k${i}`, 0.001)
+  }
+  clock.t += 1
+  assert.ok(backend.sweep(n) > 0)
+  const survivors = Array.from({ length: n / 10 }, (_, j) => j * 10)
+  assert.is(backend.size, survivors.length)
+  assert.equal(keysOf(backend), survivors.map((i) => `k${i}`), 'insertion (recency) order kept')
+  for (const i of survivors) assert.is(backend.raw('get', [`k${i}`]), `v${i}`)
+  // New writes take slots again and do not disturb the survivors.
+  for (let i = 0; i < 3_000; i++) backend.set(`new${i}`, i, 0)
+  for (const i of survivors) assert.is(backend.get(`k${i}`), `v${i}`)
+  for (let i = 0; i < 3_000; i++) assert.is(backend.get(`new${i}`), i)
+  // Each survivor's ttl is still its own: at 10 + (i % 7) s, or none when i % 3 === 0.
+  clock.t += 12_000 - 1
+  for (const i of survivors) {
+    const ttl = i % 3 === 0 ? Infinity : 10 + (i % 7)
+    assert.is(backend.exists(`k${i}`), ttl * 1000 > 12_000 - 1 + 1, `k${i}, ttl ${ttl}`)
+  }
+  clock.t += 5_000
+  for (const i of survivors) assert.is(backend.get(`k${i}`), i % 3 === 0 ? `v${i}` : undefined)
+})
+
+test('memory is given back: a cache filled with 200k entries and emptied key by key holds no more than one cleared at once', () => {
+  const gc = gcFunction()
+  const held = (): number => {
+    gc()
+    gc()
+    const { heapUsed, external } = process.memoryUsage() // the expiry column is an ArrayBuffer: external
+    return heapUsed + external
+  }
+  const keys = Array.from({ length: 200_000 }, (_, i) => `k${i}`)
+  const backend = new MemoryBackend()
+  const empty = held()
+  for (const key of keys) backend.set(key, 1, 60)
+  const filled = held()
+  for (const key of keys) backend.delete(key)
+  const emptied = held()
+  backend.clear(null) // starts the columns over
+  const cleared = held()
+  assert.ok(filled - empty > 4_000_000, `200k entries take room (${filled - empty} bytes)`)
+  assert.ok(emptied - cleared < 300_000, `emptied key by key, the backend holds ${emptied - cleared} bytes more than cleared`)
+  backend.set('k1', 'again', 0)
+  assert.is(backend.get('k1'), 'again')
+  backend.close()
+})
+
+test('clear() by prefix frees the slots of what it removes; clear() empties the columns', () => {
+  const backend = new MemoryBackend()
+  for (let i = 0; i < 10_000; i++) backend.set(i % 2 === 0 ? `a:${i}` : `b:${i}`, i, 0)
+  backend.clear('a:')
+  assert.is(backend.size, 5_000)
+  for (let i = 1; i < 10_000; i += 2) assert.is(backend.get(`b:${i}`), i)
+  for (let i = 0; i < 5_000; i++) backend.set(`c:${i}`, -i, 0)
+  for (let i = 1; i < 10_000; i += 2) assert.is(backend.get(`b:${i}`), i)
+  for (let i = 0; i < 5_000; i++) assert.is(backend.get(`c:${i}`), -i)
+  backend.clear(null)
+  assert.is(backend.size, 0)
+  backend.set('x', 'y', 0)
+  assert.equal([...(backend.raw('entries', []) as Iterable<unknown>)], [['x', 'y']])
 })
 
 // ---------------------------------------------------------------------------

@@ -21,34 +21,40 @@ export interface MemoryBackendOptions {
 const OPTIONS = new Set(['maxSize', 'clock', 'sweepInterval', 'sweepBatch'])
 const INTEGER_TEXT = /^[+-]?\d+$/
 
-/** An entry with a ttl: its value and when it expires (clock milliseconds). Entries without one are stored bare. */
-class Expiring {
-  constructor(
-    readonly value: unknown,
-    readonly at: number,
-  ) {}
-}
+/** Slots the expiry column starts with; it doubles as needed. */
+const FIRST_SLOTS = 64
+/** Below this many slots handed out, freed slots are never compacted away. */
+const COMPACT_FLOOR = 4096
 
 /**
- * The in-process store: one `Map` in insertion order, which doubles as the LRU
- * list when `maxSize` is set (a hit moves the key to the end; the first key is
- * the oldest). A key without a ttl maps to its value itself; a key with one maps
- * to an `Expiring` record (a class no caller can reach, so no stored value is
- * mistaken for one). A hit costs one lookup, a write one insert, and the clock is
- * read only for keys that can expire. No key has a timer: a single unref'd
- * sweeper walks the map a bounded batch at a time, resuming where it stopped,
- * and reclaims what expired even if it is never read again.
+ * The in-process store, laid out in slots: a `Map` from key to slot number, the
+ * values in an array and the expiry times (clock milliseconds; `Infinity` for no
+ * ttl) in a `Float64Array`, both indexed by slot. A write allocates nothing per
+ * entry beyond the map's own (a slot number is a small integer, an expiry a
+ * float in place), so a million entries cost the collector a million fewer
+ * objects. Freed slots are reused; when most slots are free the columns are
+ * compacted. The map's insertion order doubles as the LRU list when `maxSize`
+ * is set (a hit moves the key to the end; the first key is the oldest). A hit
+ * costs one lookup, and the clock is read only for keys that can expire. No key
+ * has a timer: a single unref'd sweeper walks the map a bounded batch at a time,
+ * resuming where it stopped, and reclaims what expired even if it is never read again.
  */
 export class MemoryBackend implements Backend {
   readonly name = 'memory'
   readonly synchronous = true
-  readonly #values = new Map<string, unknown>()
+  readonly #index = new Map<string, number>()
+  #values: unknown[] = []
+  #expiries = new Float64Array(FIRST_SLOTS)
+  /** Slots freed and not reused yet. */
+  #free: number[] = []
+  /** Slots handed out so far: the next new slot's number. */
+  #top = 0
   readonly #maxSize: number
   readonly #clock: Clock
   readonly #sweepMs: number
   readonly #sweepBatch: number
   readonly #view: StoreView
-  #cursor: Iterator<[string, unknown]> | undefined
+  #cursor: Iterator<[string, number]> | undefined
   /** Since the sweep's walk last started over: whether it saw an entry with a ttl, or one was written. */
   #ttlSeen = false
   #timer: NodeJS.Timeout | undefined
@@ -72,30 +78,38 @@ export class MemoryBackend implements Backend {
     this.#clock = clock
     this.#sweepMs = Math.max(1, Math.round(sweepSeconds * 1000))
     this.#sweepBatch = sweepBatch
-    this.#view = new StoreView(this.#values)
+    this.#view = new StoreView({
+      index: this.#index,
+      value: (slot) => this.#values[slot],
+      set: (key, value) => this.#store(key, value, 0),
+      delete: (key) => {
+        const slot = this.#index.get(key)
+        if (slot === undefined) return false
+        this.#drop(key, slot)
+        return true
+      },
+      clear: () => this.clear(null),
+    })
   }
 
   /** Entries held, expired ones not reclaimed yet included. */
   get size(): number {
-    return this.#values.size
+    return this.#index.size
   }
 
   get(key: string): unknown {
-    const stored = this.#values.get(key)
-    if (stored === undefined) return undefined
-    let value: unknown = stored
-    if (stored instanceof Expiring) {
-      if (stored.at <= this.#clock.now()) {
-        this.#values.delete(key)
-        return undefined
-      }
-      value = stored.value
+    const slot = this.#index.get(key)
+    if (slot === undefined) return undefined
+    const at = this.#expiries[slot]!
+    if (at !== Infinity && at <= this.#clock.now()) {
+      this.#drop(key, slot)
+      return undefined
     }
     if (this.#maxSize !== Infinity) {
-      this.#values.delete(key)
-      this.#values.set(key, stored)
+      this.#index.delete(key)
+      this.#index.set(key, slot)
     }
-    return value
+    return this.#values[slot]
   }
 
   multiGet(keys: readonly string[]): unknown[] {
@@ -123,13 +137,13 @@ export class MemoryBackend implements Backend {
 
   delete(key: string): number {
     if (this.#live(key) === undefined) return 0
-    this.#values.delete(key)
+    this.#drop(key, this.#index.get(key)!)
     return 1
   }
 
   deleteIf(key: string, expected: unknown): boolean {
     if (this.#live(key) !== expected || expected === undefined) return false
-    this.#values.delete(key)
+    this.#drop(key, this.#index.get(key)!)
     return true
   }
 
@@ -153,27 +167,33 @@ export class MemoryBackend implements Backend {
       this.#store(key, stored, 0)
     } else {
       // A write like any other: the key becomes the most recent (its ttl stays).
-      const entry = this.#values.get(key)
-      if (this.#maxSize !== Infinity) this.#values.delete(key)
-      this.#values.set(key, entry instanceof Expiring ? new Expiring(stored, entry.at) : stored)
+      const slot = this.#index.get(key)!
+      if (this.#maxSize !== Infinity) {
+        this.#index.delete(key)
+        this.#index.set(key, slot)
+      }
+      this.#values[slot] = stored
     }
     return next
   }
 
   expire(key: string, ttl: number): boolean {
-    const value = this.#live(key)
-    if (value === undefined) return false
+    if (this.#live(key) === undefined) return false
     // Same position: a ttl change is not a use.
-    this.#values.set(key, ttl > 0 ? this.#expiring(value, ttl) : value)
+    this.#expiries[this.#index.get(key)!] = ttl > 0 ? this.#expiry(ttl) : Infinity
     return true
   }
 
   clear(prefix: string | null): true {
     if (prefix === null) {
-      this.#values.clear()
+      this.#index.clear()
+      this.#values = []
+      this.#expiries = new Float64Array(FIRST_SLOTS)
+      this.#free = []
+      this.#top = 0
     } else {
-      for (const key of this.#values.keys()) {
-        if (key.startsWith(prefix)) this.#values.delete(key)
+      for (const [key, slot] of this.#index) {
+        if (key.startsWith(prefix)) this.#drop(key, slot)
       }
     }
     return true
@@ -204,23 +224,24 @@ export class MemoryBackend implements Backend {
     let seen = 0
     let removed = 0
     let wrapped = false
-    let cursor = this.#cursor ?? this.#values.entries()
+    let cursor = this.#cursor ?? this.#index.entries()
     while (seen < limit) {
       const step = cursor.next()
       if (step.done === true) {
-        cursor = this.#values.entries()
+        cursor = this.#index.entries()
         if (!this.#ttlSeen && this.#timer !== undefined) this.close() // a whole walk met no ttl: stop sweeping
         this.#ttlSeen = false
-        if (wrapped || this.#values.size === 0) break
+        if (wrapped || this.#index.size === 0) break
         wrapped = true
         continue
       }
       seen++
-      const [key, stored] = step.value
-      if (stored instanceof Expiring) {
+      const [key, slot] = step.value
+      const at = this.#expiries[slot]!
+      if (at !== Infinity) {
         this.#ttlSeen = true
-        if (stored.at <= now) {
-          this.#values.delete(key)
+        if (at <= now) {
+          this.#drop(key, slot)
           removed++
         }
       }
@@ -237,32 +258,84 @@ export class MemoryBackend implements Backend {
 
   /** The value if present and not expired; reclaims it if it expired. No LRU touch. */
   #live(key: string): unknown {
-    const stored = this.#values.get(key)
-    if (!(stored instanceof Expiring)) return stored
-    if (stored.at > this.#clock.now()) return stored.value
-    this.#values.delete(key)
+    const slot = this.#index.get(key)
+    if (slot === undefined) return undefined
+    const at = this.#expiries[slot]!
+    if (at === Infinity || at > this.#clock.now()) return this.#values[slot]
+    this.#drop(key, slot)
     return undefined
   }
 
   #store(key: string, value: unknown, ttl: number): void {
-    const values = this.#values
-    const stored = ttl > 0 ? this.#expiring(value, ttl) : value
-    if (this.#maxSize !== Infinity) {
-      values.delete(key)
-      values.set(key, stored)
-      while (values.size > this.#maxSize) values.delete(values.keys().next().value as string)
-    } else {
-      values.set(key, stored)
+    const index = this.#index
+    const at = ttl > 0 ? this.#expiry(ttl) : Infinity
+    let slot = index.get(key)
+    if (slot === undefined) {
+      slot = this.#free.length > 0 ? this.#free.pop()! : this.#newSlot()
+      index.set(key, slot)
+    } else if (this.#maxSize !== Infinity) {
+      index.delete(key)
+      index.set(key, slot)
+    }
+    this.#values[slot] = value
+    this.#expiries[slot] = at
+    if (index.size > this.#maxSize) this.#evict()
+  }
+
+  /** A slot never used before, growing the expiry column if it is full. */
+  #newSlot(): number {
+    const slot = this.#top++
+    if (slot === this.#expiries.length) {
+      const grown = new Float64Array(slot * 2)
+      grown.set(this.#expiries)
+      this.#expiries = grown
+    }
+    return slot
+  }
+
+  /** Removes the least recently used entries until the store is back to `maxSize`. */
+  #evict(): void {
+    for (const [key, slot] of this.#index) {
+      if (this.#index.size <= this.#maxSize) return
+      this.#drop(key, slot)
     }
   }
 
-  #expiring(value: unknown, ttl: number): Expiring {
+  /** Removes `key` (held in `slot`) and frees the slot; compacts the columns once most slots are free. */
+  #drop(key: string, slot: number): void {
+    this.#index.delete(key)
+    this.#values[slot] = undefined // let the value go now, not when the slot is reused
+    this.#free.push(slot)
+    if (this.#top > COMPACT_FLOOR && this.#free.length * 4 > this.#top * 3) this.#compact()
+  }
+
+  /**
+   * Moves every entry to the lowest slots, in map order, into columns sized for
+   * them, and forgets the free slots. Runs once three quarters of the slots are
+   * free, so its cost (one pass over the entries left) is paid for by the frees before it.
+   */
+  #compact(): void {
+    const values: unknown[] = [] // grown by push: `new Array(n)` of a large n would start out as a dictionary
+    const expiries = new Float64Array(Math.max(FIRST_SLOTS, this.#index.size * 2))
+    let next = 0
+    for (const [key, slot] of this.#index) {
+      values.push(this.#values[slot])
+      expiries[next] = this.#expiries[slot]!
+      this.#index.set(key, next++)
+    }
+    this.#values = values
+    this.#expiries = expiries
+    this.#free = []
+    this.#top = next
+  }
+
+  #expiry(ttl: number): number {
     this.#ttlSeen = true
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#autoSweep(), this.#sweepMs)
       this.#timer.unref()
     }
-    return new Expiring(value, this.#clock.now() + ttl * 1000)
+    return this.#clock.now() + ttl * 1000
   }
 
   /**
@@ -284,49 +357,57 @@ export class MemoryBackend implements Backend {
   }
 }
 
+/** What `StoreView` needs from the backend. */
+interface Slots {
+  readonly index: Map<string, number>
+  value(slot: number): unknown
+  set(key: string, value: unknown): void
+  delete(key: string): boolean
+  clear(): void
+}
+
 /**
- * What `raw` runs `Map` methods on: the store as a `Map` of plain values, the
- * ttl records unwrapped (expired values included until they are reclaimed).
+ * What `raw` runs `Map` methods on: the store as a `Map` of plain values
+ * (expired values included until they are reclaimed).
  */
 class StoreView {
-  readonly #values: Map<string, unknown>
-  constructor(values: Map<string, unknown>) {
-    this.#values = values
+  readonly #slots: Slots
+  constructor(slots: Slots) {
+    this.#slots = slots
   }
   get size(): number {
-    return this.#values.size
+    return this.#slots.index.size
   }
   get(key: string): unknown {
-    return unwrap(this.#values.get(key))
+    const slot = this.#slots.index.get(key)
+    return slot === undefined ? undefined : this.#slots.value(slot)
   }
   has(key: string): boolean {
-    return this.#values.has(key)
+    return this.#slots.index.has(key)
   }
   set(key: string, value: unknown): this {
-    this.#values.set(key, value)
+    this.#slots.set(key, value)
     return this
   }
   delete(key: string): boolean {
-    return this.#values.delete(key)
+    return this.#slots.delete(key)
   }
   clear(): void {
-    this.#values.clear()
+    this.#slots.clear()
   }
   keys(): IterableIterator<string> {
-    return this.#values.keys()
+    return this.#slots.index.keys()
   }
   *values(): IterableIterator<unknown> {
-    for (const stored of this.#values.values()) yield unwrap(stored)
+    for (const slot of this.#slots.index.values()) yield this.#slots.value(slot)
   }
   *entries(): IterableIterator<[string, unknown]> {
-    for (const [key, stored] of this.#values) yield [key, unwrap(stored)]
+    for (const [key, slot] of this.#slots.index) yield [key, this.#slots.value(slot)]
   }
   forEach(callback: (value: unknown, key: string, map: StoreView) => void, thisArg?: unknown): void {
-    for (const [key, stored] of this.#values) callback.call(thisArg, unwrap(stored), key, this)
+    for (const [key, slot] of this.#slots.index) callback.call(thisArg, this.#slots.value(slot), key, this)
   }
   [Symbol.iterator](): IterableIterator<[string, unknown]> {
     return this.entries()
   }
 }
-
-const unwrap = (stored: unknown): unknown => (stored instanceof Expiring ? stored.value : stored)
