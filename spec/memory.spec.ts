@@ -394,7 +394,13 @@ test('raw runs Map methods on the store', () => {
   assert.equal([...(backend.raw('entries', []) as Iterable<[string, unknown]>)], [['a', 1], ['b', 2]])
   assert.equal([...(backend.raw('values', []) as Iterable<unknown>)], [1, 2])
   assert.is(backend.raw('delete', ['a']), true)
+  assert.is(backend.raw('delete', ['a']), false)
   assert.is(backend.get('a'), undefined)
+  assert.is(backend.raw('clear', []), undefined)
+  assert.is(backend.size, 0)
+  assert.is(backend.get('b'), undefined)
+  backend.set('c', 3, 0)
+  assert.equal([...(backend.raw('entries', []) as Iterable<[string, unknown]>)], [['c', 3]])
 })
 
 test("raw('size') answers the number of entries", () => {
