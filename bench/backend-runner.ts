@@ -7,8 +7,14 @@
 // pre-fills the keys (get cases) and checks that they read back; then the parent has the
 // children of one shape (every client) run their rounds in turn over IPC, one at a time, in
 // forward order on even rounds and reverse order on odd ones (ABBA for two clients, ABCCBA…
-// for more; a warm-up round, then ROUNDS measured ones), so that drift in the machine's speed
-// hits every client about the same. With `targets`, the table is followed by one PASS/FAIL
+// for more; a warm-up round, then 7 measured ones), so that drift in the machine's speed
+// hits every client about the same.
+//
+// Sequential shapes are the exception: their rate is the loopback round trip, which on this VM
+// swings 2× from one second to the next (per-round ratios of two clients run back to back
+// ranged 0.66–2.0 within one run). So all the clients of a sequential shape share one child
+// process and take turns op by op (the order rotating every op); a client's rate in a round is
+// its ops over the time its own ops took. With `targets`, the table is followed by one PASS/FAIL
 // line per shape for the target client (its median over the baseline's median).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -19,10 +25,12 @@ export const smoke = process.argv.includes('--smoke')
 /** Requests kept in flight by the concurrent shape. */
 export const IN_FLIGHT = 1000
 const KEYS = smoke ? 1000 : 10_000
+/** Measured rounds per case. */
 const ROUNDS = smoke ? 1 : 7
 /**
- * Ops per round. A loopback round trip takes 70–300 µs on the 2-core VM this runs on, so a
- * sequential round takes 0.3–1.5 s, a concurrent one about 0.5–2 s. Smoke: one round, no warm-up.
+ * Ops per round (per client). A loopback round trip takes 70–300 µs on the 2-core VM this runs
+ * on, so a sequential round takes 0.3–1.5 s per client, a concurrent one about 0.5–2 s. Smoke:
+ * one round, no warm-up.
  */
 const OPS: Record<Concurrency, number> = smoke ? { 1: 200, [IN_FLIGHT]: 2 * IN_FLIGHT } : { 1: 5_000, [IN_FLIGHT]: 100_000 }
 const WARM_UP = !smoke
@@ -81,6 +89,24 @@ async function round(op: (key: string) => Promise<unknown>, keys: readonly strin
   return ops / ((performance.now() - started) / 1000)
 }
 
+/**
+ * Runs `ops` calls per client, one call at a time, the clients taking turns call by call (who
+ * goes first rotating every call); resolves each client's ops/s over the time of its own calls.
+ */
+async function interleavedRound(ops: Array<(key: string) => Promise<unknown>>, keys: ReadonlyArray<readonly string[]>, count: number): Promise<number[]> {
+  const spent = ops.map(() => 0)
+  for (let i = 0; i < count; i++) {
+    for (let j = 0; j < ops.length; j++) {
+      const c = (i + j) % ops.length
+      const clientKeys = keys[c]!
+      const started = performance.now()
+      await ops[c]!(clientKeys[i % clientKeys.length]!)
+      spent[c]! += performance.now() - started
+    }
+  }
+  return spent.map((ms) => count / (ms / 1000))
+}
+
 async function verify(client: BenchClient, keys: readonly string[], what: string): Promise<void> {
   let wrong = 0
   let sample: unknown
@@ -95,14 +121,22 @@ async function verify(client: BenchClient, keys: readonly string[], what: string
 }
 
 type ParentMessage = { type: 'round' } | { type: 'done' }
-type ChildMessage = { type: 'ready' } | { type: 'rate'; rate: number } | { type: 'done' }
+type ChildMessage = { type: 'ready' } | { type: 'rates'; rates: number[] } | { type: 'done' }
 
-/** One case in this (child) process: set up, then one round per `round` message until `done`. */
+/**
+ * One case in this (child) process: set up, then one round per `round` message until `done`.
+ * `name` is `client|command|concurrency`; a sequential case may name several clients joined
+ * by `+`, which then take turns op by op (interleavedRound).
+ */
 async function child(bench: Benchmark, name: string): Promise<void> {
-  const [clientName, command, concurrencyText] = name.split('|') as [string, Command, string]
+  const [clientNames, command, concurrencyText] = name.split('|') as [string, Command, string]
   const concurrency = Number(concurrencyText) as Concurrency
-  const entry = bench.clients[clientName]
-  if (!entry) throw new Error(`unknown client ${clientName}`)
+  const entries = clientNames.split('+').map((clientName) => {
+    const entry = bench.clients[clientName]
+    if (!entry) throw new Error(`unknown client ${clientName}`)
+    return { clientName, ...entry }
+  })
+  if (entries.length > 1 && concurrency !== 1) throw new Error(`${name}: only a sequential case interleaves clients`)
   const inbox: ParentMessage[] = []
   let waiting: ((message: ParentMessage) => void) | undefined
   process.on('message', (message: ParentMessage) => {
@@ -119,19 +153,27 @@ async function child(bench: Benchmark, name: string): Promise<void> {
   let finished = false
   process.once('disconnect', () => finished || process.exit(1))
 
-  const client = await entry.create(process.env)
+  const clients: BenchClient[] = []
   try {
-    const keys = Array.from({ length: KEYS }, (_, i) => `${entry.prefix}${i}`)
+    for (const entry of entries) clients.push(await entry.create(process.env))
+    const keys = entries.map((entry) => Array.from({ length: KEYS }, (_, i) => `${entry.prefix}${i}`))
     if (command === 'get') {
-      await round((key) => client.set(key), keys, keys.length, IN_FLIGHT)
-      await verify(client, keys, `${clientName} after pre-fill`)
+      for (const [i, client] of clients.entries()) {
+        await round((key) => client.set(key), keys[i]!, KEYS, IN_FLIGHT)
+        await verify(client, keys[i]!, `${entries[i]!.clientName} after pre-fill`)
+      }
     }
-    const op = command === 'get' ? (key: string) => client.get(key) : (key: string) => client.set(key)
+    const ops = clients.map((client) => (command === 'get' ? (key: string) => client.get(key) : (key: string) => client.set(key)))
     send({ type: 'ready' })
-    while ((await receive()).type === 'round') send({ type: 'rate', rate: await round(op, keys, OPS[concurrency], concurrency) })
-    if (command === 'set') await verify(client, keys.slice(0, Math.min(KEYS, OPS[concurrency])), `${clientName} after set`)
+    while ((await receive()).type === 'round') {
+      const rates = ops.length > 1 ? await interleavedRound(ops, keys, OPS[concurrency]) : [await round(ops[0]!, keys[0]!, OPS[concurrency], concurrency)]
+      send({ type: 'rates', rates })
+    }
+    if (command === 'set') {
+      for (const [i, client] of clients.entries()) await verify(client, keys[i]!.slice(0, Math.min(KEYS, OPS[concurrency])), `${entries[i]!.clientName} after set`)
+    }
   } finally {
-    await client.close()
+    for (const client of clients) await client.close()
   }
   send({ type: 'done' })
   finished = true
@@ -192,10 +234,11 @@ class Case {
     })
   }
 
-  async round(): Promise<number> {
+  /** One round: the rate of each client of the case. */
+  async round(): Promise<number[]> {
     const reply = await this.next({ type: 'round' })
-    if (reply.type !== 'rate') throw new Error(`case ${this.name}: expected a rate, got ${JSON.stringify(reply)}`)
-    return reply.rate
+    if (reply.type !== 'rates') throw new Error(`case ${this.name}: expected rates, got ${JSON.stringify(reply)}`)
+    return reply.rates
   }
 
   kill(): void {
@@ -203,20 +246,26 @@ class Case {
   }
 }
 
-/** Runs the cases of one shape side by side, their rounds in ABBA order; resolves each case's rates. */
-async function runShape(self: string, names: readonly string[], env: Record<string, string>): Promise<number[][]> {
+/**
+ * Runs one shape; resolves each client's rates, one per round. Concurrent: a child per client,
+ * their rounds in ABBA order. Sequential: one child holding every client, interleaved op by op.
+ */
+async function runShape(self: string, clients: readonly string[], shape: string, concurrency: Concurrency, env: Record<string, string>): Promise<number[][]> {
+  const names = concurrency === 1 ? [`${clients.join('+')}|${shape}|1`] : clients.map((client) => `${client}|${shape}|${concurrency}`)
   const cases = names.map((name) => new Case(self, name, env))
   try {
     await Promise.all(cases.map(async (c) => {
       const reply = await c.next()
       if (reply.type !== 'ready') throw new Error(`case ${c.name}: expected ready, got ${JSON.stringify(reply)}`)
     }))
-    const rates = cases.map((): number[] => [])
+    const rates = clients.map((): number[] => [])
     for (let r = WARM_UP ? -1 : 0; r < ROUNDS; r++) {
       const order = (r & 1) === 0 ? cases.keys() : [...cases.keys()].reverse()
       for (const i of order) {
-        const rate = await cases[i]!.round()
-        if (r >= 0) rates[i]!.push(rate) // round -1 is the warm-up
+        const got = await cases[i]!.round()
+        if (r < 0) continue // round -1 is the warm-up
+        if (cases.length === 1) got.forEach((rate, j) => rates[j]!.push(rate))
+        else rates[i]!.push(got[0]!)
       }
     }
     for (const c of cases) {
@@ -260,7 +309,7 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   const results: Array<{ shape: string; client: string; rates: number[] }> = []
   try {
     for (const shape of SHAPES) {
-      const rates = await runShape(self, names.map((client) => `${client}|${shape.command}|${shape.concurrency}`), server.env)
+      const rates = await runShape(self, names, shape.command, shape.concurrency, server.env)
       names.forEach((client, i) => results.push({ shape: shape.label, client, rates: rates[i]! }))
     }
   } finally {
@@ -270,9 +319,9 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   console.log(`\n## ${bench.title}\n`)
   console.log(
     `node ${process.version}, ${server.version}, ${clients}; ${bench.value}; ${KEYS} keys; ` +
-      `${WARM_UP ? 'warm-up + ' : ''}${ROUNDS} round(s) of ${OPS[1]} ops (sequential) / ${OPS[IN_FLIGHT]} ops (${IN_FLIGHT} in flight) per case, ` +
-      `each case in a fresh process, the ${names.length} cases of a shape taking turns round by round ` +
-      `(${names.length === 2 ? 'ABBA' : 'forward order on even rounds, reverse on odd'}); ` +
+      `${WARM_UP ? 'warm-up + ' : ''}${ROUNDS} round(s) of ${OPS[1]} ops (sequential) / ${OPS[IN_FLIGHT]} ops (${IN_FLIGHT} in flight) per client; ` +
+      `${IN_FLIGHT} in flight: each client in a fresh process, the ${names.length} of a shape taking turns round by round ` +
+      `(${names.length === 2 ? 'ABBA' : 'forward order on even rounds, reverse on odd'}); sequential: the ${names.length} clients of a shape in one fresh process, taking turns op by op; ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after\n`,
   )
   // Paired: the ratio of each round to the baseline's round of the same turn (they ran back to
