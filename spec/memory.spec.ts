@@ -403,6 +403,19 @@ test('raw runs Map methods on the store', () => {
   assert.equal([...(backend.raw('entries', []) as Iterable<[string, unknown]>)], [['c', 3]])
 })
 
+test("raw('set') is a write without a ttl: the key becomes the most recent and maxSize holds", () => {
+  const clock = manualClock()
+  const backend = new MemoryBackend({ clock, maxSize: 2 })
+  backend.set('a', 1, 5)
+  backend.set('b', 2, 0)
+  backend.raw('set', ['a', 'one'])
+  assert.equal(keysOf(backend), ['b', 'a'])
+  backend.raw('set', ['c', 3])
+  assert.equal(keysOf(backend), ['a', 'c'], 'b, the least recent, went')
+  clock.t += 10_000
+  assert.is(backend.get('a'), 'one', 'the ttl went with the raw write')
+})
+
 test("raw('size') answers the number of entries", () => {
   const backend = new MemoryBackend()
   backend.set('a', 1, 0)

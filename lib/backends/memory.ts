@@ -201,8 +201,9 @@ export class MemoryBackend implements Backend {
 
   /**
    * Runs a `Map` method on the store, e.g. `raw('keys')`. Bypasses ttl and LRU:
-   * `get`/`values`/`entries`/`forEach` see an expired value until it is reclaimed,
-   * `set` stores a value with no ttl, and methods that answer the map answer this view of it.
+   * `get`/`values`/`entries`/`forEach` see an expired value until it is reclaimed
+   * (and touch nothing); `set` stores a value with no ttl as a write does (the key
+   * becomes the most recent, `maxSize` holds); methods that answer the map answer this view of it.
    */
   raw(command: string, args: readonly unknown[]): unknown {
     // Map's own members only: not Object.prototype's (toString, __proto__…), and `size` is a getter.
