@@ -136,14 +136,16 @@ export class MemoryBackend implements Backend {
   }
 
   delete(key: string): number {
-    if (this.#live(key) === undefined) return 0
-    this.#drop(key, this.#index.get(key)!)
+    const slot = this.#liveSlot(key)
+    if (slot < 0 || this.#values[slot] === undefined) return 0
+    this.#drop(key, slot)
     return 1
   }
 
   deleteIf(key: string, expected: unknown): boolean {
-    if (this.#live(key) !== expected || expected === undefined) return false
-    this.#drop(key, this.#index.get(key)!)
+    const slot = this.#liveSlot(key)
+    if (slot < 0 || this.#values[slot] !== expected || expected === undefined) return false
+    this.#drop(key, slot)
     return true
   }
 
@@ -152,7 +154,8 @@ export class MemoryBackend implements Backend {
   }
 
   increment(key: string, delta: number): number {
-    const current = this.#live(key)
+    const slot = this.#liveSlot(key)
+    const current = slot < 0 ? undefined : this.#values[slot]
     let base: number
     if (current === undefined) base = 0
     else if (typeof current === 'number' && Number.isSafeInteger(current)) base = current
@@ -167,7 +170,6 @@ export class MemoryBackend implements Backend {
       this.#store(key, stored, 0)
     } else {
       // A write like any other: the key becomes the most recent (its ttl stays).
-      const slot = this.#index.get(key)!
       if (this.#maxSize !== Infinity) {
         this.#index.delete(key)
         this.#index.set(key, slot)
@@ -178,9 +180,10 @@ export class MemoryBackend implements Backend {
   }
 
   expire(key: string, ttl: number): boolean {
-    if (this.#live(key) === undefined) return false
+    const slot = this.#liveSlot(key)
+    if (slot < 0 || this.#values[slot] === undefined) return false
     // Same position: a ttl change is not a use.
-    this.#expiries[this.#index.get(key)!] = ttl > 0 ? this.#expiry(ttl) : Infinity
+    this.#expiries[slot] = ttl > 0 ? this.#expiry(ttl) : Infinity
     return true
   }
 
@@ -259,12 +262,18 @@ export class MemoryBackend implements Backend {
 
   /** The value if present and not expired; reclaims it if it expired. No LRU touch. */
   #live(key: string): unknown {
+    const slot = this.#liveSlot(key)
+    return slot < 0 ? undefined : this.#values[slot]
+  }
+
+  /** The key's slot if present and not expired, else -1 (reclaiming it if it expired). No LRU touch. */
+  #liveSlot(key: string): number {
     const slot = this.#index.get(key)
-    if (slot === undefined) return undefined
+    if (slot === undefined) return -1
     const at = this.#expiries[slot]!
-    if (at === Infinity || at > this.#clock.now()) return this.#values[slot]
+    if (at === Infinity || at > this.#clock.now()) return slot
     this.#drop(key, slot)
-    return undefined
+    return -1
   }
 
   #store(key: string, value: unknown, ttl: number): void {
