@@ -1,35 +1,78 @@
-export { Cache, MemoryCache, SimpleMemoryCache } from './cache.js'
-export type {
-  AddOptions, CacheOptions, ClearOptions, GetOptions, KeyBuilder, MemoryCacheOptions, MultiGetOptions, MultiSetOptions, SetOptions,
-} from './cache.js'
-export type { Awaitable, Backend } from './backends/backend.js'
-export { MemoryBackend } from './backends/memory.js'
-export type { Clock, MemoryBackendOptions } from './backends/memory.js'
-export { CacheHandler, caches, parseCacheUrl } from './config.js'
-export type {
-  CacheClass, CacheConfig, CacheOverrides, CachesConfig, PluginClass, PluginSpec, SerializerClass, SerializerSpec, UrlOverrides,
-} from './config.js'
-export { COMMANDS } from './context.js'
-export type { CommandArgs, CommandName, Context, Middleware, Next, Plugin } from './context.js'
-export { Cached, cached, MultiCached, multiCached } from './decorators.js'
-export type {
-  CachedFunction, CachedMethodOptions, CachedOptions, CacheSource, CachingDecorator, CallOptions, EntryOptions, KeysFrom, KeysIndex, KeysProperty,
-  MultiCachedFunction, MultiCachedMethodOptions, MultiCachedOptions, MultiResult, MultiValue, ReturnsOption,
-} from './decorators.js'
-export { toSeconds } from './duration.js'
-export type { Duration, DurationUnit } from './duration.js'
+/** `oniocache`: the core, the memory backend, serializers, plugins, decorators, locks and config. */
+export { Cache, type CacheOptions, type UrlOptions } from './caches/cache.js'
+export { MemoryCache, type MemoryCacheOptions, SimpleMemoryCache } from './caches/memory.js'
+export { BaseCache, type BaseCacheOptions, type HitMissRatio, type KeyBuilder, type Profiling } from './core/cache.js'
+export type { Awaitable, Backend, MessageListener } from './core/backend.js'
+export type { CommandArgs, Context, ContextCache, Middleware, Next, Plugin } from './core/context.js'
 export {
-  BackendError, CacheError, InvalidCacheTypeError, InvalidKeyError, KeyExistsError, OptimisticLockError, SerializationError, TimeoutError,
-} from './errors.js'
-export { BasePlugin } from './plugins/base.js'
-export type { PluginHooks } from './plugins/base.js'
+  type AddOptions,
+  type ClearOptions,
+  COMMAND_OPTIONS,
+  COMMANDS,
+  type CommandName,
+  type DeleteOptions,
+  type ExistsOptions,
+  type ExpireOptions,
+  type GetOptions,
+  type IncrementOptions,
+  type MultiGetOptions,
+  type MultiSetOptions,
+  type OptionsOf,
+  type OptionTypes,
+  type SetOptions,
+} from './core/options.js'
+export type { AnySerializer, Serializer } from './core/serializer.js'
+export { type Clock, MemoryBackend, type MemoryBackendOptions } from './backends/memory/backend.js'
+export {
+  CacheHandler,
+  caches,
+  parseCacheUrl,
+  type CacheClass,
+  type CacheConfig,
+  type CacheOverrides,
+  type CachesConfig,
+  type PluginClass,
+  type PluginSpec,
+  type SerializerClass,
+  type SerializerSpec,
+  type UrlOverrides,
+} from './config/handler.js'
+export { Cached, cached, type CachedMethodOptions, type CachedOptions } from './decorators/cached.js'
+export {
+  type KeysFrom,
+  type KeysIndex,
+  type KeysProperty,
+  MultiCached,
+  multiCached,
+  type MultiCachedFunction,
+  type MultiCachedMethodOptions,
+  type MultiCachedOptions,
+  type MultiResult,
+  type MultiValue,
+  type ReturnsOption,
+} from './decorators/multi-cached.js'
+export {
+  CachedStampede,
+  cachedStampede,
+  type CachedStampedeMethodOptions,
+  type CachedStampedeOptions,
+  type StampedeOptions,
+} from './decorators/stampede.js'
+export type { CachedFunction, CacheSource, CachingDecorator, CallOptions, EntryOptions } from './decorators/wrap.js'
+export { lockChannel, RedLock, type RedLockOptions } from './locks/red-lock.js'
+export { OptimisticLock } from './locks/optimistic-lock.js'
+export { BasePlugin, type PluginHooks } from './plugins/base.js'
 export { HitMissRatioPlugin } from './plugins/hit-miss-ratio.js'
-export type { HitMissRatio } from './plugins/hit-miss-ratio.js'
 export { TimingPlugin } from './plugins/timing.js'
-export type { Profiling } from './plugins/timing.js'
 export { JsonSerializer, MsgPackSerializer, NullSerializer, StringSerializer, V8Serializer } from './serializers.js'
-export type { AnySerializer, Serializer } from './serializers.js'
-export { OptimisticLock, RedLock, lockChannel } from './locks.js'
-export type { RedLockOptions } from './locks.js'
-export { CachedStampede, cachedStampede } from './stampede.js'
-export type { CachedStampedeMethodOptions, CachedStampedeOptions, StampedeOptions } from './stampede.js'
+export { type Duration, type DurationUnit, toSeconds } from './util/duration.js'
+export {
+  BackendError,
+  CacheError,
+  InvalidCacheTypeError,
+  InvalidKeyError,
+  KeyExistsError,
+  OptimisticLockError,
+  SerializationError,
+  TimeoutError,
+} from './util/errors.js'

@@ -1,6 +1,6 @@
 /** `oniocache/memcached`: the Memcached backend, its cache and the meta-protocol client. */
-import './config.js' // registers Cache.fromUrl, so MemcachedCache.fromUrl works from this entry too
-export { MemcachedBackend, MemcachedCache, checkKey, exptime } from './backends/memcached.js'
-export type { MemcachedBackendOptions, MemcachedCacheOptions } from './backends/memcached.js'
-export { MemcachedClient } from './memcached/client.js'
-export type { MemcachedClientOptions, MetaReply } from './memcached/client.js'
+export { exptime, MemcachedBackend } from './backends/memcached/backend.js'
+export { MemcachedClient, type MemcachedClientOptions, type MetaReply } from './backends/memcached/client.js'
+export { checkKey } from './backends/memcached/keys.js'
+export { type MemcachedBackendOptions } from './backends/memcached/options.js'
+export { MemcachedCache, type MemcachedCacheOptions } from './caches/memcached.js'

@@ -1,4 +1,5 @@
 /** `oniocache/redis`: the Redis backend and its cache. */
-import './config.js' // registers Cache.fromUrl, so RedisCache.fromUrl works from this entry too
-export { RedisBackend, RedisCache, parseRedisUrl } from './backends/redis.js'
-export type { RedisBackendOptions, RedisCacheOptions, RedisMessageListener } from './backends/redis.js'
+export { RedisBackend, type RedisMessageListener } from './backends/redis/backend.js'
+export { type RedisBackendOptions } from './backends/redis/options.js'
+export { parseRedisUrl, type RedisLocation, type RedisUrl } from './backends/redis/url.js'
+export { RedisCache, type RedisCacheOptions } from './caches/redis.js'

@@ -1,12 +1,8 @@
-import type { Context } from '../context.js'
+import type { HitMissRatio } from '../core/cache.js'
+import { type Context, hitsOf } from '../core/context.js'
 import { BasePlugin } from './base.js'
 
-export interface HitMissRatio {
-  hits: number
-  total: number
-  /** `hits / total`, 0 before any lookup. */
-  hitRatio: number
-}
+export type { HitMissRatio } from '../core/cache.js'
 
 /** Counts `get` and `multiGet` lookups; `multiGet` counts every key. */
 export class HitMissRatioPlugin extends BasePlugin {
@@ -17,14 +13,17 @@ export class HitMissRatioPlugin extends BasePlugin {
 
   override postGet(ctx: Context): void {
     this.#total++
-    if (ctx.hits !== undefined ? ctx.hits > 0 : ctx.result !== undefined) this.#hits++
+    const hits = hitsOf(ctx)
+    // A middleware that answered by itself found what it answered.
+    if (hits !== undefined ? hits > 0 : ctx.result !== undefined) this.#hits++
   }
 
   override postMultiGet(ctx: Context): void {
     const values = ctx.result as readonly unknown[]
     this.#total += values.length
-    if (ctx.hits !== undefined) {
-      this.#hits += ctx.hits
+    const hits = hitsOf(ctx)
+    if (hits !== undefined) {
+      this.#hits += hits
     } else {
       for (const value of values) if (value !== undefined) this.#hits++
     }
@@ -37,6 +36,7 @@ export class HitMissRatioPlugin extends BasePlugin {
 
   /** Forgets every count. */
   reset(): void {
-    this.#hits = this.#total = 0
+    this.#hits = 0
+    this.#total = 0
   }
 }

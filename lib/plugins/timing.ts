@@ -1,11 +1,9 @@
-import type { CommandName, Context } from '../context.js'
+import type { Profiling } from '../core/cache.js'
+import type { Context } from '../core/context.js'
+import type { CommandName } from '../core/options.js'
 import { BasePlugin } from './base.js'
 
-/**
- * Flat figures per command, in seconds, with aiocache's keys: `get_total` (how
- * many calls), `get_avg`, `get_min`, `get_max`, `set_total`, `multiGet_avg`, …
- */
-export type Profiling = Record<`${CommandName}_${'total' | 'avg' | 'min' | 'max'}`, number>
+export type { Profiling } from '../core/cache.js'
 
 interface Figures {
   count: number

@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert'
+import assert from 'node:assert/strict'
 import { falsyValues, type Case } from './case.js'
 import { fail, rejects, same, show } from './harness.js'
 import type { Settings } from './options.js'
@@ -19,9 +19,9 @@ export function commandCases(settings: Settings): Case[] {
       const token = await cache.backend.get(cache.buildKey('k'), cache.serializer.encoding)
       const answers = await Promise.all(Array.from({ length: n }, (_, i) => cache.set('k', `writer ${i}`, { casToken: token })))
       const winners = answers.flatMap((ok, i) => (ok === true ? [i] : []))
-      assert.is(winners.length, 1, `exactly one of ${n} writes with the same token succeeds (atomic compare-and-set); ${winners.length} did`)
+      assert.equal(winners.length, 1, `exactly one of ${n} writes with the same token succeeds (atomic compare-and-set); ${winners.length} did`)
       for (const answer of answers) if (answer !== true && answer !== false) fail(`set with a casToken answers true or false, not ${show(answer)}`)
-      assert.is(await cache.get('k'), `writer ${winners[0]}`, 'the value is the one of the write that succeeded')
+      assert.equal(await cache.get('k'), `writer ${winners[0]}`, 'the value is the one of the write that succeeded')
     },
   }
 
@@ -35,13 +35,13 @@ export function commandCases(settings: Settings): Case[] {
       await cache.set('lock', 'owner-1')
       const token = await backend.get(key, cache.serializer.encoding)
       await cache.set('lock', 'owner-2')
-      assert.is(await backend.deleteIf(key, token), false, 'a value that changed since it was read is not removed')
-      assert.is(await cache.get('lock'), 'owner-2', 'the other owner keeps the key')
+      assert.equal(await backend.deleteIf(key, token), false, 'a value that changed since it was read is not removed')
+      assert.equal(await cache.get('lock'), 'owner-2', 'the other owner keeps the key')
       const current = await backend.get(key, cache.serializer.encoding)
       const answers = await Promise.all(Array.from({ length: n }, () => backend.deleteIf!(key, current)))
-      assert.is(answers.filter((a) => a === true).length, 1, `exactly one of ${n} compare-and-deletes succeeds`)
-      assert.is(await cache.exists('lock'), false, 'the owner removed it')
-      assert.is(await backend.deleteIf(cache.buildKey('never'), token), false, 'a missing key: false')
+      assert.equal(answers.filter((a) => a === true).length, 1, `exactly one of ${n} compare-and-deletes succeeds`)
+      assert.equal(await cache.exists('lock'), false, 'the owner removed it')
+      assert.equal(await backend.deleteIf(cache.buildKey('never'), token), false, 'a missing key: false')
     },
   }
 
@@ -53,9 +53,9 @@ export function commandCases(settings: Settings): Case[] {
       name: 'add: stores a missing key and answers true',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.add('k', 'first'), true, 'add of a missing key answers true')
-        assert.is(await cache.get('k'), 'first', 'the added value is stored')
-        assert.is(await cache.exists('k'), true, 'the added key exists')
+        assert.equal(await cache.add('k', 'first'), true, 'add of a missing key answers true')
+        assert.equal(await cache.get('k'), 'first', 'the added value is stored')
+        assert.equal(await cache.exists('k'), true, 'the added key exists')
       },
     },
     {
@@ -64,7 +64,7 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         await cache.set('k', 'first')
         await rejects(() => cache.add('k', 'second'), 'KeyExistsError', 'add of an existing key')
-        assert.is(await cache.get('k'), 'first', 'a rejected add does not overwrite the value')
+        assert.equal(await cache.get('k'), 'first', 'a rejected add does not overwrite the value')
         for (const [i, [label, value, expected]] of falsy.entries()) {
           await cache.set(`falsy${i}`, value)
           await rejects(() => cache.add(`falsy${i}`, 'other'), 'KeyExistsError', `add over a stored ${label}`)
@@ -78,11 +78,11 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         const outcomes = await Promise.allSettled(Array.from({ length: n }, (_, i) => cache.add('k', `writer ${i}`)))
         const winners = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []))
-        assert.is(winners.length, 1, `exactly one of ${n} concurrent adds succeeds; ${winners.length} did`)
+        assert.equal(winners.length, 1, `exactly one of ${n} concurrent adds succeeds; ${winners.length} did`)
         for (const o of outcomes) {
           if (o.status === 'rejected' && !(o.reason instanceof Error && o.reason.name === 'KeyExistsError')) fail(`a losing add rejects with KeyExistsError, not ${show(o.reason)}`)
         }
-        assert.is(await cache.get('k'), `writer ${winners[0]}`, 'the value is the one of the add that succeeded')
+        assert.equal(await cache.get('k'), `writer ${winners[0]}`, 'the value is the one of the add that succeeded')
       },
     },
 
@@ -91,13 +91,13 @@ export function commandCases(settings: Settings): Case[] {
       name: 'get: a missing key reads as undefined, or as the default given (which is not stored)',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.get('missing'), undefined, 'a missing key reads as undefined')
-        assert.is(await cache.get('missing', { default: 'fallback' }), 'fallback', 'a missing key reads as the default')
+        assert.equal(await cache.get('missing'), undefined, 'a missing key reads as undefined')
+        assert.equal(await cache.get('missing', { default: 'fallback' }), 'fallback', 'a missing key reads as the default')
         const fallback = { an: 'object' }
-        assert.is(await cache.get('missing', { default: fallback }), fallback, 'the default is answered as given (same object)')
-        assert.is(await cache.exists('missing'), false, 'reading with a default stores nothing')
+        assert.equal(await cache.get('missing', { default: fallback }), fallback, 'the default is answered as given (same object)')
+        assert.equal(await cache.exists('missing'), false, 'reading with a default stores nothing')
         await cache.set('k', 'stored')
-        assert.is(await cache.get('k', { default: 'fallback' }), 'stored', 'a hit ignores the default')
+        assert.equal(await cache.get('k', { default: 'fallback' }), 'stored', 'a hit ignores the default')
       },
     },
     {
@@ -105,7 +105,7 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         for (const [i, [label, value, expected]] of falsy.entries()) {
-          assert.is(await cache.set(`k${i}`, value), true, `set of ${label} answers true`)
+          assert.equal(await cache.set(`k${i}`, value), true, `set of ${label} answers true`)
           same(await cache.get(`k${i}`, { default: 'DEFAULT' }), expected, `a stored ${label} reads back as itself`)
           same(await cache.get(`k${i}`), expected, `a stored ${label} reads back as itself without a default`)
         }
@@ -136,10 +136,10 @@ export function commandCases(settings: Settings): Case[] {
       name: 'set: answers true, stores, and overwrites',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.set('k', 'one'), true, 'set answers true')
-        assert.is(await cache.get('k'), 'one', 'set stores the value')
-        assert.is(await cache.set('k', 'two'), true, 'set over an existing key answers true')
-        assert.is(await cache.get('k'), 'two', 'set overwrites')
+        assert.equal(await cache.set('k', 'one'), true, 'set answers true')
+        assert.equal(await cache.get('k'), 'one', 'set stores the value')
+        assert.equal(await cache.set('k', 'two'), true, 'set over an existing key answers true')
+        assert.equal(await cache.get('k'), 'two', 'set overwrites')
       },
     },
 
@@ -150,14 +150,14 @@ export function commandCases(settings: Settings): Case[] {
       name: 'multiSet: stores every pair of an array of pairs, a Map, Object.entries or a generator, and answers true',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.multiSet([['a1', 'A1'], ['a2', 'A2']]), true, 'an array of pairs')
-        assert.is(await cache.multiSet(new Map([['m1', 'M1'], ['m2', 'M2']])), true, 'a Map')
-        assert.is(await cache.multiSet(Object.entries({ o1: 'O1', o2: 'O2' })), true, 'Object.entries')
+        assert.equal(await cache.multiSet([['a1', 'A1'], ['a2', 'A2']]), true, 'an array of pairs')
+        assert.equal(await cache.multiSet(new Map([['m1', 'M1'], ['m2', 'M2']])), true, 'a Map')
+        assert.equal(await cache.multiSet(Object.entries({ o1: 'O1', o2: 'O2' })), true, 'Object.entries')
         function* pairs(): Generator<[string, string]> {
           yield ['g1', 'G1']
           yield ['g2', 'G2']
         }
-        assert.is(await cache.multiSet(pairs()), true, 'a generator')
+        assert.equal(await cache.multiSet(pairs()), true, 'a generator')
         same(
           await cache.multiGet(['a1', 'a2', 'm1', 'm2', 'o1', 'o2', 'g1', 'g2']),
           ['A1', 'A2', 'M1', 'M2', 'O1', 'O2', 'G1', 'G2'],
@@ -171,19 +171,19 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         await cache.set('k', 'old')
         await cache.multiSet([['k', 'new'], ['other', 'x']])
-        assert.is(await cache.get('k'), 'new', 'multiSet overwrites an existing key')
+        assert.equal(await cache.get('k'), 'new', 'multiSet overwrites an existing key')
         await cache.multiSet([['twice', 'first'], ['between', 'b'], ['twice', 'last']])
-        assert.is(await cache.get('twice'), 'last', 'of two pairs with the same key, the last one wins')
+        assert.equal(await cache.get('twice'), 'last', 'of two pairs with the same key, the last one wins')
       },
     },
     {
       name: 'multiSet: no pairs answers true (and does not reject, as a bare MSET would)',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.multiSet([]), true, 'an empty array of pairs')
-        assert.is(await cache.multiSet(new Map()), true, 'an empty Map')
-        assert.is(await cache.multiSet([['after', 'works']]), true, 'a multiSet after an empty one')
-        assert.is(await cache.get('after'), 'works', 'the backend still works after empty multiSets')
+        assert.equal(await cache.multiSet([]), true, 'an empty array of pairs')
+        assert.equal(await cache.multiSet(new Map()), true, 'an empty Map')
+        assert.equal(await cache.multiSet([['after', 'works']]), true, 'a multiSet after an empty one')
+        assert.equal(await cache.get('after'), 'works', 'the backend still works after empty multiSets')
       },
     },
 
@@ -193,11 +193,11 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         const keys = Array.from({ length: 300 }, (_, i) => `key ${i}`)
         const stored = keys.filter((_, i) => i % 3 !== 0)
-        assert.is(await cache.multiSet(stored.map((k) => [k, `value of ${k}`])), true, 'multiSet answers true')
+        assert.equal(await cache.multiSet(stored.map((k) => [k, `value of ${k}`])), true, 'multiSet answers true')
         // A fixed shuffle: the answer must follow the order asked, not the order stored.
         const asked = keys.map((k, i) => keys[(i * 7) % keys.length]!)
         const values = await cache.multiGet(asked)
-        assert.is(values.length, asked.length, 'one answer per key')
+        assert.equal(values.length, asked.length, 'one answer per key')
         asked.forEach((k, i) => {
           const expected = stored.includes(k) ? `value of ${k}` : undefined
           if (values[i] !== expected) fail(`multiGet answer ${i} (key ${JSON.stringify(k)}) is ${show(values[i])}, expected ${show(expected)}`)
@@ -212,15 +212,15 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         await cache.set('k', 'v')
         await cache.set('other', 'stays')
-        assert.is(await cache.delete('k'), 1, 'deleting an existing key answers 1')
-        assert.is(await cache.get('k'), undefined, 'the deleted key reads as a miss')
-        assert.is(await cache.exists('k'), false, 'the deleted key does not exist')
-        assert.is(await cache.delete('k'), 0, 'deleting it again answers 0')
-        assert.is(await cache.delete('never-stored'), 0, 'deleting a key never stored answers 0')
-        assert.is(await cache.get('other'), 'stays', 'delete removes that key only')
+        assert.equal(await cache.delete('k'), 1, 'deleting an existing key answers 1')
+        assert.equal(await cache.get('k'), undefined, 'the deleted key reads as a miss')
+        assert.equal(await cache.exists('k'), false, 'the deleted key does not exist')
+        assert.equal(await cache.delete('k'), 0, 'deleting it again answers 0')
+        assert.equal(await cache.delete('never-stored'), 0, 'deleting a key never stored answers 0')
+        assert.equal(await cache.get('other'), 'stays', 'delete removes that key only')
         for (const [i, [label, value]] of falsy.entries()) {
           await cache.set(`falsy${i}`, value)
-          assert.is(await cache.delete(`falsy${i}`), 1, `deleting a stored ${label} answers 1`)
+          assert.equal(await cache.delete(`falsy${i}`), 1, `deleting a stored ${label} answers 1`)
         }
       },
     },
@@ -230,14 +230,14 @@ export function commandCases(settings: Settings): Case[] {
       name: 'exists: true for stored keys (falsy values included), false for missing and deleted ones',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.exists('k'), false, 'a missing key does not exist')
+        assert.equal(await cache.exists('k'), false, 'a missing key does not exist')
         await cache.set('k', 'v')
-        assert.is(await cache.exists('k'), true, 'a stored key exists')
+        assert.equal(await cache.exists('k'), true, 'a stored key exists')
         await cache.delete('k')
-        assert.is(await cache.exists('k'), false, 'a deleted key does not exist')
+        assert.equal(await cache.exists('k'), false, 'a deleted key does not exist')
         for (const [i, [label, value]] of falsy.entries()) {
           await cache.set(`falsy${i}`, value)
-          assert.is(await cache.exists(`falsy${i}`), true, `a stored ${label} exists`)
+          assert.equal(await cache.exists(`falsy${i}`), true, `a stored ${label} exists`)
         }
       },
     },
@@ -247,26 +247,26 @@ export function commandCases(settings: Settings): Case[] {
       name: 'increment: a missing key starts at 0 and answers delta (default 1)',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.increment('one'), 1, 'increment(key) of a missing key answers 1')
-        assert.is(await cache.increment('five', 5), 5, 'increment(key, 5) of a missing key answers 5')
-        assert.is(await cache.increment('minus', -3), -3, 'increment(key, -3) of a missing key answers -3')
-        assert.is(await cache.increment('zero', 0), 0, 'increment(key, 0) of a missing key answers 0')
-        for (const key of ['one', 'five', 'minus']) assert.is(await cache.exists(key), true, `increment created ${key}`)
+        assert.equal(await cache.increment('one'), 1, 'increment(key) of a missing key answers 1')
+        assert.equal(await cache.increment('five', 5), 5, 'increment(key, 5) of a missing key answers 5')
+        assert.equal(await cache.increment('minus', -3), -3, 'increment(key, -3) of a missing key answers -3')
+        assert.equal(await cache.increment('zero', 0), 0, 'increment(key, 0) of a missing key answers 0')
+        for (const key of ['one', 'five', 'minus']) assert.equal(await cache.exists(key), true, `increment created ${key}`)
       },
     },
     {
       name: 'increment: adds positive, zero and negative deltas to the counter, across zero',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.increment('c', 10), 10)
-        assert.is(await cache.increment('c'), 11, 'default delta 1')
-        assert.is(await cache.increment('c', 5), 16, 'delta 5')
-        assert.is(await cache.increment('c', 0), 16, 'delta 0 answers the current value')
-        assert.is(await cache.increment('c', -20), -4, 'a negative delta goes below zero')
-        assert.is(await cache.increment('c', -1), -5, 'and further down')
-        assert.is(await cache.increment('c', 7), 2, 'and back above zero')
-        assert.is(await cache.increment('other', 1), 1, 'another counter is independent')
-        assert.is(await cache.increment('c', 0), 2, 'the counter kept its value')
+        assert.equal(await cache.increment('c', 10), 10)
+        assert.equal(await cache.increment('c'), 11, 'default delta 1')
+        assert.equal(await cache.increment('c', 5), 16, 'delta 5')
+        assert.equal(await cache.increment('c', 0), 16, 'delta 0 answers the current value')
+        assert.equal(await cache.increment('c', -20), -4, 'a negative delta goes below zero')
+        assert.equal(await cache.increment('c', -1), -5, 'and further down')
+        assert.equal(await cache.increment('c', 7), 2, 'and back above zero')
+        assert.equal(await cache.increment('other', 1), 1, 'another counter is independent')
+        assert.equal(await cache.increment('c', 0), 2, 'the counter kept its value')
       },
     },
     {
@@ -275,7 +275,7 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         await rejects(() => cache.increment('c', 1.5), 'TypeError', 'increment by 1.5')
         await rejects(() => cache.increment('c', Number.NaN), 'TypeError', 'increment by NaN')
-        assert.is(await cache.exists('c'), false, 'a rejected increment creates nothing')
+        assert.equal(await cache.exists('c'), false, 'a rejected increment creates nothing')
       },
     },
     {
@@ -284,7 +284,7 @@ export function commandCases(settings: Settings): Case[] {
         const cache = await h.cache()
         const answers = await Promise.all(Array.from({ length: n }, () => cache.increment('c')))
         same([...answers].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i + 1), 'every increment counted once (atomic read-modify-write)')
-        assert.is(await cache.increment('c', 0), n, `the counter reads ${n}`)
+        assert.equal(await cache.increment('c', 0), n, `the counter reads ${n}`)
       },
     },
 
@@ -293,9 +293,9 @@ export function commandCases(settings: Settings): Case[] {
       name: 'expire: a missing key answers false and creates nothing',
       async body(h) {
         const cache = await h.cache()
-        assert.is(await cache.expire('missing', 100), false, 'expire of a missing key answers false')
-        assert.is(await cache.expire('missing', 0), false, 'expire(key, 0) of a missing key answers false')
-        assert.is(await cache.exists('missing'), false, 'expire creates nothing')
+        assert.equal(await cache.expire('missing', 100), false, 'expire of a missing key answers false')
+        assert.equal(await cache.expire('missing', 0), false, 'expire(key, 0) of a missing key answers false')
+        assert.equal(await cache.exists('missing'), false, 'expire creates nothing')
       },
     },
     {
@@ -303,11 +303,11 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         await cache.set('k', 'v')
-        assert.is(await cache.expire('k', 100), true, 'expire(key, 100) answers true')
-        assert.is(await cache.expire('k', '10m'), true, "expire(key, '10m') answers true")
-        assert.is(await cache.expire('k', 0), true, 'expire(key, 0) answers true')
-        assert.is(await cache.expire('k', null), true, 'expire(key, null) answers true')
-        assert.is(await cache.get('k'), 'v', 'expire keeps the value')
+        assert.equal(await cache.expire('k', 100), true, 'expire(key, 100) answers true')
+        assert.equal(await cache.expire('k', '10m'), true, "expire(key, '10m') answers true")
+        assert.equal(await cache.expire('k', 0), true, 'expire(key, 0) answers true')
+        assert.equal(await cache.expire('k', null), true, 'expire(key, null) answers true')
+        assert.equal(await cache.get('k'), 'v', 'expire keeps the value')
         await rejects(() => cache.expire('k', -1), 'RangeError', 'expire with a negative ttl')
       },
     },
@@ -318,12 +318,12 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         await rejects(() => cache.set('k', undefined), 'TypeError', 'set(key, undefined)')
-        assert.is(await cache.exists('k'), false, 'a rejected set writes nothing')
+        assert.equal(await cache.exists('k'), false, 'a rejected set writes nothing')
         await cache.set('kept', 'old')
         await rejects(() => cache.set('kept', undefined), 'TypeError', 'set(existing key, undefined)')
-        assert.is(await cache.get('kept'), 'old', 'a rejected set keeps the old value')
+        assert.equal(await cache.get('kept'), 'old', 'a rejected set keeps the old value')
         await rejects(() => cache.add('added', undefined), 'TypeError', 'add(key, undefined)')
-        assert.is(await cache.exists('added'), false, 'a rejected add writes nothing')
+        assert.equal(await cache.exists('added'), false, 'a rejected add writes nothing')
         await rejects(() => cache.multiSet([['first', 'fine'], ['second', undefined]]), 'TypeError', 'multiSet with an undefined value')
         same(await cache.multiGet(['first', 'second']), [undefined, undefined], 'a rejected multiSet writes none of its pairs')
       },
@@ -344,14 +344,14 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         await cache.set('k', 'v')
-        assert.is(await cache.close(), undefined, 'close resolves to undefined')
-        assert.is(await cache.get('k'), 'v', 'after close, the cache reads again, and the data is there')
-        assert.is(await cache.set('k2', 'w'), true, 'after close, the cache writes again')
+        assert.equal(await cache.close(), undefined, 'close resolves to undefined')
+        assert.equal(await cache.get('k'), 'v', 'after close, the cache reads again, and the data is there')
+        assert.equal(await cache.set('k2', 'w'), true, 'after close, the cache writes again')
         await cache.close()
         await cache.close()
-        assert.is(await cache.get('k2'), 'w', 'closing twice in a row, then using it again, works')
+        assert.equal(await cache.get('k2'), 'w', 'closing twice in a row, then using it again, works')
         await cache[Symbol.asyncDispose]()
-        assert.is(await cache.exists('k'), true, 'Symbol.asyncDispose closes, and the cache works again')
+        assert.equal(await cache.exists('k'), true, 'Symbol.asyncDispose closes, and the cache works again')
       },
     },
     {
@@ -359,8 +359,8 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         await cache.close()
-        assert.is(await cache.set('k', 'v'), true, 'set after close')
-        assert.is(await cache.get('k'), 'v', 'get after close')
+        assert.equal(await cache.set('k', 'v'), true, 'set after close')
+        assert.equal(await cache.get('k'), 'v', 'get after close')
       },
     },
   ]

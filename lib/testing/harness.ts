@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
-import * as assert from 'uvu/assert'
-import type { Cache } from '../cache.js'
-import { describe } from '../duration.js'
-import { JsonSerializer, MsgPackSerializer, NullSerializer, StringSerializer, V8Serializer, type AnySerializer } from '../serializers.js'
+import assert from 'node:assert/strict'
+import type { BaseCache as Cache } from '../core/cache.js'
+import { describe } from '../util/describe.js'
+import type { AnySerializer } from '../core/serializer.js'
+import { JsonSerializer, MsgPackSerializer, NullSerializer, StringSerializer, V8Serializer } from '../serializers.js'
 import type { ConformanceClock, ConformanceFactoryOptions, SerializerName, Settings } from './options.js'
 
 export function serializerFor(name: SerializerName): AnySerializer {
@@ -150,9 +151,9 @@ export function show(value: unknown): string {
   return inspect(value, { depth: 4, maxArrayLength: 16, maxStringLength: 80, breakLength: Infinity })
 }
 
-/** Fails the test with a message (uvu's `unreachable`, typed as never returning). */
+/** Fails the test with a message (typed as never returning). */
 export function fail(message: string): never {
-  throw new assert.Assertion({ message, generated: false, operator: 'conformance', expects: undefined, actual: undefined })
+  throw new assert.AssertionError({ message, operator: 'conformance' })
 }
 
 export type Expected = 'Error' | 'TypeError' | 'RangeError' | 'KeyExistsError' | 'SerializationError'
@@ -220,7 +221,7 @@ export function plain(value: unknown, seen = new Map<object, unknown>()): unknow
 
 /** Deep equality where a `Buffer` equals a `Uint8Array` of the same bytes. */
 export function same(actual: unknown, expected: unknown, label: string): void {
-  assert.equal(plain(actual), plain(expected), label)
+  assert.deepEqual(plain(actual), plain(expected), label)
 }
 
 /** Exact byte equality, with the first difference in the message. */

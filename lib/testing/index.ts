@@ -1,14 +1,15 @@
 /**
  * `oniocache/testing`: the backend conformance suite. A backend proves it keeps
- * the SPEC's contract by running it against a factory of caches:
+ * oniocache's contract by running it against a factory of caches. The cases use
+ * `node:assert`; runners get thin adapters, and none is needed to load this module:
  *
- *     import { conformance } from 'oniocache/testing'
- *     conformance('my backend', ({ namespace, serializer }) => new Cache({ backend: new MyBackend(), namespace, serializer }))
+ *     import { registerConformance } from 'oniocache/testing'
+ *     import { test } from 'node:test'          // or vitest's / jest's `it`, or a uvu suite
+ *     registerConformance(test, ({ namespace, serializer }) => new Cache({ backend: new MyBackend(), namespace, serializer }))
  *
- * Needs `uvu` (an optional peer dependency); `conformanceTests` gives the same
- * tests as plain functions for any other runner.
+ * `conformance(name, factory)` registers a uvu suite, `conformanceNodeTest(name, factory)`
+ * a `node:test` suite, and `conformanceTests` gives the tests as plain functions.
  */
-import { suite } from 'uvu'
 import type { Case, TtlCase } from './case.js'
 import { commandCases } from './commands.js'
 import { Session } from './harness.js'
@@ -38,18 +39,59 @@ export function conformanceTests(factory: ConformanceFactory, options?: Conforma
   return [...plain.map((c) => ({ name: c.name, run: () => runCase(settings, c) })), ...ttlTests(settings, ttlCases(settings))]
 }
 
+/** Any runner's way to declare a test: node:test's `test`, vitest's or jest's `it`, a uvu suite. */
+export type TestFunction = (name: string, run: () => Promise<void>) => unknown
+
 /**
- * Registers the conformance suite for a backend as one uvu suite named `name`,
- * and runs it (`uvu` picks it up like any suite of the test file). `factory`
- * makes a fresh `Cache` on the backend for the namespace, serializer and ttl it
- * is given; the suite closes every cache after its test.
+ * Declares every conformance test through `test`, in order. `factory` makes a
+ * fresh `Cache` on the backend for the namespace, serializer and ttl it is given;
+ * each test closes its caches when it ends.
  */
-export function conformance(name: string, factory: ConformanceFactory, options?: ConformanceOptions): void {
-  if (typeof name !== 'string' || name === '') throw new TypeError('[oniocache/testing] conformance(name, factory, options?): name must be a non-empty string')
+export function registerConformance(test: TestFunction, factory: ConformanceFactory, options?: ConformanceOptions): void {
+  if (typeof test !== 'function') {
+    throw new TypeError('[oniocache/testing] registerConformance(test, factory, options?): test must be a function (name, run) => unknown')
+  }
+  for (const t of conformanceTests(factory, options)) test(t.name, () => t.run())
+}
+
+/**
+ * Registers the conformance suite as one uvu suite named `name` and runs it;
+ * `await` it at the top of the test file. Needs `uvu` installed.
+ */
+export async function conformance(name: string, factory: ConformanceFactory, options?: ConformanceOptions): Promise<void> {
+  checkName('conformance', name)
   const tests = conformanceTests(factory, options)
+  const { suite } = await importRunner<typeof import('uvu')>('uvu')
   const s = suite(name)
   for (const t of tests) s(t.name, () => t.run())
   s.run()
+}
+
+/** Registers the conformance suite as one `node:test` suite named `name`; `await` it at the top of the test file. */
+export async function conformanceNodeTest(name: string, factory: ConformanceFactory, options?: ConformanceOptions): Promise<void> {
+  checkName('conformanceNodeTest', name)
+  const tests = conformanceTests(factory, options)
+  const { describe, it } = await import('node:test')
+  await describe(name, () => {
+    for (const t of tests) it(t.name, () => t.run())
+  })
+}
+
+function checkName(what: string, name: unknown): void {
+  if (typeof name !== 'string' || name === '') {
+    throw new TypeError(`[oniocache/testing] ${what}(name, factory, options?): name must be a non-empty string`)
+  }
+}
+
+async function importRunner<T>(name: string): Promise<T> {
+  try {
+    return (await import(name)) as T
+  } catch (error) {
+    throw new Error(
+      `[oniocache/testing] ${name} is not installed: install it, or declare the tests with registerConformance(test, factory) for your runner`,
+      { cause: error },
+    )
+  }
 }
 
 /** Runs one case in a session of its own, then closes the session's caches (a failing test still closes them). */

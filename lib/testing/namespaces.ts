@@ -1,5 +1,5 @@
-import * as assert from 'uvu/assert'
-import type { Cache } from '../cache.js'
+import assert from 'node:assert/strict'
+import type { BaseCache as Cache } from '../core/cache.js'
 import type { Case } from './case.js'
 import { fail, rejects, same, show } from './harness.js'
 import type { Settings } from './options.js'
@@ -15,7 +15,7 @@ async function expectFilled(cache: Cache, namespace: string, label: string): Pro
 
 async function expectEmpty(cache: Cache, namespace: string, label: string): Promise<void> {
   same(await cache.multiGet(['a', 'b'], { namespace }), [undefined, undefined], `${label}: namespace ${JSON.stringify(namespace)} has no keys left`)
-  assert.is(await cache.exists('a', { namespace }), false, `${label}: exists agrees that namespace ${JSON.stringify(namespace)} is empty`)
+  assert.equal(await cache.exists('a', { namespace }), false, `${label}: exists agrees that namespace ${JSON.stringify(namespace)} is empty`)
 }
 
 /** Keys that trip naive backends: non-ASCII, spaces, the namespace separator. */
@@ -35,44 +35,44 @@ export function namespaceCases(settings: Settings): Case[] {
         const cache = await h.cache({ namespace: a })
         await cache.set('k', 'in a')
         await cache.set('k', 'in b', { namespace: b })
-        assert.is(await cache.get('k'), 'in a', 'get: the cache namespace')
-        assert.is(await cache.get('k', { namespace: b }), 'in b', 'get: the namespace of the call')
+        assert.equal(await cache.get('k'), 'in a', 'get: the cache namespace')
+        assert.equal(await cache.get('k', { namespace: b }), 'in b', 'get: the namespace of the call')
         same(await cache.multiGet(['k', 'nothing']), ['in a', undefined], 'multiGet: the cache namespace')
         same(await cache.multiGet(['k', 'nothing'], { namespace: b }), ['in b', undefined], 'multiGet: the namespace of the call')
 
         await cache.set('only-a', 'A')
-        assert.is(await cache.exists('only-a', { namespace: b }), false, 'exists: a key of namespace a is missing in b')
-        assert.is(await cache.add('only-a', 'B', { namespace: b }), true, 'add: a key of namespace a can be added in b')
-        assert.is(await cache.get('only-a'), 'A', 'add in b left a alone')
+        assert.equal(await cache.exists('only-a', { namespace: b }), false, 'exists: a key of namespace a is missing in b')
+        assert.equal(await cache.add('only-a', 'B', { namespace: b }), true, 'add: a key of namespace a can be added in b')
+        assert.equal(await cache.get('only-a'), 'A', 'add in b left a alone')
 
-        assert.is(await cache.increment('n', 5), 5, 'increment in a')
-        assert.is(await cache.increment('n', 1, { namespace: b }), 1, 'increment in b starts from 0')
-        assert.is(await cache.increment('n'), 6, 'increment in a went on from its own value')
+        assert.equal(await cache.increment('n', 5), 5, 'increment in a')
+        assert.equal(await cache.increment('n', 1, { namespace: b }), 1, 'increment in b starts from 0')
+        assert.equal(await cache.increment('n'), 6, 'increment in a went on from its own value')
 
         await cache.set('e', 'v')
-        assert.is(await cache.expire('e', 100, { namespace: b }), false, 'expire: the key is missing in b')
-        assert.is(await cache.expire('e', 100), true, 'expire: the key exists in a')
+        assert.equal(await cache.expire('e', 100, { namespace: b }), false, 'expire: the key is missing in b')
+        assert.equal(await cache.expire('e', 100), true, 'expire: the key exists in a')
 
-        assert.is(await cache.multiSet([['m', 'M in b']], { namespace: b }), true)
-        assert.is(await cache.get('m'), undefined, 'multiSet in b wrote nothing in a')
-        assert.is(await cache.get('m', { namespace: b }), 'M in b', 'multiSet in b wrote in b')
+        assert.equal(await cache.multiSet([['m', 'M in b']], { namespace: b }), true)
+        assert.equal(await cache.get('m'), undefined, 'multiSet in b wrote nothing in a')
+        assert.equal(await cache.get('m', { namespace: b }), 'M in b', 'multiSet in b wrote in b')
 
-        assert.is(await cache.delete('k', { namespace: b }), 1, 'delete in b')
-        assert.is(await cache.get('k'), 'in a', 'delete in b left a alone')
-        assert.is(await cache.delete('k', { namespace: b }), 0, 'the key is gone from b')
+        assert.equal(await cache.delete('k', { namespace: b }), 1, 'delete in b')
+        assert.equal(await cache.get('k'), 'in a', 'delete in b left a alone')
+        assert.equal(await cache.delete('k', { namespace: b }), 0, 'the key is gone from b')
 
         // The namespace property and the per-call option address the same keys.
         cache.namespace = b
-        assert.is(await cache.get('m'), 'M in b', 'cache.namespace = b reads what { namespace: b } wrote')
-        assert.is(await cache.get('only-a'), 'B', 'cache.namespace = b reads what add wrote in b')
+        assert.equal(await cache.get('m'), 'M in b', 'cache.namespace = b reads what { namespace: b } wrote')
+        assert.equal(await cache.get('only-a'), 'B', 'cache.namespace = b reads what add wrote in b')
         cache.namespace = a
-        assert.is(await cache.get('only-a'), 'A', 'and back in a')
+        assert.equal(await cache.get('only-a'), 'A', 'and back in a')
 
         // What reaches the backend is buildKey(key, namespace).
         const { encoding } = cache.serializer
         assert.ok((await cache.backend.get(cache.buildKey('only-a'), encoding)) !== undefined, 'the backend holds buildKey(key)')
         assert.ok((await cache.backend.get(cache.buildKey('only-a', b), encoding)) !== undefined, 'the backend holds buildKey(key, b)')
-        assert.is(await cache.backend.get(cache.buildKey('m'), encoding), undefined, 'the backend has no buildKey("m") in a')
+        assert.equal(await cache.backend.get(cache.buildKey('m'), encoding), undefined, 'the backend has no buildKey("m") in a')
       },
     },
     {
@@ -82,19 +82,19 @@ export function namespaceCases(settings: Settings): Case[] {
           const cache = await h.cache({ namespace })
           const where = `in namespace ${JSON.stringify(namespace)}`
           for (const [i, key] of KEYS.entries()) {
-            assert.is(await cache.set(key, `value ${i}`), true, `set ${JSON.stringify(key)} ${where}`)
-            assert.is(await cache.get(key), `value ${i}`, `get ${JSON.stringify(key)} ${where}`)
-            assert.is(await cache.exists(key), true, `exists ${JSON.stringify(key)} ${where}`)
+            assert.equal(await cache.set(key, `value ${i}`), true, `set ${JSON.stringify(key)} ${where}`)
+            assert.equal(await cache.get(key), `value ${i}`, `get ${JSON.stringify(key)} ${where}`)
+            assert.equal(await cache.exists(key), true, `exists ${JSON.stringify(key)} ${where}`)
             await rejects(() => cache.add(key, 'other'), 'KeyExistsError', `add over ${JSON.stringify(key)} ${where}`)
-            assert.is(await cache.expire(key, 100), true, `expire ${JSON.stringify(key)} ${where}`)
-            assert.is(await cache.increment(`${key} #`, 2), 2, `increment ${JSON.stringify(key + ' #')} ${where}`)
+            assert.equal(await cache.expire(key, 100), true, `expire ${JSON.stringify(key)} ${where}`)
+            assert.equal(await cache.increment(`${key} #`, 2), 2, `increment ${JSON.stringify(key + ' #')} ${where}`)
           }
           same(await cache.multiGet(KEYS), KEYS.map((_, i) => `value ${i}`), `multiGet of every key ${where}: each keeps its own value`)
           await cache.multiSet(KEYS.map((key, i) => [key, `again ${i}`]))
           same(await cache.multiGet(KEYS), KEYS.map((_, i) => `again ${i}`), `multiSet then multiGet of every key ${where}`)
           for (const key of KEYS) {
-            assert.is(await cache.delete(key), 1, `delete ${JSON.stringify(key)} ${where}`)
-            assert.is(await cache.get(key), undefined, `${JSON.stringify(key)} is gone ${where}`)
+            assert.equal(await cache.delete(key), 1, `delete ${JSON.stringify(key)} ${where}`)
+            assert.equal(await cache.get(key), undefined, `${JSON.stringify(key)} is gone ${where}`)
           }
         }
       },
@@ -109,7 +109,7 @@ export function namespaceCases(settings: Settings): Case[] {
           const cache = await h.cache()
           const [user, users, userX] = [`${h.ns}-user`, `${h.ns}-users`, `${h.ns}-user-x`]
           for (const ns of [user, users, userX, h.ns]) await fill(cache, ns)
-          assert.is(await cache.clear({ namespace: user }), true, 'clear answers true')
+          assert.equal(await cache.clear({ namespace: user }), true, 'clear answers true')
           await expectEmpty(cache, user, `after clear({ namespace: ${JSON.stringify(user)} })`)
           for (const ns of [users, userX, h.ns]) await expectFilled(cache, ns, `after clear({ namespace: ${JSON.stringify(user)} })`)
         },
@@ -120,11 +120,11 @@ export function namespaceCases(settings: Settings): Case[] {
           const user = `${h.ns}-user`
           const cache = await h.cache({ namespace: user })
           for (const ns of [user, `${h.ns}-users`, h.ns]) await fill(cache, ns)
-          assert.is(await cache.clear(), true, 'clear answers true')
+          assert.equal(await cache.clear(), true, 'clear answers true')
           await expectEmpty(cache, user, 'after clear()')
           for (const ns of [`${h.ns}-users`, h.ns]) await expectFilled(cache, ns, 'after clear()')
-          assert.is(await cache.set('a', 'again'), true, 'the namespace takes writes again')
-          assert.is(await cache.get('a'), 'again', 'and reads them')
+          assert.equal(await cache.set('a', 'again'), true, 'the namespace takes writes again')
+          assert.equal(await cache.get('a'), 'again', 'and reads them')
         },
       },
       {
@@ -183,8 +183,8 @@ export function namespaceCases(settings: Settings): Case[] {
         for (const ns of [h.ns, `${h.ns}-other`]) await fill(cache, ns)
         cache.namespace = ''
         await cache.set('bare', 'no namespace')
-        assert.is(await cache.clear(), true, 'clear answers true')
-        assert.is(await cache.exists('bare'), false, 'keys without a namespace are gone')
+        assert.equal(await cache.clear(), true, 'clear answers true')
+        assert.equal(await cache.exists('bare'), false, 'keys without a namespace are gone')
         for (const ns of [h.ns, `${h.ns}-other`]) await expectEmpty(cache, ns, "after clear() with namespace ''")
       },
     })

@@ -1,6 +1,7 @@
-import type { Cache } from '../cache.js'
-import { describe } from '../duration.js'
-import type { AnySerializer } from '../serializers.js'
+import type { BaseCache as Cache } from '../core/cache.js'
+import { describe } from '../util/describe.js'
+import { checkOptions } from '../util/options.js'
+import type { AnySerializer } from '../core/serializer.js'
 
 /** The serializers the suite knows, by the name a backend lists them under. */
 export type SerializerName = 'null' | 'string' | 'json' | 'msgpack' | 'v8'
@@ -95,7 +96,7 @@ export function settle(factory: ConformanceFactory, options: ConformanceOptions 
   if (typeof factory !== 'function') {
     throw new TypeError(`[oniocache/testing] the factory must be a function ({ namespace, serializer, ttl }) => Cache; got ${describe(factory)}`)
   }
-  known(options, OPTIONS, 'options')
+  checkOptions(options, OPTIONS, 'conformance options')
   const { serializers = DEFAULT_SERIALIZERS, clock, capabilities = {}, concurrency = 20 } = options
   if (!Array.isArray(serializers) || serializers.length === 0 || !serializers.every((s) => SERIALIZER_NAMES.includes(s))) {
     throw new TypeError(`[oniocache/testing] serializers must be a non-empty array of ${SERIALIZER_NAMES.map((s) => `'${s}'`).join(', ')}; got ${describe(serializers)}`)
@@ -103,7 +104,7 @@ export function settle(factory: ConformanceFactory, options: ConformanceOptions 
   if (clock !== undefined && typeof clock?.advance !== 'function') {
     throw new TypeError('[oniocache/testing] clock must be an object with an advance(seconds) method that moves the clock the backend reads')
   }
-  known(capabilities, CAPABILITIES, 'capabilities')
+  checkOptions(capabilities, CAPABILITIES, 'conformance capabilities')
   const { clearNamespace = true, clearAll = false, casToken = true, raw } = capabilities
   for (const [name, value] of Object.entries({ clearNamespace, clearAll, casToken })) {
     if (typeof value !== 'boolean') throw new TypeError(`[oniocache/testing] capabilities.${name} must be a boolean; got ${describe(value)}`)
@@ -115,11 +116,4 @@ export function settle(factory: ConformanceFactory, options: ConformanceOptions 
   const unique = [...new Set(serializers)]
   const main = MAIN_PREFERENCE.find((s) => unique.includes(s))!
   return { factory, serializers: unique, main, clock, clearNamespace, clearAll, casToken, raw, concurrency }
-}
-
-function known(options: object, names: ReadonlySet<string>, what: string): void {
-  if (options === null || typeof options !== 'object') throw new TypeError(`[oniocache/testing] ${what} must be an object; got ${describe(options)}`)
-  for (const name of Object.keys(options)) {
-    if (!names.has(name)) throw new TypeError(`[oniocache/testing] ${what}: unknown option ${JSON.stringify(name)}; known: ${[...names].join(', ')}`)
-  }
 }

@@ -1,5 +1,5 @@
-import * as assert from 'uvu/assert'
-import type { Cache } from '../cache.js'
+import assert from 'node:assert/strict'
+import type { BaseCache as Cache } from '../core/cache.js'
 import type { TtlCase } from './case.js'
 import { same } from './harness.js'
 import type { Settings } from './options.js'
@@ -9,7 +9,7 @@ const MONTH = 31 * 86_400
 
 async function present(cache: Cache, keys: readonly string[], label: string): Promise<void> {
   for (const key of keys) {
-    assert.is(await cache.exists(key), true, `${label}: ${JSON.stringify(key)} exists`)
+    assert.equal(await cache.exists(key), true, `${label}: ${JSON.stringify(key)} exists`)
   }
   const values = await cache.multiGet(keys)
   keys.forEach((key, i) => assert.ok(values[i] !== undefined, `${label}: ${JSON.stringify(key)} reads back (multiGet)`))
@@ -17,8 +17,8 @@ async function present(cache: Cache, keys: readonly string[], label: string): Pr
 
 async function gone(cache: Cache, keys: readonly string[], label: string): Promise<void> {
   for (const key of keys) {
-    assert.is(await cache.get(key), undefined, `${label}: ${JSON.stringify(key)} reads as a miss`)
-    assert.is(await cache.exists(key), false, `${label}: ${JSON.stringify(key)} does not exist`)
+    assert.equal(await cache.get(key), undefined, `${label}: ${JSON.stringify(key)} reads as a miss`)
+    assert.equal(await cache.exists(key), false, `${label}: ${JSON.stringify(key)} does not exist`)
   }
 }
 
@@ -110,7 +110,7 @@ export function ttlCases(settings: Settings): TtlCase[] {
         await cache.add('added', 'v', { ttl: MONTH })
         await cache.multiSet([['multi', 'v']], { ttl: MONTH })
         await cache.set('expired', 'v')
-        assert.is(await cache.expire('expired', MONTH), true, 'expire with a 31-day ttl answers true')
+        assert.equal(await cache.expire('expired', MONTH), true, 'expire with a 31-day ttl answers true')
         const t = h.timeline()
         const keys = ['set', 'added', 'multi', 'expired']
         await present(cache, keys, 'right after writing')
@@ -128,12 +128,12 @@ export function ttlCases(settings: Settings): TtlCase[] {
         await cache.set('ttl-lengthened', 'v', { ttl: 1.5 })
         await cache.set('ttl-shortened', 'v', { ttl: 100 })
         await cache.set('string-ttl', 'v')
-        assert.is(await cache.expire('gets-ttl', 1.5), true, 'expire(key, 1.5) answers true')
-        assert.is(await cache.expire('ttl-removed-0', 0), true, 'expire(key, 0) answers true')
-        assert.is(await cache.expire('ttl-removed-null', null), true, 'expire(key, null) answers true')
-        assert.is(await cache.expire('ttl-lengthened', 100), true, 'expire(key, 100) answers true')
-        assert.is(await cache.expire('ttl-shortened', 1.5), true, 'expire shortening a ttl answers true')
-        assert.is(await cache.expire('string-ttl', '1500ms'), true, "expire(key, '1500ms') answers true")
+        assert.equal(await cache.expire('gets-ttl', 1.5), true, 'expire(key, 1.5) answers true')
+        assert.equal(await cache.expire('ttl-removed-0', 0), true, 'expire(key, 0) answers true')
+        assert.equal(await cache.expire('ttl-removed-null', null), true, 'expire(key, null) answers true')
+        assert.equal(await cache.expire('ttl-lengthened', 100), true, 'expire(key, 100) answers true')
+        assert.equal(await cache.expire('ttl-shortened', 1.5), true, 'expire shortening a ttl answers true')
+        assert.equal(await cache.expire('string-ttl', '1500ms'), true, "expire(key, '1500ms') answers true")
         const expiring = ['gets-ttl', 'ttl-shortened', 'string-ttl']
         const staying = ['ttl-removed-0', 'ttl-removed-null', 'ttl-lengthened']
         const t = h.timeline()
@@ -142,8 +142,8 @@ export function ttlCases(settings: Settings): TtlCase[] {
         await t.at(t.late)
         await gone(cache, expiring, `at ${t.late} s, keys given a ttl of 1.5 by expire`)
         await present(cache, staying, `at ${t.late} s, keys whose ttl expire removed or lengthened`)
-        assert.is(await cache.expire('gets-ttl', 100), false, 'expire of a key that expired answers false')
-        assert.is(await cache.exists('gets-ttl'), false, 'and does not bring it back')
+        assert.equal(await cache.expire('gets-ttl', 100), false, 'expire of a key that expired answers false')
+        assert.equal(await cache.exists('gets-ttl'), false, 'and does not bring it back')
       },
     },
     {
@@ -156,15 +156,15 @@ export function ttlCases(settings: Settings): TtlCase[] {
         await cache.multiSet([['multi-again', 'v2']])
         await cache.set('set-shorter', 'v', { ttl: 100 })
         await cache.set('set-shorter', 'v2', { ttl: 1.5 })
-        assert.is(await cache.increment('counter', 5), 5)
+        assert.equal(await cache.increment('counter', 5), 5)
         await cache.expire('counter', 1.5)
-        assert.is(await cache.increment('counter'), 6, 'increment of a counter with a ttl')
+        assert.equal(await cache.increment('counter'), 6, 'increment of a counter with a ttl')
         const t = h.timeline()
         await t.at(t.early)
         await present(cache, ['set-again', 'multi-again', 'set-shorter', 'counter'], `at ${t.early} s`)
         await t.at(t.late)
-        assert.is(await cache.get('set-again'), 'v2', `at ${t.late} s, a key set again without ttl is there`)
-        assert.is(await cache.get('multi-again'), 'v2', `at ${t.late} s, a key multiSet again without ttl is there`)
+        assert.equal(await cache.get('set-again'), 'v2', `at ${t.late} s, a key set again without ttl is there`)
+        assert.equal(await cache.get('multi-again'), 'v2', `at ${t.late} s, a key multiSet again without ttl is there`)
         await gone(cache, ['set-shorter'], `at ${t.late} s, a key set again with a shorter ttl`)
         await gone(cache, ['counter'], `at ${t.late} s, a counter keeps its ttl through increment`)
       },
@@ -178,18 +178,18 @@ export function ttlCases(settings: Settings): TtlCase[] {
         const token = settings.casToken ? await cache.backend.get(cache.buildKey('cas'), cache.serializer.encoding) : undefined
         const t = h.timeline()
         await t.at(t.late)
-        assert.is(await cache.get('get', { default: 'DEFAULT' }), 'DEFAULT', 'get answers the default')
+        assert.equal(await cache.get('get', { default: 'DEFAULT' }), 'DEFAULT', 'get answers the default')
         same(await cache.multiGet(['multi', 'multi']), [undefined, undefined], 'multiGet answers undefined')
-        assert.is(await cache.exists('exists'), false, 'exists answers false')
-        assert.is(await cache.delete('delete'), 0, 'delete answers 0')
-        assert.is(await cache.expire('expire', 100), false, 'expire answers false')
-        assert.is(await cache.exists('expire'), false, 'expire did not bring the key back')
-        assert.is(await cache.add('add', 'new'), true, 'add succeeds')
-        assert.is(await cache.get('add'), 'new', 'and stores its value')
-        assert.is(await cache.increment('increment', 3), 3, 'increment starts again from 0')
+        assert.equal(await cache.exists('exists'), false, 'exists answers false')
+        assert.equal(await cache.delete('delete'), 0, 'delete answers 0')
+        assert.equal(await cache.expire('expire', 100), false, 'expire answers false')
+        assert.equal(await cache.exists('expire'), false, 'expire did not bring the key back')
+        assert.equal(await cache.add('add', 'new'), true, 'add succeeds')
+        assert.equal(await cache.get('add'), 'new', 'and stores its value')
+        assert.equal(await cache.increment('increment', 3), 3, 'increment starts again from 0')
         if (settings.casToken) {
-          assert.is(await cache.set('cas', 'new', { casToken: token }), false, 'set with the token read before it expired answers false')
-          assert.is(await cache.exists('cas'), false, 'and writes nothing')
+          assert.equal(await cache.set('cas', 'new', { casToken: token }), false, 'set with the token read before it expired answers false')
+          assert.equal(await cache.exists('cas'), false, 'and writes nothing')
         }
       },
     },
@@ -201,10 +201,10 @@ export function ttlCases(settings: Settings): TtlCase[] {
         const cache = await h.cache()
         await cache.set('k', 'v1')
         const token = await cache.backend.get(cache.buildKey('k'), cache.serializer.encoding)
-        assert.is(await cache.set('k', 'v2', { casToken: token, ttl: 1.5 }), true, 'set with the current token answers true')
+        assert.equal(await cache.set('k', 'v2', { casToken: token, ttl: 1.5 }), true, 'set with the current token answers true')
         const t = h.timeline()
         await t.at(t.early)
-        assert.is(await cache.get('k'), 'v2', `at ${t.early} s, the value written with the token is there`)
+        assert.equal(await cache.get('k'), 'v2', `at ${t.early} s, the value written with the token is there`)
         await t.at(t.late)
         await gone(cache, ['k'], `at ${t.late} s`)
       },

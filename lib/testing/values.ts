@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert'
+import assert from 'node:assert/strict'
 import type { Case } from './case.js'
 import { fail, rejects, same, sameBytes, sameString, show } from './harness.js'
 import type { SerializerName, Settings } from './options.js'
@@ -138,7 +138,7 @@ export function valueCases(settings: Settings): Case[] {
         const cache = await h.cache({ serializer: s })
         const all = samples(s)
         for (const [i, [label, value, expected]] of all.entries()) {
-          assert.is(await cache.set(`s${i}`, value), true, `${tag} set of ${label} answers true`)
+          assert.equal(await cache.set(`s${i}`, value), true, `${tag} set of ${label} answers true`)
           same(await cache.get(`s${i}`), expected, `${tag} set/get of ${label}`)
           await cache.add(`a${i}`, value)
           same(await cache.get(`a${i}`), expected, `${tag} add/get of ${label}`)
@@ -195,8 +195,8 @@ export function valueCases(settings: Settings): Case[] {
         async body(h) {
           const cache = await h.cache({ serializer: s })
           await cache.set('k', null)
-          assert.is(await cache.get('k', { default: 'DEFAULT' }), null, `${tag} get answers the stored null`)
-          assert.is(await cache.exists('k'), true, `${tag} a stored null exists`)
+          assert.equal(await cache.get('k', { default: 'DEFAULT' }), null, `${tag} get answers the stored null`)
+          assert.equal(await cache.exists('k'), true, `${tag} a stored null exists`)
           same(await cache.multiGet(['k', 'missing']), [null, undefined], `${tag} multiGet tells null from a miss`)
           await rejects(() => cache.add('k', 'other'), 'KeyExistsError', `${tag} add over a stored null`)
         },
@@ -210,7 +210,7 @@ export function valueCases(settings: Settings): Case[] {
           const value: Record<string, unknown> = { n: 1 }
           value.self = value
           await cache.set('k', value)
-          assert.is(await cache.get('k'), value, `${tag} the same object comes back`)
+          assert.equal(await cache.get('k'), value, `${tag} the same object comes back`)
         },
       })
     }
@@ -224,12 +224,12 @@ export function valueCases(settings: Settings): Case[] {
             const what = `${tag} ${label}`
             const error = await rejects(() => cache.set('k', make()), 'SerializationError', `${what}: set`)
             assert.ok(error.cause !== undefined, `${what}: the SerializationError carries the serializer's error as cause`)
-            assert.is(await cache.exists('k'), false, `${what}: a rejected set writes nothing`)
+            assert.equal(await cache.exists('k'), false, `${what}: a rejected set writes nothing`)
             await cache.set('kept', 'old')
             await rejects(() => cache.set('kept', make()), 'SerializationError', `${what}: set over an existing key`)
-            assert.is(await cache.get('kept'), 'old', `${what}: a rejected set keeps the old value`)
+            assert.equal(await cache.get('kept'), 'old', `${what}: a rejected set keeps the old value`)
             await rejects(() => cache.add('added', make()), 'SerializationError', `${what}: add`)
-            assert.is(await cache.exists('added'), false, `${what}: a rejected add writes nothing`)
+            assert.equal(await cache.exists('added'), false, `${what}: a rejected add writes nothing`)
             await rejects(() => cache.multiSet([['first', 'fine'], ['second', make()]]), 'SerializationError', `${what}: multiSet`)
             same(await cache.multiGet(['first', 'second']), [undefined, undefined], `${what}: a rejected multiSet writes none of its pairs`)
           }
@@ -242,11 +242,11 @@ export function valueCases(settings: Settings): Case[] {
         name: `${tag} increment's counter reads back through the serializer (get gives ${show(read(3))})`,
         async body(h) {
           const cache = await h.cache({ serializer: s })
-          for (const expected of [1, 2, 3]) assert.is(await cache.increment('c'), expected, `${tag} increment answers the new count`)
-          assert.is(await cache.get('c'), read(3), `${tag} get of a counter made by increment`)
+          for (const expected of [1, 2, 3]) assert.equal(await cache.increment('c'), expected, `${tag} increment answers the new count`)
+          assert.equal(await cache.get('c'), read(3), `${tag} get of a counter made by increment`)
           await cache.set('s', 5)
-          assert.is(await cache.increment('s', 2), 7, `${tag} increment of a number stored by set`)
-          assert.is(await cache.get('s'), read(7), `${tag} get after incrementing a number stored by set`)
+          assert.equal(await cache.increment('s', 2), 7, `${tag} increment of a number stored by set`)
+          assert.equal(await cache.get('s'), read(7), `${tag} get after incrementing a number stored by set`)
           same(await cache.multiGet(['c', 's']), [read(3), read(7)], `${tag} multiGet of counters`)
         },
       })
@@ -272,16 +272,16 @@ export function valueCases(settings: Settings): Case[] {
           await cache.set('k', v1)
           const first = await token()
           assert.ok(first !== undefined, `${tag} backend.get(buildKey(key), encoding) answers the stored value`)
-          assert.is(await cache.set('k', v2, { casToken: first }), true, `${tag} set with the current token answers true`)
+          assert.equal(await cache.set('k', v2, { casToken: first }), true, `${tag} set with the current token answers true`)
           same(await cache.get('k'), v2, `${tag} and writes`)
-          assert.is(await cache.set('k', v3, { casToken: first }), false, `${tag} set with a stale token answers false`)
+          assert.equal(await cache.set('k', v3, { casToken: first }), false, `${tag} set with a stale token answers false`)
           same(await cache.get('k'), v2, `${tag} and writes nothing`)
-          assert.is(await cache.set('k', v3, { casToken: await token() }), true, `${tag} a fresh token works again`)
+          assert.equal(await cache.set('k', v3, { casToken: await token() }), true, `${tag} a fresh token works again`)
           same(await cache.get('k'), v3, `${tag} and writes`)
           const last = await token()
           await cache.delete('k')
-          assert.is(await cache.set('k', v1, { casToken: last }), false, `${tag} set with the token of a key deleted since answers false`)
-          assert.is(await cache.exists('k'), false, `${tag} and does not bring the key back`)
+          assert.equal(await cache.set('k', v1, { casToken: last }), false, `${tag} set with the token of a key deleted since answers false`)
+          assert.equal(await cache.exists('k'), false, `${tag} and does not bring the key back`)
         },
       })
     }

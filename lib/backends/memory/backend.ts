@@ -1,0 +1,421 @@
+import type { Backend } from '../../core/backend.js'
+import { type Clock, monotonic } from '../../util/clock.js'
+import { describe } from '../../util/describe.js'
+import { toSeconds, type Duration } from '../../util/duration.js'
+import { checkOptions } from '../../util/options.js'
+
+export type { Clock } from '../../util/clock.js'
+
+export interface MemoryBackendOptions {
+  /** Most entries kept; past it the least recently used one goes. Default: no limit. */
+  maxSize?: number
+  /** Where "now" comes from, in milliseconds. Default: a monotonic clock (`performance.now`). */
+  clock?: Clock
+  /** How often expired entries that nobody reads are reclaimed. Default `1` (second). */
+  sweepInterval?: Duration
+  /** Most entries one sweep looks at, so a sweep never blocks for long. Default 1000. */
+  sweepBatch?: number
+}
+
+/** The options of the memory backend (and of `MemoryCache`, besides the cache's own). */
+export const MEMORY_OPTIONS: ReadonlyArray<keyof MemoryBackendOptions> = ['maxSize', 'clock', 'sweepInterval', 'sweepBatch']
+const INTEGER_TEXT = /^[+-]?\d+$/
+
+/** Slots the expiry column starts with; it doubles as needed. */
+const FIRST_SLOTS = 64
+/** Below this many slots handed out, freed slots are never compacted away. */
+const COMPACT_FLOOR = 4096
+
+/**
+ * The in-process store, laid out in slots: a `Map` from key to slot number, the
+ * values in an array and the expiry times (clock milliseconds; `Infinity` for no
+ * ttl) in a `Float64Array`, both indexed by slot. A write allocates nothing per
+ * entry beyond the map's own (a slot number is a small integer, an expiry a
+ * float in place), so a million entries cost the collector a million fewer
+ * objects. Freed slots are reused; when most slots are free the columns are
+ * compacted. The map's insertion order doubles as the LRU list when `maxSize`
+ * is set (a hit moves the key to the end; the first key is the oldest). A hit
+ * costs one lookup, and the clock is read only for keys that can expire. No key
+ * has a timer: a single unref'd sweeper walks the map a bounded batch at a time,
+ * resuming where it stopped, and reclaims what expired even if it is never read again.
+ */
+export class MemoryBackend implements Backend {
+  readonly name = 'memory'
+  readonly synchronous = true
+  readonly #index = new Map<string, number>()
+  #values: unknown[] = []
+  #expiries = new Float64Array(FIRST_SLOTS)
+  /** Slots freed and not reused yet. */
+  #free: number[] = []
+  /** Slots handed out so far: the next new slot's number. */
+  #top = 0
+  readonly #maxSize: number
+  readonly #clock: Clock
+  readonly #sweepMs: number
+  readonly #sweepBatch: number
+  readonly #view: StoreView
+  #cursor: Iterator<[string, number]> | undefined
+  /** Since the sweep's walk last started over: whether it saw an entry with a ttl, or one was written. */
+  #ttlSeen = false
+  #timer: NodeJS.Timeout | undefined
+  #burst: NodeJS.Timeout | undefined
+
+  constructor(options: MemoryBackendOptions = {}) {
+    checkOptions(options, MEMORY_OPTIONS, 'MemoryBackend')
+    const { maxSize, clock = monotonic, sweepInterval = 1, sweepBatch = 1000 } = options
+    if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
+      throw new TypeError(`[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`)
+    }
+    if (typeof clock?.now !== 'function') throw new TypeError('[oniocache] [memory] clock must be an object with a now() method returning milliseconds')
+    if (!(Number.isSafeInteger(sweepBatch) && sweepBatch > 0)) {
+      throw new TypeError(`[oniocache] [memory] sweepBatch must be a positive integer; got ${describe(sweepBatch)}`)
+    }
+    const sweepSeconds = toSeconds(sweepInterval, 'sweepInterval')
+    if (sweepSeconds === 0) throw new RangeError('[oniocache] [memory] sweepInterval must be greater than 0')
+    this.#maxSize = maxSize ?? Infinity
+    this.#clock = clock
+    this.#sweepMs = Math.max(1, Math.round(sweepSeconds * 1000))
+    this.#sweepBatch = sweepBatch
+    this.#view = new StoreView({
+      index: this.#index,
+      value: (slot) => this.#values[slot],
+      set: (key, value) => this.#store(key, value, 0),
+      delete: (key) => {
+        const slot = this.#index.get(key)
+        if (slot === undefined) return false
+        this.#drop(key, slot)
+        return true
+      },
+      clear: () => this.clear(null),
+    })
+  }
+
+  /** Entries held, expired ones not reclaimed yet included. */
+  get size(): number {
+    return this.#index.size
+  }
+
+  get(key: string): unknown {
+    const slot = this.#index.get(key)
+    if (slot === undefined) return undefined
+    const at = this.#expiries[slot]!
+    if (at !== Infinity && at <= this.#clock.now()) {
+      this.#drop(key, slot)
+      return undefined
+    }
+    if (this.#maxSize !== Infinity) {
+      this.#index.delete(key)
+      this.#index.set(key, slot)
+    }
+    return this.#values[slot]
+  }
+
+  multiGet(keys: readonly string[]): unknown[] {
+    const values = new Array<unknown>(keys.length)
+    for (let i = 0; i < keys.length; i++) values[i] = this.get(keys[i]!)
+    return values
+  }
+
+  set(key: string, value: unknown, ttl: number, casToken?: unknown): boolean {
+    if (casToken !== undefined && this.#live(key) !== casToken) return false
+    this.#store(key, value, ttl)
+    return true
+  }
+
+  add(key: string, value: unknown, ttl: number): boolean {
+    if (this.#live(key) !== undefined) return false
+    this.#store(key, value, ttl)
+    return true
+  }
+
+  multiSet(pairs: ReadonlyArray<readonly [string, unknown]>, ttl: number): true {
+    for (const [key, value] of pairs) this.#store(key, value, ttl)
+    return true
+  }
+
+  delete(key: string): number {
+    const slot = this.#liveSlot(key)
+    if (slot < 0 || this.#values[slot] === undefined) return 0
+    this.#drop(key, slot)
+    return 1
+  }
+
+  deleteIf(key: string, expected: unknown): boolean {
+    const slot = this.#liveSlot(key)
+    if (slot < 0 || this.#values[slot] !== expected || expected === undefined) return false
+    this.#drop(key, slot)
+    return true
+  }
+
+  exists(key: string): boolean {
+    return this.#live(key) !== undefined
+  }
+
+  increment(key: string, delta: number): number {
+    const slot = this.#liveSlot(key)
+    const current = slot < 0 ? undefined : this.#values[slot]
+    let base: number
+    if (current === undefined) base = 0
+    else if (typeof current === 'number' && Number.isSafeInteger(current)) base = current
+    else if (typeof current === 'string' && INTEGER_TEXT.test(current)) base = Number(current)
+    else throw new TypeError(`[oniocache] [memory] cannot increment ${JSON.stringify(key)}: its value is not an integer`)
+    const next = base + delta
+    // An unsafe base (a long digit string) was already rounded by Number(): refuse rather than answer a wrong count.
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(next)) throw new RangeError(`[oniocache] [memory] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER`)
+    // Keep the value's representation (a counter written as text stays text) and its ttl.
+    const stored = typeof current === 'string' ? String(next) : next
+    if (current === undefined) {
+      this.#store(key, stored, 0)
+    } else {
+      // A write like any other: the key becomes the most recent (its ttl stays).
+      if (this.#maxSize !== Infinity) {
+        this.#index.delete(key)
+        this.#index.set(key, slot)
+      }
+      this.#values[slot] = stored
+    }
+    return next
+  }
+
+  expire(key: string, ttl: number): boolean {
+    const slot = this.#liveSlot(key)
+    if (slot < 0 || this.#values[slot] === undefined) return false
+    // Same position: a ttl change is not a use.
+    this.#expiries[slot] = ttl > 0 ? this.#expiry(ttl) : Infinity
+    return true
+  }
+
+  clear(prefix: string | null): true {
+    if (prefix === null) {
+      this.#index.clear()
+      this.#values = []
+      this.#expiries = new Float64Array(FIRST_SLOTS)
+      this.#free = []
+      this.#top = 0
+    } else {
+      for (const [key, slot] of this.#index) {
+        if (key.startsWith(prefix)) this.#drop(key, slot)
+      }
+    }
+    return true
+  }
+
+  /**
+   * Runs a `Map` method on the store, e.g. `raw('keys')`. Bypasses ttl and LRU:
+   * `get`/`values`/`entries`/`forEach` see an expired value until it is reclaimed
+   * (and touch nothing); `set` stores a value with no ttl as a write does (the key
+   * becomes the most recent, `maxSize` holds); methods that answer the map answer this view of it.
+   */
+  raw(command: string, args: readonly unknown[]): unknown {
+    // Map's own members only: not Object.prototype's (toString, __proto__…), and `size` is a getter.
+    const member = command === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(Map.prototype, command)
+    if (member?.get !== undefined) return this.#view.size
+    if (typeof member?.value !== 'function') {
+      throw new TypeError(`[oniocache] [memory] raw runs a Map method (get, set, has, delete, keys, entries, size…); ${JSON.stringify(command)} is not one`)
+    }
+    const method = (this.#view as unknown as Record<string, (...args: unknown[]) => unknown>)[command]!
+    return Reflect.apply(method, this.#view, args)
+  }
+
+  /**
+   * Reclaims expired entries, looking at no more than `limit` entries, resuming
+   * where the previous sweep stopped. Answers how many it removed.
+   */
+  sweep(limit: number = this.#sweepBatch): number {
+    const now = this.#clock.now()
+    let seen = 0
+    let removed = 0
+    let wrapped = false
+    let cursor = this.#cursor ?? this.#index.entries()
+    while (seen < limit) {
+      const step = cursor.next()
+      if (step.done === true) {
+        cursor = this.#index.entries()
+        if (!this.#ttlSeen && this.#timer !== undefined) this.close() // a whole walk met no ttl: stop sweeping
+        this.#ttlSeen = false
+        if (wrapped || this.#index.size === 0) break
+        wrapped = true
+        continue
+      }
+      seen++
+      const [key, slot] = step.value
+      const at = this.#expiries[slot]!
+      if (at !== Infinity) {
+        this.#ttlSeen = true
+        if (at <= now) {
+          this.#drop(key, slot)
+          removed++
+        }
+      }
+    }
+    this.#cursor = cursor
+    return removed
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    if (this.#burst !== undefined) clearTimeout(this.#burst)
+    this.#timer = this.#burst = undefined
+  }
+
+  /** The value if present and not expired; reclaims it if it expired. No LRU touch. */
+  #live(key: string): unknown {
+    const slot = this.#liveSlot(key)
+    return slot < 0 ? undefined : this.#values[slot]
+  }
+
+  /** The key's slot if present and not expired, else -1 (reclaiming it if it expired). No LRU touch. */
+  #liveSlot(key: string): number {
+    const slot = this.#index.get(key)
+    if (slot === undefined) return -1
+    const at = this.#expiries[slot]!
+    if (at === Infinity || at > this.#clock.now()) return slot
+    this.#drop(key, slot)
+    return -1
+  }
+
+  #store(key: string, value: unknown, ttl: number): void {
+    const index = this.#index
+    const at = ttl > 0 ? this.#expiry(ttl) : Infinity
+    let slot = index.get(key)
+    if (slot === undefined) {
+      slot = this.#free.length > 0 ? this.#free.pop()! : this.#newSlot()
+      index.set(key, slot)
+    } else if (this.#maxSize !== Infinity) {
+      index.delete(key)
+      index.set(key, slot)
+    }
+    this.#values[slot] = value
+    this.#expiries[slot] = at
+    if (index.size > this.#maxSize) this.#evict()
+  }
+
+  /** A slot never used before, growing the expiry column if it is full. */
+  #newSlot(): number {
+    const slot = this.#top++
+    if (slot === this.#expiries.length) {
+      const grown = new Float64Array(slot * 2)
+      grown.set(this.#expiries)
+      this.#expiries = grown
+    }
+    return slot
+  }
+
+  /** Removes the least recently used entries until the store is back to `maxSize`. */
+  #evict(): void {
+    for (const [key, slot] of this.#index) {
+      if (this.#index.size <= this.#maxSize) return
+      this.#drop(key, slot)
+    }
+  }
+
+  /** Removes `key` (held in `slot`) and frees the slot; compacts the columns once most slots are free. */
+  #drop(key: string, slot: number): void {
+    this.#index.delete(key)
+    this.#values[slot] = undefined // let the value go now, not when the slot is reused
+    this.#free.push(slot)
+    if (this.#top > COMPACT_FLOOR && this.#free.length * 4 > this.#top * 3) this.#compact()
+  }
+
+  /**
+   * Moves every entry to the lowest slots, in map order, into columns sized for
+   * them, and forgets the free slots. Runs once three quarters of the slots are
+   * free, so its cost (one pass over the entries left) is paid for by the frees before it.
+   */
+  #compact(): void {
+    const values: unknown[] = [] // grown by push: `new Array(n)` of a large n would start out as a dictionary
+    const expiries = new Float64Array(Math.max(FIRST_SLOTS, this.#index.size * 2))
+    let next = 0
+    for (const [key, slot] of this.#index) {
+      values.push(this.#values[slot])
+      expiries[next] = this.#expiries[slot]!
+      this.#index.set(key, next++)
+    }
+    this.#values = values
+    this.#expiries = expiries
+    this.#free = []
+    this.#top = next
+  }
+
+  #expiry(ttl: number): number {
+    this.#ttlSeen = true
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#autoSweep(), this.#sweepMs)
+      this.#timer.unref()
+    }
+    return this.#clock.now() + ttl * 1000
+  }
+
+  /**
+   * One batch per tick; more batches right away while a quarter or more of a batch
+   * had expired. The next batch is an unref'd 0 ms timeout, not an unref'd
+   * `setImmediate`: an unref'd immediate does not stop the event loop from
+   * blocking in poll, so in an idle process it would wait for the next interval.
+   */
+  #autoSweep(): void {
+    // The interval may fire while a burst is pending: cancel it, or the two would
+    // run side by side from then on and close() could stop only one of them.
+    if (this.#burst !== undefined) clearTimeout(this.#burst)
+    this.#burst = undefined
+    const removed = this.sweep()
+    if (this.#timer !== undefined && removed * 4 >= this.#sweepBatch) {
+      this.#burst = setTimeout(() => this.#autoSweep(), 0)
+      this.#burst.unref()
+    }
+  }
+}
+
+/** What `StoreView` needs from the backend. */
+interface Slots {
+  readonly index: Map<string, number>
+  value(slot: number): unknown
+  set(key: string, value: unknown): void
+  delete(key: string): boolean
+  clear(): void
+}
+
+/**
+ * What `raw` runs `Map` methods on: the store as a `Map` of plain values
+ * (expired values included until they are reclaimed).
+ */
+class StoreView {
+  readonly #slots: Slots
+  constructor(slots: Slots) {
+    this.#slots = slots
+  }
+  get size(): number {
+    return this.#slots.index.size
+  }
+  get(key: string): unknown {
+    const slot = this.#slots.index.get(key)
+    return slot === undefined ? undefined : this.#slots.value(slot)
+  }
+  has(key: string): boolean {
+    return this.#slots.index.has(key)
+  }
+  set(key: string, value: unknown): this {
+    this.#slots.set(key, value)
+    return this
+  }
+  delete(key: string): boolean {
+    return this.#slots.delete(key)
+  }
+  clear(): void {
+    this.#slots.clear()
+  }
+  keys(): IterableIterator<string> {
+    return this.#slots.index.keys()
+  }
+  *values(): IterableIterator<unknown> {
+    for (const slot of this.#slots.index.values()) yield this.#slots.value(slot)
+  }
+  *entries(): IterableIterator<[string, unknown]> {
+    for (const [key, slot] of this.#slots.index) yield [key, this.#slots.value(slot)]
+  }
+  forEach(callback: (value: unknown, key: string, map: StoreView) => void, thisArg?: unknown): void {
+    for (const [key, slot] of this.#slots.index) callback.call(thisArg, this.#slots.value(slot), key, this)
+  }
+  [Symbol.iterator](): IterableIterator<[string, unknown]> {
+    return this.entries()
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The Redis URL grammar, the one every part of oniocache reads: `Cache.fromUrl`,
+ * `caches` and the `url` option of `RedisCache` and `RedisBackend`.
+ *
+ * `redis://[[user]:password@]host[:port][/db][?query]`, `rediss://…` for TLS. One
+ * host (a Cluster is given by its nodes); a port from 1 to 65535; the path is the
+ * database number. The query takes the cache's options (`namespace`, `ttl`,
+ * `timeout`) and `connectTimeout`. Errors never repeat the URL: it may hold a password.
+ */
+import { type CacheQuery, CACHE_QUERY, decodeUserinfo, ENCODE_HINT, hostPort, readQuery, splitUrl, type UrlParts } from '../../util/url.js'
+import type { Duration } from '../../util/duration.js'
+
+/** Where a Redis URL points, as backend options. */
+export interface RedisLocation {
+  host?: string
+  port?: number
+  db?: number
+  username?: string
+  password?: string
+  /** `true` for rediss://. */
+  tls?: boolean
+}
+
+/** Everything a Redis URL says: where it points, `connectTimeout`, and the cache options of its query. */
+export interface RedisUrl extends RedisLocation, CacheQuery {
+  connectTimeout?: Duration
+}
+
+/** The backend options a redis:// query may set. */
+export const REDIS_QUERY = { connectTimeout: 'duration' } as const
+
+/** What the part of a redis:// or rediss:// URL before its query says. */
+export function redisLocation(parts: UrlParts): RedisLocation {
+  const { scheme, userinfo, hosts, path } = parts
+  const out: RedisLocation = {}
+  if (hosts.includes(',')) {
+    throw new TypeError(`[oniocache] a ${scheme}:// URL takes one host; for a Redis Cluster pass the cluster option ([{ url }] or ['host:port'])`)
+  }
+  const { host, port } = hostPort(hosts, `a ${scheme}:// URL`)
+  if (host !== '') out.host = host
+  if (port !== undefined) out.port = port
+  if (path !== '' && path !== '/') {
+    if (!/^\/\d+$/.test(path)) throw new TypeError(`[oniocache] the path of a ${scheme}:// URL is the database number, such as /2 (${ENCODE_HINT})`)
+    out.db = Number(path.slice(1))
+  }
+  if (userinfo !== undefined) {
+    const colon = userinfo.indexOf(':')
+    const username = decodeUserinfo(colon === -1 ? userinfo : userinfo.slice(0, colon), scheme)
+    const password = colon === -1 ? '' : decodeUserinfo(userinfo.slice(colon + 1), scheme)
+    if (username !== '') out.username = username
+    if (password !== '') out.password = password
+  }
+  if (scheme === 'rediss') out.tls = true
+  return out
+}
+
+/**
+ * Reads a redis:// or rediss:// URL.
+ *
+ * ```ts
+ * parseRedisUrl('rediss://:pw@cache.local:6380/2?namespace=app&ttl=5m')
+ * // { host: 'cache.local', port: 6380, db: 2, password: 'pw', tls: true, namespace: 'app', ttl: '5m' }
+ * ```
+ */
+export function parseRedisUrl(url: string): RedisUrl {
+  const parts = splitUrl(url)
+  if (parts.scheme !== 'redis' && parts.scheme !== 'rediss') {
+    throw new TypeError('[oniocache] [redis] a Redis URL starts with redis:// or rediss://')
+  }
+  return { ...redisLocation(parts), ...readQuery(parts.query, { ...CACHE_QUERY, ...REDIS_QUERY }, parts.scheme) }
+}

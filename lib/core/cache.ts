@@ -1,0 +1,290 @@
+import { type Clock, monotonic } from '../util/clock.js'
+import { checkOptions } from '../util/options.js'
+import { describe } from '../util/describe.js'
+import { toSeconds, type Duration } from '../util/duration.js'
+import type { Backend } from './backend.js'
+import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
+import { core, neutral, timedCore } from './commands.js'
+import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
+import {
+  type AddOptions,
+  type ClearOptions,
+  type CommandName,
+  type DeleteOptions,
+  type ExistsOptions,
+  type ExpireOptions,
+  type GetOptions,
+  type IncrementOptions,
+  type MultiGetOptions,
+  type MultiSetOptions,
+  optionsError,
+  type SetOptions,
+} from './options.js'
+import { run, timeout } from './run.js'
+import type { AnySerializer } from './serializer.js'
+
+export type KeyBuilder = (key: string, namespace: string) => string
+
+/** What every cache takes. */
+export interface CacheOptions {
+  /** Middleware functions or plugins, the first outermost. */
+  plugins?: ReadonlyArray<Plugin | Middleware>
+  /** Prefix of every key, joined by `keyBuilder`. Default `''`. */
+  namespace?: string
+  /** Default: `namespace + ':' + key`, or the key alone when the namespace is `''`. */
+  keyBuilder?: KeyBuilder
+  /** Default ttl in **seconds** (or `'10s'`, `'5m'`…). Default: none. */
+  ttl?: Duration | null
+  /** Bound on every command in **seconds**. Default `5`; `0` or `null` disables it. */
+  timeout?: Duration | null
+}
+
+/** The options of `BaseCache`: a backend and a serializer, which `Cache` and its subclasses choose by default. */
+export interface BaseCacheOptions extends CacheOptions {
+  /** Where entries live. */
+  backend: Backend
+  /** How values become what the backend stores. */
+  serializer: AnySerializer
+}
+
+/** Lookups counted by `HitMissRatioPlugin` (`multiGet` counts every key). */
+export interface HitMissRatio {
+  hits: number
+  total: number
+  /** `hits / total`, 0 before any lookup. */
+  hitRatio: number
+}
+
+/**
+ * `TimingPlugin`'s figures per command, in seconds, with aiocache's keys: `get_total`
+ * (how many calls), `get_avg`, `get_min`, `get_max`, `set_total`, `multiGet_avg`, …
+ */
+export type Profiling = Record<`${CommandName}_${'total' | 'avg' | 'min' | 'max'}`, number>
+
+/** The names of `CacheOptions`, for the option checkers of `BaseCache` and its subclasses. */
+export const CACHE_OPTIONS: ReadonlyArray<keyof CacheOptions> = ['plugins', 'namespace', 'keyBuilder', 'ttl', 'timeout']
+
+// `ctx.cache` is a BaseCache: see ContextCache in context.ts.
+declare module './context.js' {
+  interface ContextCache extends BaseCache {}
+}
+
+const TIMEOUT = syncLayer(timeout)
+const CORE = syncLayer(core)
+const TIMED_CORE = syncLayer(timedCore(monotonic))
+const BARE: Chain = compose([TIMEOUT, CORE])
+
+/**
+ * @internal The layers of a cache's chain: the timeout, the plugins in order, the
+ * core step — timing itself when a layer other than a `BasePlugin` may read `ctx.took`.
+ */
+export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock): Layer[] {
+  const layers = plugins.map(layerOf)
+  const timed = clock === undefined ? TIMED_CORE : syncLayer(timedCore(clock))
+  return [TIMEOUT, ...layers, layers.every((layer) => layer.syncNext) ? CORE : timed]
+}
+const defaultKeyBuilder: KeyBuilder = (key, namespace) => (namespace === '' ? key : namespace + ':' + key)
+
+/**
+ * The engine of every cache. Each command builds a context and runs it through
+ * the chain — the timeout, the plugins in order, the core step (key, serializer,
+ * backend); see `core/run.ts`, `core/compose.ts` and `core/commands.ts`. Use
+ * `Cache` (memory by default, `Cache.fromUrl`) or a backend's cache class.
+ */
+export class BaseCache {
+  /** Where entries live. */
+  readonly backend: Backend
+  /** Builds the key that reaches the backend. */
+  readonly keyBuilder: KeyBuilder
+  #serializer!: AnySerializer
+  #namespace = ''
+  #ttl: number | null = null
+  #timeout: number | null = 5
+  #plugins: ReadonlyArray<Plugin | Middleware> = []
+  #chain: Chain = BARE
+  readonly #disabled = process.env.ONIOCACHE_DISABLE === '1'
+
+  constructor(options: BaseCacheOptions) {
+    checkOptions(options, ['backend', 'serializer', ...CACHE_OPTIONS], new.target.name)
+    const { backend, serializer, plugins = [], namespace = '', keyBuilder = defaultKeyBuilder, ttl = null, timeout = 5 } = options
+    if (backend === null || typeof backend !== 'object' || typeof backend.get !== 'function') {
+      throw new TypeError(`[oniocache] backend must be a Backend instance (such as new MemoryBackend()); got ${describe(backend)}`)
+    }
+    if (typeof keyBuilder !== 'function') {
+      throw new TypeError(`[oniocache] keyBuilder must be a function (key, namespace) => string; got ${describe(keyBuilder)}`)
+    }
+    this.backend = backend
+    this.keyBuilder = keyBuilder
+    this.serializer = serializer
+    this.namespace = namespace
+    this.ttl = ttl
+    this.timeout = timeout
+    this.plugins = plugins
+  }
+
+  /** Prefix of every key. */
+  get namespace(): string {
+    return this.#namespace
+  }
+  set namespace(namespace: string) {
+    if (typeof namespace !== 'string') throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
+    this.#namespace = namespace
+  }
+
+  /** Default ttl in seconds, `null` for none. Assign seconds or a string such as `'5m'`. */
+  get ttl(): number | null {
+    return this.#ttl
+  }
+  set ttl(ttl: Duration | null) {
+    const seconds = toSeconds(ttl, 'ttl')
+    this.#ttl = seconds === 0 ? null : seconds
+  }
+
+  /** Bound on every command in seconds, `null` for none. Assign seconds or a string such as `'250ms'`. */
+  get timeout(): number | null {
+    return this.#timeout
+  }
+  set timeout(timeout: Duration | null) {
+    const seconds = toSeconds(timeout, 'timeout')
+    this.#timeout = seconds === 0 ? null : seconds
+  }
+
+  get serializer(): AnySerializer {
+    return this.#serializer
+  }
+  set serializer(serializer: AnySerializer) {
+    if (
+      serializer === null ||
+      typeof serializer !== 'object' ||
+      typeof serializer.dumps !== 'function' ||
+      typeof serializer.loads !== 'function'
+    ) {
+      throw new TypeError(
+        `[oniocache] serializer must have dumps(value) and loads(stored) methods, such as new JsonSerializer(); got ${describe(serializer)}`,
+      )
+    }
+    this.#serializer = serializer
+  }
+
+  /** The plugins in chain order, first outermost. Assigning recomposes the chain. */
+  get plugins(): ReadonlyArray<Plugin | Middleware> {
+    return this.#plugins
+  }
+  set plugins(plugins: ReadonlyArray<Plugin | Middleware>) {
+    if (!Array.isArray(plugins)) {
+      throw new TypeError(`[oniocache] plugins must be an array of plugins or middleware functions; got ${describe(plugins)}`)
+    }
+    this.#chain = plugins.length === 0 ? BARE : compose(chainLayers(plugins))
+    this.#plugins = Object.freeze([...plugins])
+  }
+
+  /** Appends a plugin or middleware (innermost so far) and answers the cache. */
+  use(plugin: Plugin | Middleware): this {
+    this.plugins = [...this.#plugins, plugin]
+    return this
+  }
+
+  /** The figures of the first plugin that keeps `profiling` (`TimingPlugin`). */
+  get profiling(): Profiling | undefined {
+    return figures(this.#plugins, 'profiling') as Profiling | undefined
+  }
+
+  /** The counts of the first plugin that keeps `hitMissRatio` (`HitMissRatioPlugin`). */
+  get hitMissRatio(): HitMissRatio | undefined {
+    return figures(this.#plugins, 'hitMissRatio') as HitMissRatio | undefined
+  }
+
+  /** The key that reaches the backend. */
+  buildKey(key: string, namespace: string = this.#namespace): string {
+    if (typeof key !== 'string') throw new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
+    if (typeof namespace !== 'string') throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
+    const built = this.keyBuilder(key, namespace)
+    if (typeof built !== 'string') throw new TypeError(`[oniocache] keyBuilder must return a string; it returned ${describe(built)}`)
+    return built
+  }
+
+  /** Stores a value only if the key is absent; rejects with `KeyExistsError` otherwise. */
+  add(key: string, value: unknown, options?: AddOptions): Promise<true> {
+    return this.#run('add', options, { key, value }) as Promise<true>
+  }
+
+  /** The value, or `default`, or `undefined` for a miss. */
+  get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined> {
+    return this.#run('get', options, { key }) as Promise<T | undefined>
+  }
+
+  /** Values in key order, `undefined` for misses. */
+  multiGet<T = unknown>(keys: Iterable<string>, options?: MultiGetOptions): Promise<Array<T | undefined>> {
+    return this.#run('multiGet', options, { keys }) as Promise<Array<T | undefined>>
+  }
+
+  /** `true`; with `casToken`, `false` when the stored value changed since it was read. */
+  set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    return this.#run('set', options, { key, value }) as Promise<boolean>
+  }
+
+  /** Stores every `[key, value]` pair of any iterable (array of pairs, Map, `Object.entries`). */
+  multiSet(pairs: Iterable<readonly [string, unknown]>, options?: MultiSetOptions): Promise<true> {
+    return this.#run('multiSet', options, { pairs }) as Promise<true>
+  }
+
+  /** Number of keys deleted: 0 or 1. */
+  delete(key: string, options?: DeleteOptions): Promise<number> {
+    return this.#run('delete', options, { key }) as Promise<number>
+  }
+
+  exists(key: string, options?: ExistsOptions): Promise<boolean> {
+    return this.#run('exists', options, { key }) as Promise<boolean>
+  }
+
+  /** Adds `delta` (default 1) to an integer value; a missing key starts at 0. */
+  increment(key: string, delta: number = 1, options?: IncrementOptions): Promise<number> {
+    return this.#run('increment', options, { key, delta }) as Promise<number>
+  }
+
+  /** Sets the key's ttl in seconds (`0` or `null` removes it); `false` if the key is missing. */
+  expire(key: string, ttl: Duration | null, options?: ExpireOptions): Promise<boolean> {
+    return this.#run('expire', options, { key, ttl }) as Promise<boolean>
+  }
+
+  /**
+   * Removes the keys under `namespace` (default: the cache's own). Only a cache
+   * whose namespace is `''` empties the whole store.
+   */
+  clear(options?: ClearOptions): Promise<true> {
+    return this.#run('clear', options, {}) as Promise<true>
+  }
+
+  /** Passes a command to the backend as given: on memory, a `Map` method. */
+  raw(command: string, ...args: unknown[]): Promise<unknown> {
+    return this.#run('raw', undefined, { command, args })
+  }
+
+  /** Releases connections and timers; the cache works again on the next command. */
+  close(): Promise<void> {
+    return this.#run('close', undefined, {}) as Promise<void>
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+
+  /** The caller's options checked against the command's, then merged over its positional arguments. */
+  #run(command: CommandName, options: object | undefined, positional: CommandArgs): Promise<unknown> {
+    let args = positional
+    if (options !== undefined) {
+      const error = optionsError(command, options)
+      if (error !== undefined) return Promise.reject(error)
+      args = { ...options, ...positional }
+    }
+    if (this.#disabled) return Promise.resolve(neutral(command, args))
+    return run(new CommandContext(this, command, args), this.#chain)
+  }
+}
+
+function figures(plugins: ReadonlyArray<Plugin | Middleware>, name: string): unknown {
+  for (const plugin of plugins) {
+    if (plugin !== null && typeof plugin === 'object' && name in plugin) return (plugin as unknown as Record<string, unknown>)[name]
+  }
+  return undefined
+}

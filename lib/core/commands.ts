@@ -1,0 +1,290 @@
+/**
+ * The core step, the innermost layer of every chain, and what each command does
+ * in it: build the key, serialize, call the backend, deserialize. One entry per
+ * command in `COMMAND_TABLE`: `call` checks the arguments and calls the backend,
+ * `done` turns the backend's answer into `ctx.result`, and `neutral` is what the
+ * command answers when `ONIOCACHE_DISABLE=1`.
+ */
+import type { Clock } from '../util/clock.js'
+import { describe } from '../util/describe.js'
+import { toSeconds } from '../util/duration.js'
+import { KeyExistsError, SerializationError } from '../util/errors.js'
+import { type CommandArgs, type CommandContext, recordHits, recordKeys } from './context.js'
+import type { CommandName } from './options.js'
+
+interface Command {
+  /** Checks the arguments and calls the backend; answers what the backend answered. */
+  call(ctx: CommandContext): unknown
+  /** Turns the backend's answer into `ctx.result`. */
+  done(ctx: CommandContext, answer: unknown): void
+  /** What the command answers, without running, when `ONIOCACHE_DISABLE=1`. */
+  neutral(args: CommandArgs): unknown
+}
+
+/**
+ * The core step as a layer of the chain (the innermost; it never calls `next`).
+ * With a synchronous backend (memory) it finishes before it returns and answers
+ * `undefined`; otherwise it answers a promise of the backend's answer, handled.
+ */
+export function core(ctx: CommandContext): void | Promise<void> {
+  const command = COMMAND_TABLE[ctx.command]
+  const answer = command.call(ctx)
+  if (ctx.cache.backend.synchronous === true) {
+    command.done(ctx, answer)
+    return
+  }
+  return Promise.resolve(answer).then((value) => command.done(ctx, value))
+}
+
+/**
+ * The core step timing itself into `ctx.took`: the innermost layer of a chain
+ * with middleware other than `BasePlugin`s, which read `ctx.took` after `next()`
+ * without measuring it (a `BasePlugin` measures its own `next()`).
+ */
+export function timedCore(clock: Clock): (ctx: CommandContext) => void | Promise<void> {
+  return (ctx) => {
+    const started = clock.now()
+    const pending = core(ctx)
+    if (pending === undefined) {
+      ctx.took = (clock.now() - started) / 1000
+      return
+    }
+    return pending.then(() => {
+      ctx.took = (clock.now() - started) / 1000
+    })
+  }
+}
+
+/** What `ctx.command` answers when `ONIOCACHE_DISABLE=1`. */
+export function neutral(command: CommandName, args: CommandArgs): unknown {
+  return COMMAND_TABLE[command].neutral(args)
+}
+
+function keyOf(ctx: CommandContext, key: unknown = ctx.args.key): string {
+  if (typeof key !== 'string') {
+    throw new TypeError(`[oniocache] ${ctx.command}: a key must be a string; got ${describe(key)}`)
+  }
+  return ctx.cache.buildKey(key, ctx.args.namespace)
+}
+
+function ttlOf(ctx: CommandContext): number {
+  const ttl = ctx.args.ttl
+  return ttl === undefined ? (ctx.cache.ttl ?? 0) : toSeconds(ttl, 'ttl')
+}
+
+function dump(ctx: CommandContext, key: string, value: unknown): unknown {
+  if (value === undefined) {
+    throw new TypeError(`[oniocache] ${ctx.command}: the value of ${describe(key)} is undefined, which could not be told apart from a miss; store null instead`)
+  }
+  const { serializer } = ctx.cache
+  let stored: unknown
+  try {
+    stored = ctx.args.dumps === undefined ? serializer.dumps(value) : ctx.args.dumps(value)
+  } catch (error) {
+    throw new SerializationError(
+      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot encode the value of ${describe(key)}: ${error instanceof Error ? error.message : String(error)}; nothing was written`,
+      { cause: error },
+    )
+  }
+  if (stored === undefined) {
+    throw new SerializationError(`[oniocache] ${ctx.command}: ${serializer.constructor.name} encoded the value of ${describe(key)} as undefined; nothing was written`)
+  }
+  return stored
+}
+
+function load(ctx: CommandContext, stored: unknown): unknown {
+  const { serializer } = ctx.cache
+  try {
+    return ctx.args.loads === undefined ? serializer.loads(stored) : ctx.args.loads(stored)
+  } catch (error) {
+    throw new SerializationError(
+      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot decode a stored value: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    )
+  }
+}
+
+function keysOf(ctx: CommandContext): string[] {
+  const keys = ctx.args.keys
+  if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<string>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`[oniocache] multiGet: keys must be an array (or iterable) of strings; got ${describe(keys)}`)
+  }
+  const built: string[] = []
+  for (const key of keys) built.push(keyOf(ctx, key))
+  return built
+}
+
+function pairsOf(ctx: CommandContext): Array<[string, unknown]> {
+  const pairs = ctx.args.pairs
+  if (pairs === null || typeof pairs !== 'object' || typeof (pairs as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`[oniocache] multiSet: pairs must be an iterable of [key, value] pairs (an array of pairs, a Map, Object.entries(…)); got ${describe(pairs)}`)
+  }
+  const out: Array<[string, unknown]> = []
+  const keys: string[] = []
+  for (const pair of pairs as Iterable<unknown>) {
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new TypeError(`[oniocache] multiSet: pairs[${out.length}] is ${describe(pair)}, not a [key, value] pair; nothing was written`)
+    }
+    const key = keyOf(ctx, pair[0])
+    keys.push(key)
+    out.push([key, dump(ctx, pair[0] as string, pair[1])])
+  }
+  recordKeys(ctx, keys)
+  return out
+}
+
+function deltaOf(ctx: CommandContext): number {
+  const delta = ctx.args.delta ?? 1
+  if (!Number.isSafeInteger(delta)) {
+    throw new TypeError(`[oniocache] increment: delta must be a safe integer; got ${describe(delta)}`)
+  }
+  return delta
+}
+
+function at(ctx: CommandContext, key: string): string {
+  recordKeys(ctx, key)
+  return key
+}
+
+/** For commands whose result is the backend's answer as it is. */
+function answerIsResult(ctx: CommandContext, answer: unknown): void {
+  ctx.result = answer
+}
+
+const TRUE = (): true => true
+const NOTHING = (): undefined => undefined
+const ZERO = (): 0 => 0
+const FALSE = (): false => false
+
+const COMMAND_TABLE: Record<CommandName, Command> = {
+  get: {
+    call: (ctx) => ctx.cache.backend.get(at(ctx, keyOf(ctx)), ctx.cache.serializer.encoding),
+    done(ctx, stored) {
+      if (stored === undefined) {
+        recordHits(ctx, 0)
+        ctx.result = ctx.args.default
+      } else {
+        recordHits(ctx, 1)
+        ctx.result = load(ctx, stored)
+      }
+    },
+    neutral: NOTHING,
+  },
+  multiGet: {
+    call(ctx) {
+      const keys = keysOf(ctx)
+      recordKeys(ctx, keys)
+      return ctx.cache.backend.multiGet(keys, ctx.cache.serializer.encoding)
+    },
+    done(ctx, answer) {
+      const stored = answer as readonly unknown[]
+      const values = new Array<unknown>(stored.length)
+      let hits = 0
+      for (let i = 0; i < stored.length; i++) {
+        if (stored[i] === undefined) {
+          values[i] = undefined // no holes: callers map over the array
+        } else {
+          hits++
+          values[i] = load(ctx, stored[i])
+        }
+      }
+      recordHits(ctx, hits)
+      ctx.result = values
+    },
+    neutral: ({ keys }) =>
+      keys !== null && typeof keys === 'object' && Symbol.iterator in keys ? Array.from(keys, NOTHING) : [],
+  },
+  set: {
+    call(ctx) {
+      const key = at(ctx, keyOf(ctx))
+      const ttl = ttlOf(ctx)
+      return ctx.cache.backend.set(key, dump(ctx, ctx.args.key!, ctx.args.value), ttl, ctx.args.casToken)
+    },
+    done: answerIsResult,
+    neutral: TRUE,
+  },
+  add: {
+    call(ctx) {
+      const key = at(ctx, keyOf(ctx))
+      const ttl = ttlOf(ctx)
+      return ctx.cache.backend.add(key, dump(ctx, ctx.args.key!, ctx.args.value), ttl)
+    },
+    done(ctx, added) {
+      if (added !== true) throw new KeyExistsError(ctx.args.key!)
+      ctx.result = true
+    },
+    neutral: TRUE,
+  },
+  multiSet: {
+    call(ctx) {
+      const ttl = ttlOf(ctx)
+      return ctx.cache.backend.multiSet(pairsOf(ctx), ttl)
+    },
+    done(ctx) {
+      ctx.result = true
+    },
+    neutral: TRUE,
+  },
+  delete: {
+    call: (ctx) => ctx.cache.backend.delete(at(ctx, keyOf(ctx))),
+    done: answerIsResult,
+    neutral: ZERO,
+  },
+  exists: {
+    call: (ctx) => ctx.cache.backend.exists(at(ctx, keyOf(ctx))),
+    done: answerIsResult,
+    neutral: FALSE,
+  },
+  increment: {
+    call(ctx) {
+      const key = at(ctx, keyOf(ctx))
+      return ctx.cache.backend.increment(key, deltaOf(ctx))
+    },
+    done: answerIsResult,
+    neutral: ({ delta }) => delta,
+  },
+  expire: {
+    call(ctx) {
+      const key = at(ctx, keyOf(ctx))
+      if (ctx.args.ttl === undefined) throw new RangeError('[oniocache] expire: ttl is required (seconds, or 0 / null to remove the expiry)')
+      return ctx.cache.backend.expire(key, ttlOf(ctx))
+    },
+    done: answerIsResult,
+    neutral: FALSE,
+  },
+  clear: {
+    call(ctx) {
+      const namespace = ctx.args.namespace ?? ctx.cache.namespace
+      if (typeof namespace !== 'string') throw new TypeError(`[oniocache] clear: namespace must be a string; got ${describe(namespace)}`)
+      const prefix = namespace === '' ? null : ctx.cache.buildKey('', namespace)
+      if (prefix === '') {
+        throw new TypeError(
+          `[oniocache] clear: the keyBuilder gives namespace ${describe(namespace)} no prefix (keyBuilder('', namespace) is ''), so its keys cannot be told from all others; nothing was deleted. Use a keyBuilder that prefixes keys, or clear({ namespace: '' }) to empty the whole store`,
+        )
+      }
+      recordKeys(ctx, prefix === null ? '*' : prefix + '*')
+      return ctx.cache.backend.clear(prefix, ctx.signal)
+    },
+    done(ctx) {
+      ctx.result = true
+    },
+    neutral: TRUE,
+  },
+  raw: {
+    call(ctx) {
+      const { command, args = [] } = ctx.args
+      if (typeof command !== 'string') throw new TypeError(`[oniocache] raw: the command must be a string; got ${describe(command)}`)
+      recordKeys(ctx, command)
+      return ctx.cache.backend.raw(command, args)
+    },
+    done: answerIsResult,
+    neutral: NOTHING,
+  },
+  close: {
+    call: (ctx) => ctx.cache.backend.close(),
+    done(ctx) {
+      ctx.result = undefined
+    },
+    neutral: NOTHING,
+  },
+}

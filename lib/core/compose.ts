@@ -1,0 +1,90 @@
+/**
+ * The onion. A cache's chain is a list of layers — the timeout, the plugins in
+ * order, the core step — composed the way koa-compose composes middleware: each
+ * layer gets a `next()` that runs the layers inside it.
+ *
+ * `compose` is koa-compose's algorithm with one optimisation, and only for layers
+ * that declare they allow it (`SYNC_NEXT`: the timeout, `BasePlugin`'s adapter,
+ * the core step): their `next()` may answer `undefined` instead of a promise when
+ * the layers inside it finished synchronously, so a memory hit through them
+ * finishes without a promise per layer; and it takes the context as an argument,
+ * so that it is built once per chain rather than once per command. Any other
+ * middleware gets what koa-compose gives: a `next()` that always answers a
+ * promise, and its own answer made a promise. A differential property test holds
+ * the two compositions equal over random stacks of layers.
+ */
+import { describe } from '../util/describe.js'
+import { type CommandContext, type Context, enter, type Middleware, type Plugin } from './context.js'
+
+/**
+ * Marks a middleware function written for the fast path: it calls `next(ctx)` and
+ * accepts `undefined` from it, meaning that the inner layers have finished. Under
+ * plain koa-compose the argument is ignored and a promise comes back, which such a
+ * layer accepts too.
+ */
+export const SYNC_NEXT: unique symbol = Symbol('oniocache.syncNext')
+
+/** What a layer marked `SYNC_NEXT` is given as `next`. */
+export type SyncNext = (ctx: Context) => void | Promise<void>
+
+/** A layer of a chain: a middleware function, and whether it is marked `SYNC_NEXT`. */
+export interface Layer {
+  readonly run: Middleware
+  readonly syncNext: boolean
+}
+
+/** A composed chain: answers `undefined` when the command finished synchronously, else a promise. */
+export type Chain = (ctx: CommandContext) => void | Promise<void>
+
+const isMarked = (fn: unknown): boolean => (fn as { [SYNC_NEXT]?: unknown })[SYNC_NEXT] === true
+
+/**
+ * A plugin (an object with `middleware(ctx, next)`) or a bare middleware function
+ * as a layer; anything else is a TypeError that says what a plugin is.
+ */
+export function layerOf(plugin: unknown, index: number): Layer {
+  if (typeof plugin === 'function') return { run: plugin as Middleware, syncNext: isMarked(plugin) }
+  if (plugin !== null && typeof plugin === 'object' && typeof (plugin as Plugin).middleware === 'function') {
+    const { middleware } = plugin as Plugin
+    return { run: middleware.bind(plugin), syncNext: isMarked(middleware) }
+  }
+  throw new TypeError(
+    `[oniocache] plugins[${index}] is ${describe(plugin)}: a plugin is a middleware function (ctx, next) ` +
+      'or an object with a middleware(ctx, next) method, such as a BasePlugin',
+  )
+}
+
+/** A layer marked `SYNC_NEXT`: for the chain's own layers (timeout, core step). */
+export function syncLayer(run: (ctx: CommandContext, next: SyncNext) => void | Promise<unknown>): Layer {
+  return { run: run as unknown as Middleware, syncNext: true }
+}
+
+/** Composes layers, the first outermost (see the module's comment for how it differs from koa-compose). */
+export function compose(layers: readonly Layer[]): Chain {
+  const count = layers.length
+  const runs = layers.map((layer) => layer.run as (ctx: CommandContext, next: unknown) => void | Promise<void>)
+  const syncNext = layers.map((layer) => layer.syncNext)
+  // One next() per position, built once: a marked layer passes the context back in.
+  const nextAt: SyncNext[] = runs.map((_, i) => (ctx) => dispatch(ctx as CommandContext, i + 1))
+
+  function dispatch(ctx: CommandContext, i: number): void | Promise<void> {
+    if (!enter(ctx, i)) return Promise.reject(new Error('next() called multiple times'))
+    if (i === count) return undefined
+    if (syncNext[i]) return runs[i]!(ctx, nextAt[i])
+    // Any other middleware, exactly as koa-compose runs it.
+    const next = (): Promise<void> => {
+      try {
+        return Promise.resolve(dispatch(ctx, i + 1))
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    try {
+      return Promise.resolve(runs[i]!(ctx, next))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  return (ctx) => dispatch(ctx, 0)
+}

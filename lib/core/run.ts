@@ -1,0 +1,173 @@
+/**
+ * Running a command: the timeout, the outermost layer of every chain, and the
+ * caller's promise. A chain that finishes synchronously (a memory hit through
+ * synchronous hooks) has nothing left to time out: its promise is answered
+ * settled and nothing is watched. Otherwise the command joins the shared
+ * deadline list and its promise settles when the chain does or, past its
+ * timeout, with a `TimeoutError` (and `ctx.signal` is aborted).
+ */
+import { now } from '../util/clock.js'
+import { debug } from '../util/debug.js'
+import { errorText } from '../util/describe.js'
+import { toSeconds } from '../util/duration.js'
+import { TimeoutError } from '../util/errors.js'
+import type { Chain, SyncNext } from './compose.js'
+import { abort, type CommandContext, hitsOf, keysOf } from './context.js'
+import { type Due, unwatch, watch } from './deadline.js'
+
+const DEBUG = debug.enabled
+
+/**
+ * The timeout layer: reads the call's timeout (else the cache's), runs the inner
+ * layers and, if they are still running, answers the caller's promise — settled
+ * with `ctx.result` when they finish, or rejected once the timeout has passed.
+ */
+export function timeout(ctx: CommandContext, next: SyncNext): void | Promise<unknown> {
+  const given = ctx.args.timeout
+  const seconds = given === undefined ? (ctx.cache.timeout ?? 0) : toSeconds(given, 'timeout')
+  const inner = next(ctx)
+  if (inner === undefined) return undefined
+  return settleLater(inner, seconds, ctx.command, ctx)
+}
+
+/**
+ * Runs a composed chain (the timeout outermost) and answers the caller's promise.
+ * Nothing is ever thrown: every error, bad input included, is a rejection.
+ */
+export function run(ctx: CommandContext, chain: Chain): Promise<unknown> {
+  const started = DEBUG ? now() : 0
+  let pending: void | Promise<unknown>
+  try {
+    pending = chain(ctx)
+  } catch (error) {
+    if (DEBUG) log(ctx, started, error)
+    return Promise.reject(error)
+  }
+  if (pending !== undefined) return DEBUG ? logged(pending, ctx, started) : pending
+  if (DEBUG) log(ctx, started)
+  return Promise.resolve(ctx.result)
+}
+
+/**
+ * A backend call outside the command table (a lock's compare-and-delete, its
+ * pub/sub) bounded like a command: past `seconds` (0: unbounded) it rejects with a
+ * `TimeoutError` named `what`.
+ */
+export function bounded<T>(what: string, seconds: number, call: () => PromiseLike<T> | T): Promise<T> {
+  let inner: PromiseLike<T> | T
+  try {
+    inner = call()
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return settleLater(Promise.resolve(inner), seconds, what, undefined) as Promise<T>
+}
+
+let capturedResolve: (value: unknown) => void = () => {}
+let capturedReject: (reason: unknown) => void = () => {}
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  capturedResolve = resolve
+  capturedReject = reject
+}
+
+/** The promise of something still running: settled by it or, past its timeout, by the deadline. */
+function settleLater(inner: PromiseLike<unknown>, seconds: number, what: string, ctx: CommandContext | undefined): Promise<unknown> {
+  const promise = new Promise(capture)
+  const pending = new Pending(what, seconds, ctx, capturedResolve, capturedReject)
+  if (seconds > 0) watch(pending, seconds * 1000)
+  inner.then(
+    (value) => pending.succeed(ctx === undefined ? value : ctx.result),
+    (error: unknown) => pending.fail(error),
+  )
+  return promise
+}
+
+/** A command (or a bounded call) in flight: its own entry in the shared deadline list, and its caller's promise. */
+class Pending implements Due {
+  timeoutMs = 0
+  stamp = 0
+  prevDue: Due | null = null
+  nextDue: Due | null = null
+  #settled = false
+  readonly #what: string
+  readonly #seconds: number
+  readonly #ctx: CommandContext | undefined
+  readonly #resolve: (value: unknown) => void
+  readonly #reject: (reason: unknown) => void
+
+  constructor(
+    what: string,
+    seconds: number,
+    ctx: CommandContext | undefined,
+    resolve: (value: unknown) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    this.#what = what
+    this.#seconds = seconds
+    this.#ctx = ctx
+    this.#resolve = resolve
+    this.#reject = reject
+  }
+
+  expire(): void {
+    if (this.#settled) return
+    this.#settled = true
+    const error = new TimeoutError(this.#what, this.#seconds)
+    if (this.#ctx !== undefined) abort(this.#ctx, error)
+    this.#reject(error)
+  }
+
+  succeed(value: unknown): void {
+    if (this.#settled) return
+    this.#settled = true
+    unwatch(this)
+    this.#resolve(value)
+  }
+
+  fail(error: unknown): void {
+    if (this.#settled) {
+      // Timed out already: the caller has its TimeoutError; what the chain did later is only logged.
+      if (DEBUG) debug('%s: after its timeout it also failed: %s', this.#what, errorText(error))
+      return
+    }
+    this.#settled = true
+    unwatch(this)
+    this.#reject(error)
+  }
+}
+
+function logged(pending: Promise<unknown>, ctx: CommandContext, started: number): Promise<unknown> {
+  pending.then(
+    () => log(ctx, started),
+    (error: unknown) => log(ctx, started, error),
+  )
+  return pending
+}
+
+/** One `NODE_DEBUG=oniocache` line: command, built key(s), hit or miss, the time it took. */
+function log(ctx: CommandContext, started: number, error?: unknown): void {
+  const ms = (now() - started).toFixed(3)
+  const keys = loggedKeys(ctx)
+  let outcome = ''
+  const hits = hitsOf(ctx)
+  if (error !== undefined) outcome = `error ${errorText(error)}`
+  else if (ctx.command === 'get') outcome = hits === undefined ? 'answered by middleware' : hits === 1 ? 'hit' : 'miss'
+  else if (ctx.command === 'multiGet') {
+    outcome = hits === undefined ? 'answered by middleware' : `${hits}/${keys.split(',').length} hits`
+  }
+  debug('%s %s %s %sms', ctx.command, keys, outcome, ms)
+}
+
+/** The key(s) the core step built; for a command that never reached it, what it would have built. */
+function loggedKeys(ctx: CommandContext): string {
+  const built = keysOf(ctx)
+  if (built !== undefined) return Array.isArray(built) ? built.join(',') : built
+  try {
+    const { key, keys } = ctx.args
+    if (typeof key === 'string') return ctx.cache.buildKey(key, ctx.args.namespace)
+    if (keys !== undefined) return Array.from(keys, (k) => ctx.cache.buildKey(k, ctx.args.namespace)).join(',')
+  } catch {
+    // Bad arguments: the error line says what was wrong.
+  }
+  return ''
+}

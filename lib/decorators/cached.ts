@@ -1,0 +1,188 @@
+/**
+ * `cached(fn, opts)` and the standard (TC39) method decorator `@Cached(opts)`:
+ * a call whose key is cached answers the cached value without calling `fn`.
+ *
+ * A cache that fails — a backend error, a timeout, a throwing plugin, a value the
+ * serializer cannot encode — never breaks the caller: the failure is logged under
+ * `NODE_DEBUG=oniocache` and the function's own result is returned.
+ */
+import type { BaseCache as Cache } from '../core/cache.js'
+import { debug } from '../util/debug.js'
+import { describe, errorText } from '../util/describe.js'
+import type { Duration } from '../util/duration.js'
+import { argumentsKey, UnkeyableError } from './key-encoding.js'
+import {
+  type CachedFunction,
+  type CacheSource,
+  type CachingDecorator,
+  callable,
+  checkNames,
+  DEFAULT_FLAGS,
+  type EntryOptions,
+  entryOptions,
+  fixedCache,
+  functionSite,
+  type Invoke,
+  methodDecorator,
+  type Site,
+  settle,
+} from './wrap.js'
+
+export type { CachedFunction } from './wrap.js'
+
+export interface CachedOptions<This, Args extends unknown[], R> extends EntryOptions {
+  /** The cache that holds the results. */
+  cache: Cache
+  /** One fixed key for every call, whatever its arguments. */
+  key?: string
+  /** The key of a call instead of the default `name(arguments)`; runs with the call's `this`. */
+  keyBuilder?: (this: This, args: Args, fn: (this: This, ...args: Args) => R) => string
+  /** `true` for a result that must not be stored. */
+  skipCache?: (result: Awaited<R>) => boolean
+}
+
+export interface CachedMethodOptions<Self> extends EntryOptions {
+  /** The cache, or a function of the instance (the class, for a static method) that answers it. */
+  cache: CacheSource<Self>
+  key?: string
+  /** The key of a call instead of the default `Class.method(arguments)`; runs with the call's `this`. */
+  keyBuilder?: (this: Self, args: readonly unknown[], method: (...args: never[]) => unknown) => string
+  skipCache?: (result: unknown) => boolean
+}
+
+/**
+ * Caches `fn`'s results: a call whose key is cached answers the cached value
+ * without calling `fn`. The default key is `fn.name`, the function's tag (two
+ * different functions never share a key, even with the same name) and the stable
+ * encoding of the arguments (see `key-encoding.ts`). `undefined` results are not stored.
+ */
+export function cached<This, Args extends unknown[], R>(
+  fn: (this: This, ...args: Args) => R,
+  options: CachedOptions<This, Args, R>,
+): CachedFunction<This, Args, Awaited<R>> {
+  if (typeof fn !== 'function') throw new TypeError(`[oniocache] cached(fn, options): fn must be a function; got ${describe(fn)}`)
+  const name = fn.name === '' ? 'anonymous' : fn.name
+  const config = cachedConfig(`cached ${name}`, options, CACHED_OPTIONS)
+  const cache = fixedCache(`cached ${name}`, options.cache)
+  const invoke = cachedInvoker<This, Args, Awaited<R>>(fn, config, functionSite('cached', fn, cache))
+  return callable(invoke, name, cache)
+}
+
+/**
+ * The standard method decorator of `cached`. The default key is
+ * `Class.method(arguments)`; `this` is not part of it, so instances share entries
+ * unless `cache` is a function of the instance or `keyBuilder` uses `this`.
+ */
+export function Cached<Self = unknown>(options: CachedMethodOptions<Self>): CachingDecorator<Self> {
+  const config = cachedConfig('@Cached', options, CACHED_OPTIONS)
+  return methodDecorator('@Cached', options.cache, (method, site) => {
+    const invoke = cachedInvoker(method, config, site)
+    return function (this: unknown, ...args: unknown[]) {
+      return invoke(this, args, DEFAULT_FLAGS)
+    }
+  }) as CachingDecorator<Self>
+}
+
+/** What the miss path of a call knows. @internal */
+export interface Miss {
+  readonly cache: Cache
+  readonly key: string
+  readonly namespace: string | undefined
+  /** Looks the key up again; a failed read counts as a miss. */
+  read(): Promise<unknown>
+}
+
+/**
+ * Wraps the miss path of a call (`fill`: call the function, store its result).
+ * `cachedStampede` passes one that holds a lock around it. @internal
+ */
+export type AroundMiss = (miss: Miss, fill: () => Promise<unknown>) => Promise<unknown>
+
+/** Validated options of `cached` and `@Cached`. @internal */
+export interface CachedConfig {
+  readonly ttl: Duration | null | undefined
+  readonly namespace: string | undefined
+  readonly key: string | undefined
+  readonly keyBuilder: ((this: unknown, args: unknown[], fn: unknown) => unknown) | undefined
+  readonly skipCache: ((result: unknown) => unknown) | undefined
+}
+
+/** The options `cached` and `@Cached` take. @internal */
+export const CACHED_OPTIONS: readonly string[] = ['cache', 'ttl', 'namespace', 'key', 'keyBuilder', 'skipCache']
+
+/** Checks the options of `cached`-like wrappers; `known` lists the names they take. Throws. @internal */
+export function cachedConfig(what: string, options: object, known: Iterable<string>): CachedConfig {
+  checkNames(what, options, known)
+  const { key, keyBuilder, skipCache } = options as { key?: unknown; keyBuilder?: unknown; skipCache?: unknown }
+  if (key !== undefined && typeof key !== 'string') throw new TypeError(`[oniocache] ${what}: key must be a string; got ${describe(key)}`)
+  if (keyBuilder !== undefined && typeof keyBuilder !== 'function') {
+    throw new TypeError(`[oniocache] ${what}: keyBuilder must be a function (args, fn) => string; got ${describe(keyBuilder)}`)
+  }
+  if (key !== undefined && keyBuilder !== undefined) throw new TypeError(`[oniocache] ${what}: give key (one fixed key) or keyBuilder (a key per call), not both`)
+  if (skipCache !== undefined && typeof skipCache !== 'function') {
+    throw new TypeError(`[oniocache] ${what}: skipCache must be a function (result) => boolean; got ${describe(skipCache)}`)
+  }
+  return { ...entryOptions(what, options), key, keyBuilder: keyBuilder as CachedConfig['keyBuilder'], skipCache: skipCache as CachedConfig['skipCache'] }
+}
+
+/** The engine of `cached` and `@Cached`: look up, else call and store. @internal */
+export function cachedInvoker<This, Args extends unknown[], T>(
+  fn: (this: This, ...args: Args) => unknown,
+  config: CachedConfig,
+  site: Site<This>,
+  aroundMiss?: AroundMiss,
+): Invoke<This, Args, T> {
+  const { ttl, namespace, key: fixedKey, keyBuilder, skipCache } = config
+
+  function keyOf(self: This, args: Args): string {
+    if (fixedKey !== undefined) return fixedKey
+    if (keyBuilder !== undefined) {
+      const key = keyBuilder.call(self, args, fn)
+      if (typeof key !== 'string') throw new TypeError(`[oniocache] ${site.kind} ${site.name(self)}: keyBuilder must return a string; it returned ${describe(key)}`)
+      return key
+    }
+    return defaultKey(site, self, args)
+  }
+
+  return async (self, args, flags) => {
+    const cache = site.cache(self)
+    const key = keyOf(self, args)
+    if (flags.cacheRead) {
+      const hit = await read(cache, key, namespace, site.kind)
+      if (hit !== undefined) return hit as T
+    }
+    const fill = async (): Promise<unknown> => {
+      const result = await fn.apply(self, args)
+      if (flags.cacheWrite && result !== undefined && !(skipCache?.(result) ?? false)) {
+        const write = settle(() => cache.set(key, result, { ttl, namespace }), site.kind, key, 'the result is returned uncached')
+        if (flags.waitForWrite) await write
+      }
+      return result
+    }
+    if (aroundMiss === undefined) return (await fill()) as T
+    return (await aroundMiss({ cache, key, namespace, read: () => read(cache, key, namespace, site.kind) }, fill)) as T
+  }
+}
+
+/** The default key of a call: the site's key name and its arguments' encoding. @internal */
+export function defaultKey<This>(site: Site<This>, self: This, args: readonly unknown[]): string {
+  try {
+    return argumentsKey(site.keyName(self), args)
+  } catch (error) {
+    if (!(error instanceof UnkeyableError)) throw error
+    throw new TypeError(
+      `[oniocache] ${site.kind} ${site.name(self)}: cannot build a key for this call: ${error.message}; ` +
+        `give ${site.kind} a keyBuilder (or a fixed key) that leaves it out`,
+    )
+  }
+}
+
+/** The cache's answer to a `get`, a failure counting as a miss. */
+async function read(cache: Cache, key: string, namespace: string | undefined, kind: string): Promise<unknown> {
+  try {
+    return await cache.get(key, { namespace })
+  } catch (error) {
+    if (debug.enabled) debug('%s %s: cache read failed, calling the function: %s', kind, key, errorText(error))
+    return undefined
+  }
+}

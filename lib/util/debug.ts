@@ -1,0 +1,4 @@
+import { debuglog } from 'node:util'
+
+/** `NODE_DEBUG=oniocache` lines: one logger for the whole library. */
+export const debug = debuglog('oniocache')

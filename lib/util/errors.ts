@@ -1,0 +1,59 @@
+import { describe } from './describe.js'
+
+/**
+ * Every error class oniocache throws. Each has a `name` equal to its class name,
+ * so that logs and `err.name` checks work across module copies, and errors that
+ * wrap another one keep it as `cause`.
+ */
+
+/** Base class of oniocache's own errors. */
+export class CacheError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** `add` was called for a key that already exists. */
+export class KeyExistsError extends CacheError {
+  readonly key: string
+  constructor(key: string) {
+    super(`[oniocache] key ${describe(key)} already exists: use set() to overwrite it`)
+    this.key = key
+  }
+}
+
+/** A command did not finish within its timeout (seconds). */
+export class TimeoutError extends CacheError {
+  readonly command: string
+  readonly timeout: number
+  constructor(command: string, timeout: number) {
+    super(`[oniocache] ${command} timed out after ${timeout}s: raise the cache's or the call's timeout, or check the backend`)
+    this.command = command
+    this.timeout = timeout
+  }
+}
+
+/** The serializer could not encode or decode a value; `cause` is its error. */
+export class SerializationError extends CacheError {}
+
+/** A key the backend cannot store (too long, control characters, ...). */
+export class InvalidKeyError extends CacheError {}
+
+/** An unknown cache alias, cache type, serializer, plugin or URL scheme. */
+export class InvalidCacheTypeError extends CacheError {}
+
+/** `OptimisticLock.cas` found that the value changed since it was read. */
+export class OptimisticLockError extends CacheError {}
+
+/**
+ * A backend failed or could not be reached. The message names the backend and
+ * the server (`[oniocache] [redis 127.0.0.1:6379] ...`); `cause` is the client's error.
+ */
+export class BackendError extends CacheError {
+  readonly backend: string
+  constructor(backend: string, message: string, options?: ErrorOptions) {
+    super(`[oniocache] [${backend}] ${message}`, options)
+    this.backend = backend
+  }
+}
