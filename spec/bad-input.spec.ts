@@ -8,7 +8,9 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Cache, MemoryBackend, MemoryCache, type Context, type Next } from '../lib/index.js'
+import { Cache, CacheHandler, MemoryBackend, MemoryCache, type Context, type Next } from '../lib/index.js'
+import { MemcachedCache } from '../lib/memcached.js'
+import { RedisCache } from '../lib/redis.js'
 
 type ErrorClass = typeof TypeError | typeof RangeError
 
@@ -201,8 +203,8 @@ for (const [input, serializer] of [['42', 42], ['null', null], ['{}', {}], ['{ d
 
 // Constructors: options that are not objects, unknown options, bad values.
 for (const [input, options] of [["'x'", 'x'], ['5', 5], ['null', null]] as const) {
-  sync('new Cache', input, () => new Cache(options as never), TypeError, /Cache options must be an object; got /)
-  sync('new MemoryCache', input, () => new MemoryCache(options as never), TypeError, /MemoryCache options must be an object; got /)
+  sync('new Cache', input, () => new Cache(options as never), TypeError, /Cache: options must be an object; got /)
+  sync('new MemoryCache', input, () => new MemoryCache(options as never), TypeError, /MemoryCache: options must be an object; got /)
 }
 sync('new Cache', '{ bogus: 1 }', () => new Cache({ bogus: 1 } as never), TypeError, /Cache: unknown option "bogus"; known: /)
 sync('new Cache', '{ maxSize: 1 } (a MemoryCache option)', () => new Cache({ maxSize: 1 } as never), TypeError, /Cache: unknown option "maxSize"; known: /)
@@ -219,6 +221,33 @@ sync('new Cache', '{ backend: {} }', () => new Cache({ backend: {} as never }), 
 sync('new Cache', '{ keyBuilder: 42 }', () => new Cache({ keyBuilder: 42 as never }), TypeError, /keyBuilder must be a function \(key, namespace\) => string/)
 sync('new MemoryCache', "{ maxSize: 'x' }", () => new MemoryCache({ maxSize: 'x' as never }), TypeError, /maxSize must be a positive integer/)
 sync('new MemoryCache', '{ maxSize: 0 }', () => new MemoryCache({ maxSize: 0 }), TypeError, /maxSize must be a positive integer/)
+
+// The backends' own options, checked at construction whether the backend module is loaded (RedisCache,
+// MemcachedCache) or not yet (a cache built from a config or a URL).
+const fromConfig = (options: Record<string, unknown>) => () => new CacheHandler().setConfig({ default: options as never })
+for (const [input, options, message] of [
+  ["{ connectionsPerServer: 0 }", { connectionsPerServer: 0 }, /connectionsPerServer must be an integer >= 1/],
+  ["{ connectTimeout: -1 }", { connectTimeout: -1 }, /connectTimeout must be a number of seconds/],
+  ["{ servers: [] }", { servers: [] }, /servers must be a non-empty list/],
+  ["{ servers: ['h'] }", { servers: ['h'] }, /'host:port' string/],
+  ["{ bogus: 1 }", { bogus: 1 }, /unknown option "bogus"/],
+] as const) {
+  const expected = /connectTimeout/.test(input) ? RangeError : TypeError
+  sync('new MemcachedCache', input, () => new MemcachedCache(options as never), expected, message)
+  sync("caches.setConfig({ cache: 'memcached' })", input, fromConfig({ cache: 'memcached', ...options }), expected, message)
+}
+for (const [input, options, message] of [
+  ["{ cluster: [] }", { cluster: [] }, /cluster must be a non-empty list of root nodes/],
+  ["{ cluster: [42] }", { cluster: [42] }, /cluster\[0\]: a node is \{ url \} or 'host:port'; got 42/],
+  ["{ cluster: ['h:0'] }", { cluster: ['h:0'] }, /cluster\[0\]: the node has a port out of range/],
+  ["{ url: 42 }", { url: 42 }, /url must be a string; got 42/],
+  ["{ client: {} }", { client: {} }, /client must be a node-redis client or cluster/],
+  ["{ connectTimeout: 'soon' }", { connectTimeout: 'soon' }, /connectTimeout must be a number of seconds/],
+] as const) {
+  const expected = /connectTimeout/.test(input) ? RangeError : TypeError
+  sync('new RedisCache', input, () => new RedisCache(options as never), expected, message)
+  sync("caches.setConfig({ cache: 'redis' })", input, fromConfig({ cache: 'redis', ...options }), expected, message)
+}
 
 // ---------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import {
   Cache, JsonSerializer, KeyExistsError, MemoryBackend, MemoryCache, NullSerializer, SerializationError, SimpleMemoryCache, type Context,
 } from '../lib/index.js'
 import { ManualClock, rejects, SpyBackend } from './support/fixtures/backends.js'
+import { childEnv } from './support/children.js'
 
 /** A memory cache on a clock the test moves by hand. */
 function clocked(options: ConstructorParameters<typeof MemoryCache>[0] = {}): { cache: MemoryCache; clock: ManualClock } {
@@ -902,23 +903,13 @@ interface DebugRun {
   lines: string[]
   stderr: string
 }
-/**
- * Keeps the child out of coverage. Under c8 its coverage of the same lib files
- * would be merged with this process's, script by script, and the child loads
- * them through another tsx hook, so the merged figures come out garbled. Node
- * copies NODE_V8_COVERAGE into every child's environment unless the key is
- * present, so it is set to '' (off) rather than left out.
- */
-function withoutCoverage(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { ...env, NODE_V8_COVERAGE: '' }
-}
 let debugRun: DebugRun | undefined
 /** Runs spec/support/fixtures/debug-commands.ts once with NODE_DEBUG=oniocache. */
 function runDebugScript(): DebugRun {
   if (debugRun !== undefined) return debugRun
   const script = fileURLToPath(new URL('./support/fixtures/debug-commands.ts', import.meta.url))
   const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
-    env: { ...withoutCoverage(process.env), NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '' },
+    env: childEnv({ NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '' }),
     encoding: 'utf8',
     timeout: 20_000,
   })

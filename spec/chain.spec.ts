@@ -5,7 +5,7 @@ import {
   type CommandName, type Context, type Middleware, type Next, type Plugin,
 } from '../lib/index.js'
 import { AsyncBackend, HangingBackend, rejection, rejects, sleep, SpyBackend } from './support/fixtures/backends.js'
-import { watching } from '../lib/deadline.js'
+import { watching } from '../lib/core/deadline.js'
 
 const passThrough: Middleware = (_ctx, next) => next()
 

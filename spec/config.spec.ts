@@ -1,19 +1,17 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MemcachedCache } from '../lib/backends/memcached.js'
-import { RedisCache } from '../lib/backends/redis.js'
+import { MemcachedBackend, MemcachedCache } from '../lib/memcached.js'
+import { RedisBackend, RedisCache } from '../lib/redis.js'
 import {
   BackendError, BasePlugin, Cache, CacheHandler, caches, HitMissRatioPlugin, InvalidCacheTypeError, JsonSerializer, MemoryBackend, MemoryCache,
   MsgPackSerializer, NullSerializer, parseCacheUrl, StringSerializer, TimingPlugin, V8Serializer, type CacheOptions, type CachesConfig, type Context, type Next,
 } from '../lib/index.js'
 import { rejectionError } from './support/fixtures/backends.js'
 import { redisCommand, startRedis } from './support/servers.js'
+import { childEnv as sharedChildEnv } from './support/children.js'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -62,7 +60,7 @@ async function countingServer(): Promise<{ server: Server; port: number; connect
 
 /** c8 merges a child's coverage into the report, and a tsx child's partial view lowers it (see package.spec.ts): children write theirs where nobody reads it. */
 function childEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, NODE_V8_COVERAGE: mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-')) }
+  return sharedChildEnv()
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -107,7 +105,8 @@ class TagPlugin extends BasePlugin {
 test('out of the box, alias "default" is a memory cache with MemoryCache\'s defaults', () => {
   const handler = new CacheHandler()
   const cache = handler.get('default')
-  assert.instance(cache, MemoryCache)
+  assert.instance(cache, Cache)
+  assert.instance(cache.backend, MemoryBackend)
   assert.instance(cache.serializer, NullSerializer)
   assert.is(handler.get('default'), cache, 'built on the first get, then the same instance')
   assert.equal(handler.getConfig(), { default: { cache: 'memory' } })
@@ -126,14 +125,14 @@ test('the SPEC example: get answers the same instance every time, create a new o
     })
     const cache = caches.get('default')
     assert.is(caches.get('default'), cache, 'same instance')
-    assert.instance(cache, MemoryCache)
+    assert.instance(cache.backend, MemoryBackend)
     assert.instance(cache.serializer, StringSerializer)
     await cache.set('n', 42)
     assert.is(await cache.get('n'), '42', 'StringSerializer is in use')
 
     const a = caches.create('redis_alt', { namespace: 'x' })
     const b = caches.create('redis_alt', { namespace: 'x' })
-    assert.instance(a, RedisCache)
+    assert.is(a.backend.name, 'redis 127.0.0.1:6379')
     assert.is.not(a, b, 'a new instance each call')
     assert.is(a.namespace, 'x')
     assert.is(a.timeout, 1)
@@ -285,25 +284,25 @@ test("aiocache's dotted names resolve to ours", () => {
     long: { cache: 'aiocache.backends.memory.SimpleMemoryCache', plugins: [{ class: 'aiocache.plugins.HitMissRatioPlugin' }] },
     redis: { cache: 'aiocache.RedisCache', serializer: { class: 'aiocache.serializers.StringSerializer' } },
   })
-  assert.instance(handler.get('default'), MemoryCache)
+  assert.instance(handler.get('default').backend, MemoryBackend)
   assert.instance(handler.get('default').serializer, JsonSerializer)
   assert.instance(handler.get('default').plugins[0], TimingPlugin)
-  assert.instance(handler.get('long'), MemoryCache)
+  assert.instance(handler.get('long').backend, MemoryBackend)
   assert.instance(handler.get('long').plugins[0], HitMissRatioPlugin)
-  assert.instance(handler.get('redis'), RedisCache)
+  assert.match(handler.get('redis').backend.name, /^redis /)
   assert.instance(handler.get('redis').serializer, StringSerializer)
   handler.setConfig({ default: { cache: 'aiocache.MemcachedCache', servers: ['127.0.0.1:11299'] } })
-  assert.instance(handler.get('default'), MemcachedCache)
+  assert.is(handler.get('default').backend.name, 'memcached 127.0.0.1:11299')
   const error = thrown(() => handler.setConfig({ default: { cache: 'aiocache.MongoCache' } }))
   assert.instance(error, InvalidCacheTypeError)
   assert.match(error.message, /unknown cache "aiocache.MongoCache"; available caches: memory, redis, memcached/)
 })
 
-test('"memcached" names the MemcachedCache; an unknown cache name lists the available ones', () => {
+test('"memcached" names a Memcached cache; an unknown cache name lists the available ones', () => {
   const handler = new CacheHandler()
   handler.setConfig({ default: { cache: 'memcached', servers: ['127.0.0.1:11299', '127.0.0.1:11298'], namespace: 'm' } })
   const cache = handler.get('default')
-  assert.instance(cache, MemcachedCache)
+  assert.instance(cache.serializer, JsonSerializer)
   assert.is(cache.backend.name, 'memcached 127.0.0.1:11299,127.0.0.1:11298')
   const error = thrown(() => new CacheHandler().setConfig({ default: { cache: 'mongo' } }))
   assert.instance(error, InvalidCacheTypeError)
@@ -514,9 +513,10 @@ test('parseCacheUrl: parts a scheme does not take are TypeErrors', () => {
 // ---------------------------------------------------------------------------
 // Cache.fromUrl
 
-test('Cache.fromUrl("memory://…") builds a MemoryCache with the query options, which take effect', async () => {
+test('Cache.fromUrl("memory://…") builds a memory cache with the query options, which take effect', async () => {
   const cache = Cache.fromUrl('memory://?maxSize=2&namespace=app&ttl=10&timeout=1')
-  assert.instance(cache, MemoryCache)
+  assert.instance(cache.backend, MemoryBackend)
+  assert.instance(cache.serializer, NullSerializer)
   assert.is(cache.namespace, 'app')
   assert.is(cache.ttl, 10)
   assert.is(cache.timeout, 1)
@@ -527,13 +527,13 @@ test('Cache.fromUrl("memory://…") builds a MemoryCache with the query options,
   assert.is(Cache.fromUrl('memory://?ttl=250ms').ttl, 0.25)
 })
 
-test('Cache.fromUrl("redis://…") answers a RedisCache at once, with the URL options, without connecting', async () => {
+test('Cache.fromUrl("redis://…") answers a Redis cache at once, with the URL options, without connecting', async () => {
   // Load the client first: a connection attempt must not be hidden by the time the import takes.
   await import('@redis/client')
   const probe = await countingServer()
   try {
     const cache = Cache.fromUrl(`redis://:secret@127.0.0.1:${probe.port}/2?timeout=1&namespace=app&ttl=5`)
-    assert.instance(cache, RedisCache, 'synchronous: a cache, not a promise')
+    assert.instance(cache, Cache, 'synchronous: a cache, not a promise')
     assert.is(cache.namespace, 'app')
     assert.is(cache.timeout, 1)
     assert.is(cache.ttl, 5)
@@ -554,9 +554,9 @@ test('Cache.fromUrl("redis://…") answers a RedisCache at once, with the URL op
   }
 })
 
-test('Cache.fromUrl: overrides go over the URL options; the cache class cannot be overridden', () => {
+test('Cache.fromUrl: options go over the URL options; the cache class cannot be overridden', () => {
   const cache = Cache.fromUrl('memory://?namespace=url&ttl=10', {
-    namespace: 'override', serializer: { class: 'JsonSerializer' }, plugins: [{ class: 'TimingPlugin' }], maxSize: 5, timeout: undefined,
+    namespace: 'override', serializer: new JsonSerializer(), plugins: [new TimingPlugin()], maxSize: 5, timeout: undefined,
   })
   assert.is(cache.namespace, 'override')
   assert.is(cache.ttl, 10)
@@ -573,9 +573,22 @@ test('Cache.fromUrl: overrides go over the URL options; the cache class cannot b
   assert.match(unknown.message, /^\[oniocache\] a memory:\/\/ URL: MemoryCache: unknown option "bogus"/)
 })
 
-test('Cache.fromUrl("memcached://…") builds a MemcachedCache with the servers; a registered "memcached" cache replaces it', () => {
+test('caches.fromUrl: overrides may be specs, as in a config', () => {
+  const cache = new CacheHandler().fromUrl('memory://?namespace=url&ttl=10', {
+    namespace: 'override', serializer: { class: 'JsonSerializer' }, plugins: [{ class: 'TimingPlugin' }], maxSize: 5, timeout: undefined,
+  })
+  assert.is(cache.namespace, 'override')
+  assert.is(cache.ttl, 10)
+  assert.instance(cache.serializer, JsonSerializer)
+  assert.instance(cache.plugins[0], TimingPlugin)
+  assert.instance(cache.backend, MemoryBackend)
+  const error = thrown(() => new CacheHandler().fromUrl('memory://', { cache: 'redis' } as never))
+  assert.match(error.message, /the URL picks the cache class/)
+})
+
+test('Cache.fromUrl("memcached://…") builds a Memcached cache with the servers; a "memcached" cache registered with caches replaces it', () => {
   const built = Cache.fromUrl('memcached://127.0.0.1:11299,127.0.0.1?namespace=app&timeout=1')
-  assert.instance(built, MemcachedCache)
+  assert.instance(built.serializer, JsonSerializer)
   assert.is(built.backend.name, 'memcached 127.0.0.1:11299,127.0.0.1:11211')
   assert.is(built.namespace, 'app')
   assert.is(built.timeout, 1)
@@ -637,27 +650,72 @@ test('a URL password reaches Redis (AUTH), the db and query options apply, and a
   }
 })
 
-test('Cache.fromUrl says to import the config module when only lib/cache.ts was loaded (child process)', async () => {
-  // In a child: a second copy of lib/cache.ts in this process would skew the coverage figures of every file it imports.
-  const script = "import { Cache } from './lib/cache.ts'; try { Cache.fromUrl('memory://'); console.log('no error') } catch (e) { console.log(e.message) }"
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: childEnv() })
-  assert.match(stdout, /Cache\.fromUrl needs oniocache's config module: import Cache from 'oniocache'/)
+// ---------------------------------------------------------------------------
+// One URL grammar per scheme
+
+/** What building from `build` gives: the error's class and message, or what the cache says of itself. */
+function outcomeOf(build: () => Cache | RedisBackend | MemcachedBackend): string {
+  try {
+    const built = build()
+    if (built instanceof Cache) return `${built.backend.name} ns=${built.namespace} ttl=${built.ttl} timeout=${built.timeout}`
+    return built.name
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message.replace(/^\[oniocache\] (a rediss?:\/\/ URL: |RedisCache: )?/, '')}`
+  }
+}
+
+test('one Redis URL grammar: Cache.fromUrl, caches, parseCacheUrl, new RedisCache({ url }) and new RedisBackend({ url }) agree on every input', () => {
+  const urls = [
+    'redis://h', 'redis://h:0', 'redis://h:70000', 'redis://h,h2', 'redis://ho st', 'redis://h:6380/2', 'redis://h/x', 'rediss://h',
+    'redis://:pw@h/1?namespace=app&ttl=5&timeout=1', 'redis://u:p%40ss@h', 'redis://h?connectTimeout=2', 'redis://h?bogus=1',
+    'redis://[::1]:7000/3', 'redis://[::1', 'REDIS://H:1', 'redis://h?ttl=-1', 'redis://h#frag', 'redis://:pw/x@h',
+  ]
+  for (const url of urls) {
+    const fromUrl = outcomeOf(() => Cache.fromUrl(url))
+    assert.is(outcomeOf(() => new CacheHandler().fromUrl(url)), fromUrl, `caches.fromUrl(${url})`)
+    assert.is(outcomeOf(() => new RedisCache({ url })), fromUrl, `new RedisCache({ url: ${url} })`)
+    const parsed = (() => {
+      try {
+        parseCacheUrl(url)
+        return 'ok'
+      } catch (error) {
+        return (error as Error).name
+      }
+    })()
+    assert.is(parsed === 'ok', !fromUrl.includes('Error:'), `parseCacheUrl(${url}) agrees`)
+    // The backend alone takes no cache options: the same outcome, or the refusal that says so.
+    const backend = outcomeOf(() => new RedisBackend({ url }))
+    if (/[?&](namespace|ttl|timeout)=/.test(url) && !fromUrl.includes('Error:')) assert.match(backend, /cache option/)
+    else assert.is(backend, fromUrl.includes('Error:') ? fromUrl.replace(/^(\w+): .*/, '$1') + backend.slice(backend.indexOf(':')) : fromUrl.split(' ns=')[0]!)
+  }
+})
+
+test('one Memcached server grammar: the servers option and memcached:// URLs agree', () => {
+  for (const server of ['h:1', 'h:0', 'h:70000', 'ho st:1', '[::1]:11211', 'h', ':1', 'h:1/x']) {
+    const viaUrl = outcomeOf(() => Cache.fromUrl(`memcached://${server}`))
+    const viaOption = outcomeOf(() => new MemcachedCache({ servers: [server] }))
+    assert.is(viaUrl.includes('Error:'), viaOption.includes('Error:') && server !== 'h', `${server}: ${viaUrl} / ${viaOption}`)
+  }
 })
 
 // ---------------------------------------------------------------------------
 // Importing the core does not load the Redis client
 
-test('importing the core, then building Redis and Memcached caches from a URL and from a config, loads neither @redis/client nor the Memcached protocol client (child process)', async () => {
+test('importing the core, then building Redis and Memcached caches from a URL and from a config, loads neither backend module nor a client (child process)', async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/redis-client-probe.ts'], {
     cwd: root,
     env: childEnv(),
   })
   const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>
-  assert.equal(report.built, ['RedisCache', 'RedisCache', 'RedisCache', 'MemcachedCache'], 'the caches were built')
+  assert.equal(
+    report.built,
+    ['redis 127.0.0.1:1', 'redis 127.0.0.1:1', 'redis 127.0.0.1:1', 'memcached 127.0.0.1:1'],
+    'the caches were built',
+  )
   assert.is(report.sawCore, true, 'the probe logs the modules the core loads')
-  assert.is(report.afterImport, false, 'importing the core loaded a Redis or Memcached client')
-  assert.is(report.afterBuild, false, 'building caches loaded a Redis or Memcached client')
-  assert.is(report.afterClientImport, true, 'the probe detects @redis/client once it is loaded')
+  assert.equal(report.afterImport, [], 'importing the core loaded a Redis or Memcached module')
+  assert.equal(report.afterBuild, [], 'building caches loaded a Redis or Memcached module')
+  assert.ok((report.afterClientImport as string[]).length > 0, 'the probe detects @redis/client once it is loaded')
   assert.is(report.afterMemcachedCommand, true, 'the first Memcached command loads the protocol client')
 })
 

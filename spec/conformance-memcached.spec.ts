@@ -3,8 +3,9 @@
 // needs them and the last suite of this file stops them.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { CacheHandler } from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
-import { conformance } from '../lib/testing/index.js'
+import { registerConformance } from '../lib/testing/index.js'
 import { startMemcached, type MemcachedServer } from './support/servers.js'
 
 let one: Promise<MemcachedServer[]> | undefined
@@ -15,17 +16,35 @@ const servers = (count: 1 | 2): Promise<MemcachedServer[]> =>
 // Memcached cannot clear by namespace: the suite checks that such a clear rejects and removes nothing.
 const capabilities = { clearNamespace: false, clearAll: true }
 
-conformance(
-  'conformance: Memcached, one server',
+// Declared through the runner-agnostic adapter, with uvu suites as the runner.
+const oneServer = suite('conformance: Memcached, one server')
+registerConformance(
+  oneServer,
   async ({ namespace, serializer, ttl }) => new MemcachedCache({ servers: (await servers(1)).map((s) => s.server), namespace, serializer, ttl }),
   { capabilities },
 )
+oneServer.run()
 
-conformance(
-  'conformance: Memcached, two servers',
+const twoServers = suite('conformance: Memcached, two servers')
+registerConformance(
+  twoServers,
   async ({ namespace, serializer, ttl }) => new MemcachedCache({ servers: (await servers(2)).map((s) => s.server), namespace, serializer, ttl }),
   { capabilities },
 )
+twoServers.run()
+
+// A cache built from a config holds a backend loaded on its first command: it conforms the same.
+const fromConfig = suite('conformance: Memcached, two servers, a cache from caches.create')
+registerConformance(
+  fromConfig,
+  async ({ namespace, serializer, ttl }) => {
+    const handler = new CacheHandler()
+    handler.setConfig({ default: { cache: 'memory' }, shared: { cache: 'memcached', servers: (await servers(2)).map((s) => s.server) } })
+    return handler.create('shared', { namespace, serializer, ttl })
+  },
+  { capabilities },
+)
+fromConfig.run()
 
 const cleanup = suite('conformance: Memcached servers stop')
 cleanup('the servers this file started are stopped', async () => {

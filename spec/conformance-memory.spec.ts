@@ -3,6 +3,9 @@ import * as assert from 'uvu/assert'
 import { Cache, MemoryBackend, MemoryCache, type Backend } from '../lib/index.js'
 import { conformance, conformanceTests, type ConformanceFactory, type ConformanceOptions } from '../lib/testing/index.js'
 import { AsyncBackend, ManualClock } from './support/fixtures/backends.js'
+import { childEnv } from './support/children.js'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 
 // ---------------------------------------------------------------------------
 // The memory backend passes the suite: on a hand-moved clock with every
@@ -10,7 +13,7 @@ import { AsyncBackend, ManualClock } from './support/fixtures/backends.js'
 
 const clock = new ManualClock()
 
-conformance(
+await conformance(
   'conformance: MemoryCache, hand-moved clock, every serializer',
   ({ namespace, serializer, ttl }) => new MemoryCache({ clock, namespace, serializer, ttl }),
   {
@@ -29,7 +32,7 @@ conformance(
 )
 
 // The factory as the README shows it: the suite sets the default ttl itself when a test needs one.
-conformance(
+await conformance(
   'conformance: Cache on a MemoryBackend, real time, default serializers',
   ({ namespace, serializer }) => new Cache({ backend: new MemoryBackend(), namespace, serializer }),
   { capabilities: { clearAll: true } },
@@ -43,7 +46,7 @@ class NoNamespaceClear extends MemoryBackend {
   }
 }
 
-conformance(
+await conformance(
   'conformance: a memory backend with Memcached-like capabilities (no clear by namespace, no casToken)',
   ({ namespace, serializer, ttl }) => new Cache({ backend: new NoNamespaceClear({ clock }), namespace, serializer, ttl }),
   { serializers: ['json'], clock, capabilities: { clearNamespace: false, casToken: false } },
@@ -227,6 +230,34 @@ test('a factory that ignores the namespace, serializer or ttl it is given fails 
   assert.match(String(await second!.run().catch((e: unknown) => e)), /was given a JsonSerializer but its cache uses/)
   const withTtl = conformanceTests(({ namespace, serializer }) => new Cache({ namespace, serializer, ttl: 60 }), { clock: new ManualClock() })
   assert.match(String(await withTtl[0]!.run().catch((e: unknown) => e)), /asked for a default ttl of null but its cache has 60: .*set no default ttl of its own/)
+})
+
+// ---------------------------------------------------------------------------
+// Runner adapters: the suite needs no runner to load, and node:test runs it too.
+
+const run = promisify(execFile)
+const root = new URL('..', import.meta.url).pathname
+
+test('oniocache/testing loads where uvu cannot be found; its tests run as plain functions (child process)', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/testing-without-runner.ts'], {
+    cwd: root,
+    env: childEnv(),
+  })
+  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { uvuBlocked: boolean; passed: number; total: number; adapter: string }
+  assert.is(report.uvuBlocked, true, 'the child cannot import uvu')
+  assert.ok(report.total > 50, `${report.total} tests`)
+  assert.is(report.passed, report.total)
+  assert.match(report.adapter, /uvu is not installed: install it, or declare the tests with registerConformance/)
+})
+
+test('conformanceNodeTest runs the suite under node --test (child process)', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'spec/support/fixtures/node-test-conformance.ts'], {
+    cwd: root,
+    env: childEnv(),
+  })
+  const total = conformanceTests(() => new MemoryCache(), { clock: new ManualClock(), capabilities: { clearAll: true } }).length
+  assert.match(stdout, new RegExp(`^# pass ${total}$`, 'm'), stdout.slice(-400))
+  assert.match(stdout, /^# fail 0$/m)
 })
 
 test.run()

@@ -3,6 +3,7 @@
 // stopped by the last suite of this file.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Cache } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
 import { conformance } from '../lib/testing/index.js'
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
@@ -12,15 +13,22 @@ let cluster: Promise<RedisCluster> | undefined
 const redis = (): Promise<RedisServer> => (server ??= startRedis())
 const redisCluster = (): Promise<RedisCluster> => (cluster ??= startRedisCluster({ masters: 3 }))
 
-conformance(
+await conformance(
   'conformance: Redis, single node',
   async ({ namespace, serializer, ttl }) => new RedisCache({ port: (await redis()).port, namespace, serializer, ttl }),
   { capabilities: { clearAll: true } },
 )
 
-conformance(
+await conformance(
   'conformance: Redis Cluster, 3 masters',
   async ({ namespace, serializer, ttl }) => new RedisCache({ cluster: (await redisCluster()).rootNodes, namespace, serializer, ttl }),
+  { capabilities: { clearAll: true } },
+)
+
+// A cache built from a URL holds a backend loaded on its first command: it conforms the same.
+await conformance(
+  'conformance: Redis, a cache from Cache.fromUrl',
+  async ({ namespace, serializer, ttl }) => Cache.fromUrl((await redis()).url, { namespace, serializer, ttl }),
   { capabilities: { clearAll: true } },
 )
 

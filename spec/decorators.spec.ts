@@ -1,21 +1,28 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  BackendError, Cache, Cached, cached, JsonSerializer, MemoryCache, MultiCached, multiCached, NullSerializer, SerializationError, TimeoutError, type Context,
+  BackendError, Cache, Cached, cached, JsonSerializer, type MemoryBackend, MemoryCache, MultiCached, multiCached, NullSerializer, SerializationError, TimeoutError, type Context,
 } from '../lib/index.js'
-import { cachedConfig, cachedInvoker, CACHED_OPTIONS, type Miss } from '../lib/decorators.js'
-import { argumentsKey, MAX_KEY_BYTES } from '../lib/key-encoding.js'
+import { cachedConfig, cachedInvoker, CACHED_OPTIONS, type Miss } from '../lib/decorators/cached.js'
+import { argumentsKey, functionTag, MAX_KEY_BYTES } from '../lib/decorators/key-encoding.js'
 import { AsyncBackend, HangingBackend, ManualClock, rejectionError, sleep, SpyBackend } from './support/fixtures/backends.js'
 import { FailingBackend } from './support/fixtures/failing-backend.js'
+import { childEnv } from './support/children.js'
 
-/** The keys the memory store holds, as built, sorted. */
+/** A default key without its function's tag: `load#1a2b3c4d~2(1)` is `load(1)`. */
+const untagged = (key: string): string => key.replace(/#[0-9a-f]{8}(~\d+)?(?=\()/, '')
+
+/** The keys the memory store holds, as built (function tags left out), sorted. */
 async function storedKeys(cache: Cache): Promise<string[]> {
-  return [...((await cache.raw('keys')) as Iterable<string>)].sort()
+  return [...((await cache.raw('keys')) as Iterable<string>)].map(untagged).sort()
+}
+
+/** What a memory store holds under the default key that reads `key` once its function tag is left out. */
+function storedUnder(store: MemoryBackend, key: string): unknown {
+  const found = [...(store.raw('keys', []) as Iterable<string>)].find((k) => untagged(k) === key)
+  return found === undefined ? undefined : store.get(found)
 }
 
 /** An async function named `name` (default `fetchThing`) that records its calls. */
@@ -224,7 +231,7 @@ test('cached: namespace applies to the stored entry and to the lookup', async ()
   await plain(1)
   assert.is(calls.length, 2, 'another namespace is another entry')
   assert.equal(await storedKeys(cache), ['main:fetchThing(1)', 'users:fetchThing(1)'])
-  assert.is(await cache.get('fetchThing(1)', { namespace: 'users' }), 1)
+  assert.is(storedUnder(cache.backend, 'users:fetchThing(1)'), 1)
 })
 
 // ---------------------------------------------------------------------------
@@ -398,17 +405,41 @@ test('default key: a cycle rejects with a TypeError that says so', async () => {
   assert.match(error.message, /arguments\[0\]\.self\.back refers back to an object that contains it \(a cycle\)/)
 })
 
-test('default key: an anonymous function is named by a digest of its source, stable across wrappers', async () => {
+test('default key: a function is told apart by a digest of its source and, among equal ones, by the order they were made', async () => {
   const cache = new MemoryCache()
-  const a = cached(async (id: number) => id, { cache })
-  const again = cached(async (id: number) => id, { cache })
+  const make = () => async (id: number) => id
+  const first = make()
+  const second = make()
+  const a = cached(first, { cache })
+  const aAgain = cached(first, { cache })
+  const b = cached(second, { cache })
   const other = cached(async (id: number) => id + 1, { cache })
   await a(1)
-  assert.is(await again(1), 1)
+  assert.is(await aAgain(1), 1)
+  await b(1)
   await other(1)
-  const keys = await storedKeys(cache)
-  assert.is(keys.length, 2, keys.join(' '))
-  for (const key of keys) assert.match(key, /^anonymous-[0-9a-f]{12}\(1\)$/)
+  const keys = [...((await cache.raw('keys')) as Iterable<string>)]
+  assert.is(keys.length, 3, keys.join(' '))
+  const digest = functionTag(first).slice(0, 9)
+  assert.equal(keys.slice(0, 2), [`anonymous${digest}(1)`, `anonymous${digest}~2(1)`], 'the same function shares its key; an equal one made later does not')
+  assert.match(keys[2]!, /^anonymous#[0-9a-f]{8}\(1\)$/)
+  assert.is.not(keys[2]!.slice(9, 18), digest, 'other source, other digest')
+})
+
+test('default key: two different functions with the same name never share a key', async () => {
+  const cache = new MemoryCache()
+  const users = { fetch: async function getUser(id: number) { return `user ${id}` } }
+  const admins = { fetch: async function getUser(id: number) { return `admin ${id}` } }
+  const forUsers = cached(users.fetch, { cache })
+  const forAdmins = cached(admins.fetch, { cache })
+  assert.is(await forUsers(1), 'user 1')
+  assert.is(await forAdmins(1), 'admin 1', 'not the other function\'s cached result')
+  const factory = (prefix: string) => async function getUser(id: number) { return `${prefix} ${id}` }
+  const one = cached(factory('one'), { cache })
+  const two = cached(factory('two'), { cache })
+  assert.is(await one(1), 'one 1')
+  assert.is(await two(1), 'two 1', 'closures of one factory are different functions')
+  assert.is([...((await cache.raw('keys')) as Iterable<string>)].length, 4)
 })
 
 // ---------------------------------------------------------------------------
@@ -449,15 +480,15 @@ test('options({ waitForWrite: false }) answers before the store finishes; the st
   }, { cache })
   const started = Date.now()
   assert.is(await get.options({ waitForWrite: false })(1), 'v1')
-  assert.is(backend.store.get('load(1)'), undefined, 'not stored yet when the call answers')
+  assert.is(storedUnder(backend.store, 'load(1)'), undefined, 'not stored yet when the call answers')
   await sleep(60)
-  assert.is(backend.store.get('load(1)'), 'v1', 'stored in the background')
+  assert.is(storedUnder(backend.store, 'load(1)'), 'v1', 'stored in the background')
   assert.ok(Date.now() - started >= 25, 'the lookup itself was awaited')
 
   const waiting = Date.now()
   await get.options({ cacheRead: false })(2)
   assert.ok(Date.now() - waiting >= 25, 'by default the store is awaited')
-  assert.is(backend.store.get('load(2)'), 'v2')
+  assert.is(storedUnder(backend.store, 'load(2)'), 'v2')
 })
 
 test('options(): unknown switches and non-booleans are TypeErrors; options are per variant', async () => {
@@ -754,7 +785,7 @@ test('multiCached: a failing cache: every key counts as missing, fn\'s answer is
   }
 })
 
-test('multiCached: misuse is a TypeError: keysFrom, a keys argument that is not an array of strings, the wrong result shape', async () => {
+test('multiCached: misuse is a TypeError: keysFrom, a keys argument that is not an iterable of strings, an answer that is no record or Map', async () => {
   const cache = new MemoryCache()
   const { fn, asked } = usersLoader()
   for (const keysFrom of [-1, 1.5, '', null]) {
@@ -765,20 +796,54 @@ test('multiCached: misuse is a TypeError: keysFrom, a keys argument that is not 
   const get = multiCached(fn, { cache, keysFrom: 0 })
   const notArray = await rejectionError(get('a' as never))
   assert.instance(notArray, TypeError)
-  assert.match(notArray.message, /argument 0 \(keysFrom\) must be an array of string keys/)
+  assert.match(notArray.message, /argument 0 \(keysFrom\) must be an iterable of string keys/)
   assert.instance(await rejectionError(get([1] as never)), TypeError)
   const byProp = multiCached(async (query: { ids: string[] }) => Object.fromEntries(query.ids.map((id) => [id, 1])), { cache, keysFrom: 'ids' })
   assert.match((await rejectionError(byProp({ id: [] } as never))).message, /the "ids" property of the first argument/)
   assert.equal(asked, [])
 
-  const mapFn = async (ids: string[]): Promise<Map<string, number>> => new Map(ids.map((id) => [id, 1]))
-  const mismatch = multiCached(mapFn, { cache, keysFrom: 0 } as never) as (ids: string[]) => Promise<unknown>
-  assert.match((await rejectionError(mismatch(['q']))).message, /returns: 'map'/)
-  const recordFn = async (ids: string[]): Promise<Record<string, number>> => Object.fromEntries(ids.map((id) => [id, 1]))
-  const wrongWay = multiCached(recordFn, { cache, keysFrom: 0, returns: 'map' } as never) as (ids: string[]) => Promise<unknown>
-  assert.match((await rejectionError(wrongWay(['r']))).message, /answered a record, but returns is 'map'/)
   const listFn = async (ids: string[]): Promise<Record<string, number>> => ids as never
   assert.match((await rejectionError(multiCached(listFn, { cache, keysFrom: 0 })(['s']))).message, /must answer a record or a Map/)
+})
+
+test('multiCached: the keys argument may be any iterable of strings (a Set, a generator); fn gets the missing ones in the same kind', async () => {
+  const cache = new MemoryCache()
+  const asked: unknown[] = []
+  const load = multiCached(
+    async (ids: Iterable<string>) => {
+      asked.push(ids instanceof Set ? ['Set', ...ids] : ['Array', ...ids])
+      return Object.fromEntries([...ids].map((id) => [id, id.toUpperCase()]))
+    },
+    { cache, keysFrom: 0 },
+  )
+  assert.equal(await load(new Set(['a', 'b'])), { a: 'A', b: 'B' })
+  function* ids(): Generator<string> {
+    yield 'b'
+    yield 'c'
+  }
+  assert.equal(await load(ids()), { b: 'B', c: 'C' })
+  assert.equal(await load(new Set(['a', 'c'])), { a: 'A', c: 'C' }, 'every key cached: fn not called')
+  assert.equal(asked, [['Set', 'a', 'b'], ['Array', 'c']])
+  const byString = await rejectionError(load('ab' as never))
+  assert.instance(byString, TypeError, 'a string is not a keys argument')
+})
+
+test('multiCached: a Map answer is cached like a record; the shape answered follows returns', async () => {
+  const cache = new MemoryCache()
+  let calls = 0
+  const mapFn = async (ids: string[]): Promise<Map<string, number>> => {
+    calls++
+    return new Map(ids.map((id) => [id, id.length]))
+  }
+  const asRecord = multiCached(mapFn, { cache, keysFrom: 0 } as never) as (ids: string[]) => Promise<unknown>
+  assert.equal(await asRecord(['q', 'rr']), { q: 1, rr: 2 }, 'a Map answer, returned as a record')
+  assert.equal(await asRecord(['q', 'rr']), { q: 1, rr: 2 }, 'and cached: fn not called again')
+  assert.is(calls, 1)
+  const asMap = multiCached(mapFn, { cache, keysFrom: 0, returns: 'map' })
+  assert.equal(await asMap(['q', 'sss']), new Map([['q', 1], ['sss', 3]]))
+  const recordFn = async (ids: string[]): Promise<Record<string, number>> => Object.fromEntries(ids.map((id) => [id, 7]))
+  const recordAsMap = multiCached(recordFn, { cache: new MemoryCache(), keysFrom: 0, returns: 'map' } as never) as (ids: string[]) => Promise<unknown>
+  assert.equal(await recordAsMap(['x']), new Map([['x', 7]]), 'a record answer with returns: map is a Map')
 })
 
 // ---------------------------------------------------------------------------
@@ -978,6 +1043,7 @@ test('cachedInvoker: aroundMiss wraps the miss path only, and its read() looks t
   const invoke = cachedInvoker(async (id: number) => ++calls + id * 0, cachedConfig('test', { cache }, CACHED_OPTIONS), {
     kind: 'test',
     name: () => 'wrapped',
+    keyName: () => 'wrapped',
     cache: () => cache,
   }, async (miss, fill) => {
     misses.push(miss)
@@ -997,14 +1063,11 @@ test('cachedInvoker: aroundMiss wraps the miss path only, and its read() looks t
 // ---------------------------------------------------------------------------
 // Child processes: debug lines and the example
 
-function throwawayCoverageDir(): string {
-  return mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-'))
-}
 
 test('NODE_DEBUG=oniocache: every cache failure a decorator swallows is logged, and none leaves an unhandled rejection', () => {
   const script = fileURLToPath(new URL('./support/fixtures/decorators-debug.ts', import.meta.url))
   const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '', NODE_V8_COVERAGE: throwawayCoverageDir() },
+    env: childEnv({ NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '' }),
     encoding: 'utf8',
     timeout: 20_000,
   })
@@ -1013,14 +1076,14 @@ test('NODE_DEBUG=oniocache: every cache failure a decorator swallows is logged, 
   assert.equal(answers, [{ id: 1 }, { id: 2 }, 30, 'v4', '100000000000000000000', { a: 'A', b: 'B' }], 'every call answered its own result')
   const stderr = child.stderr.replace(/\u001b\[[0-9;]*m/g, '')
   const expected = [
-    /cached lookup\(1\): cache read failed, calling the function: BackendError: \[oniocache\] \[failing 127\.0\.0\.1:1\]/,
-    /cached lookup\(1\): cache write failed, the result is returned uncached: BackendError/,
-    /cached lookup\(2\): cache write failed, the result is returned uncached: BackendError/,
-    /cached viaPlugin\(3\): cache read failed, calling the function: Error: plugin broke on get/,
-    /cached viaPlugin\(3\): cache write failed, the result is returned uncached: Error: plugin broke on set/,
-    /cached onHangingServer\(4\): cache read failed, calling the function: TimeoutError/,
-    /cached onHangingServer\(4\): cache write failed, the result is returned uncached: TimeoutError/,
-    /cached bigNumber\(\): cache write failed, the result is returned uncached: SerializationError/,
+    /cached lookup#[0-9a-f]{8}\(1\): cache read failed, calling the function: BackendError: \[oniocache\] \[failing 127\.0\.0\.1:1\]/,
+    /cached lookup#[0-9a-f]{8}\(1\): cache write failed, the result is returned uncached: BackendError/,
+    /cached lookup#[0-9a-f]{8}\(2\): cache write failed, the result is returned uncached: BackendError/,
+    /cached viaPlugin#[0-9a-f]{8}\(3\): cache read failed, calling the function: Error: plugin broke on get/,
+    /cached viaPlugin#[0-9a-f]{8}\(3\): cache write failed, the result is returned uncached: Error: plugin broke on set/,
+    /cached onHangingServer#[0-9a-f]{8}\(4\): cache read failed, calling the function: TimeoutError/,
+    /cached onHangingServer#[0-9a-f]{8}\(4\): cache write failed, the result is returned uncached: TimeoutError/,
+    /cached bigNumber#[0-9a-f]{8}\(\): cache write failed, the result is returned uncached: SerializationError/,
     /multiCached usersById: cache read failed, every key counts as missing: BackendError/,
     /multiCached usersById: cache write failed, the values are returned uncached: BackendError/,
   ]
@@ -1031,14 +1094,14 @@ test('examples/decorators.ts runs and shows hits, misses and the keys', () => {
   const root = fileURLToPath(new URL('..', import.meta.url))
   const child = spawnSync(process.execPath, ['--import', 'tsx', 'examples/decorators.ts'], {
     cwd: root,
-    env: { ...process.env, NODE_DEBUG: '', FORCE_COLOR: '0', NO_COLOR: '1', NODE_V8_COVERAGE: throwawayCoverageDir() },
+    env: childEnv({ NODE_DEBUG: '', FORCE_COLOR: '0', NO_COLOR: '1' }),
     encoding: 'utf8',
     timeout: 20_000,
   })
   assert.is(child.status, 0, child.stderr)
-  assert.match(child.stdout, /getUser\("42"\)/)
+  assert.match(child.stdout, /getUser#[0-9a-f]{8}\("42"\)/)
   assert.match(child.stdout, /loads: 1/)
-  assert.match(child.stdout, /UserRepository\.find\(7\)/)
+  assert.match(child.stdout, /UserRepository\.find#[0-9a-f]{8}\(7\)/)
   assert.match(child.stdout, /asked for: c/)
 })
 

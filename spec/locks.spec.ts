@@ -3,10 +3,10 @@
 // against a shared Redis and a shared Memcached) and Redis' pub/sub connection.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Cache, MemoryBackend, OptimisticLock, OptimisticLockError, RedLock, lockChannel } from '../lib/index.js'
+import { Cache, cachedStampede, MemoryBackend, OptimisticLock, OptimisticLockError, RedLock, TimeoutError, lockChannel } from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
-import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
+import { AsyncBackend, rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
 import { startWorker, type Worker } from './support/fixtures/workers.js'
 import { redisCommand, startMemcached, startRedis, type MemcachedServer, type RedisServer } from './support/servers.js'
 
@@ -252,6 +252,62 @@ lockSuite('memcached', async () => {
 })
 
 // ---------------------------------------------------------------------------
+// ---------------------------------------------------------------------------
+// A hung server: every backend call a lock makes is bounded by the cache's timeout.
+
+/** A memory store whose compare-and-delete and pub/sub never answer, as on a server that hangs mid-release. */
+class HungRelease extends AsyncBackend {
+  deleteIf(): Promise<boolean> {
+    return new Promise(() => {})
+  }
+  subscribe(): Promise<() => Promise<void>> {
+    return new Promise(() => {})
+  }
+  publish(): Promise<number> {
+    return new Promise(() => {})
+  }
+}
+
+const hung = suite<{ socket: NodeJS.Timeout }>('locks: a hung server never leaves a call pending past the timeout')
+// A hung server's socket keeps the process alive; the deadline's own timer does not.
+hung.before((ctx) => {
+  ctx.socket = setInterval(() => {}, 1000)
+})
+hung.after((ctx) => {
+  clearInterval(ctx.socket)
+})
+
+hung('RedLock.release rejects with TimeoutError once the cache timeout has passed', async () => {
+  const cache = new Cache({ backend: new HungRelease(), timeout: 0.1 })
+  const lock = await RedLock.acquire(cache, 'k', { lease: 5 })
+  assert.ok(lock.held)
+  const started = Date.now()
+  const error = await rejection(lock.release())
+  assert.instance(error, TimeoutError)
+  assert.ok(Date.now() - started < 1000, `settled after ${Date.now() - started} ms`)
+})
+
+hung('cachedStampede answers the function\'s result although the release hangs', async () => {
+  const cache = new Cache({ backend: new HungRelease(), timeout: 0.1 })
+  const compute = cachedStampede(async (id: string) => `value ${id}`, { cache, lease: 5 })
+  const started = Date.now()
+  assert.is(await compute('a'), 'value a')
+  assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`)
+})
+
+hung('a waiter whose subscription hangs falls back to polling and still ends its wait', async () => {
+  const cache = new Cache({ backend: new HungRelease(), timeout: 0.1 })
+  const holder = await RedLock.acquire(cache, 'w', { lease: 0.4 })
+  const started = Date.now()
+  const waiter = await RedLock.acquire(cache, 'w', { lease: 0.4 })
+  assert.is(waiter.held, false)
+  const waited = Date.now() - started
+  assert.ok(waited >= 300 && waited < 1500, `waited ${waited} ms for a 400 ms lease`)
+  assert.ok(holder.held)
+})
+
+hung.run()
+
 const pubsub = suite<{ server: RedisServer }>('locks: redis pub/sub connection')
 
 pubsub.before(async (ctx) => {

@@ -3,16 +3,14 @@
 // REAL memcached processes (started here, stopped here) for the protocol itself,
 // pipelining, oversized values, kill / restart / pause, close() and process exit.
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { BackendError, InvalidKeyError } from '../lib/errors.js'
-import { MAX_FLAGS, MemcachedClient, MemcachedReplyError, ProtocolError, type MetaReply } from '../lib/memcached/client.js'
+import { BackendError, InvalidKeyError } from '../lib/util/errors.js'
+import { MAX_FLAGS, MemcachedClient, MemcachedReplyError, ProtocolError, type MetaReply } from '../lib/backends/memcached/client.js'
 import { rejectionError, sleep } from './support/fixtures/backends.js'
 import { memcachedCommand, startMemcached, type MemcachedServer } from './support/servers.js'
+import { childEnv } from './support/children.js'
 
 const root = new URL('..', import.meta.url).pathname
 
@@ -149,7 +147,7 @@ basics('invalid options are a TypeError / RangeError at construction; unknown op
     [{ servers: ['h:1'], connectTimeoutMs: 1.5 }, /connectTimeoutMs must be an integer/],
     [{ servers: ['h:1'], retryMinMs: '50' }, /retryMinMs must be an integer/],
     [{ servers: ['h:1'], closeTimeoutMs: -1 }, /closeTimeoutMs must be an integer >= 0/],
-    [{ servers: ['h:1'], poolSize: 3 }, /unknown memcached client option "poolSize"/],
+    [{ servers: ['h:1'], poolSize: 3 }, /MemcachedClient: unknown option "poolSize"/],
   ]
   for (const [options, message] of bad) {
     assert.throws(() => new MemcachedClient(options as never), (error: Error) => error instanceof TypeError && message.test(error.message), String(JSON.stringify(options)))
@@ -665,13 +663,12 @@ one('a connect that does not complete within connectTimeoutMs fails the requests
   }
 })
 
-const childCoverage = (): string => mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-'))
 
 /** Runs the exit fixture; answers how long the child lived after printing `done`. */
 async function exitDelay(mode: 'close' | 'idle' | 'down', server: string): Promise<number> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/memcached-client-exit.ts', mode, server], {
     cwd: root,
-    env: { ...process.env, NODE_V8_COVERAGE: childCoverage() },
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''

@@ -5,7 +5,7 @@
 // MEMCACHED_FUZZ_SEED=<seed>.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MAX_LINE_BYTES, MAX_VALUE_BYTES, ProtocolError, ReplyParser, type ParseResult, type Reply } from '../lib/memcached/parser.js'
+import { MAX_LINE_BYTES, MAX_VALUE_BYTES, ProtocolError, ReplyParser, type ParseResult, type Reply } from '../lib/backends/memcached/parser.js'
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1')
 

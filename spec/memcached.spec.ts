@@ -1,9 +1,6 @@
 // The Memcached backend on real memcached processes started by the harness:
 // keys, ttls, sizes, counters, CAS, clear, several servers and faults.
 import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -11,6 +8,7 @@ import { BackendError, InvalidKeyError, KeyExistsError, TimeoutError } from '../
 import { MemcachedCache, exptime } from '../lib/memcached.js'
 import { rejection, sleep } from './support/fixtures/backends.js'
 import { memcachedCommand, startMemcached, type MemcachedServer } from './support/servers.js'
+import { childEnv } from './support/children.js'
 
 
 /** `mg <key> <flags>` straight to the server, bypassing oniocache. */
@@ -176,7 +174,7 @@ one('examples/memcached.ts runs against a server', async ({ server }) => {
   const root = new URL('..', import.meta.url).pathname
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/memcached.ts'], {
     cwd: root,
-    env: { ...process.env, MEMCACHED_SERVERS: server.server, NO_COLOR: '1', FORCE_COLOR: '0', NODE_V8_COVERAGE: mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-')) },
+    env: childEnv({ MEMCACHED_SERVERS: server.server, NO_COLOR: '1', FORCE_COLOR: '0' }),
   })
   assert.match(stdout, /name: 'Ada'/)
   assert.match(stdout, /\[ 1, 2, undefined \]/)

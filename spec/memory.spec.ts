@@ -1,12 +1,10 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { gcFunction } from './support/soak.js'
 import { Cache, KeyExistsError, MemoryBackend, MemoryCache, NullSerializer, SimpleMemoryCache, type Clock } from '../lib/index.js'
+import { childEnv } from './support/children.js'
 
 /** A clock the test moves by hand; `onRead` sees every read (the sweeper reads it once per sweep). */
 interface ManualClock extends Clock {
@@ -902,19 +900,12 @@ test('a process holding keys with a ttl exits on its own', () => {
 const backend = new MemoryBackend({ sweepInterval: '20ms' })
 backend.set('k', 1, 3600)
 process.stdout.write('armed ' + backend.size)`
-  // The child is a probe, not measured: under c8 its partial coverage of lib/ would be merged into
-  // the report. Node passes NODE_V8_COVERAGE on to children unless it is set, so point it elsewhere.
-  const coverage = mkdtempSync(join(tmpdir(), 'oniocache-child-'))
-  const env = { ...process.env, NODE_V8_COVERAGE: coverage }
-  try {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 15_000, env })
-    assert.is(child.error, undefined, String(child.error))
-    assert.is(child.signal, null, 'the child had to be killed: something kept it alive')
-    assert.is(child.status, 0, child.stderr)
-    assert.is(child.stdout.trim(), 'armed 1')
-  } finally {
-    rmSync(coverage, { recursive: true, force: true })
-  }
+  const env = childEnv()
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 15_000, env })
+  assert.is(child.error, undefined, String(child.error))
+  assert.is(child.signal, null, 'the child had to be killed: something kept it alive')
+  assert.is(child.status, 0, child.stderr)
+  assert.is(child.stdout.trim(), 'armed 1')
 })
 
 test('close() stops the sweeper; a later ttl starts it again', async () => {

@@ -1,19 +1,13 @@
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync, } from 'node:fs'
 import { promisify } from 'node:util'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { childEnv } from './support/children.js'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
 
-// c8 merges a child's coverage into the report, and a tsx child's partial view of a
-// file lowers the merged figures: children write theirs where nobody reads it.
-function throwawayCoverageDir(): string {
-  return mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-'))
-}
 
 test('the built package exports every name the SPEC lists (npm test builds dist/ first)', async () => {
   assert.ok(existsSync(`${root}dist/index.js`), 'dist/index.js is missing: run `npm run build` first (npm test does)')
@@ -32,7 +26,7 @@ test('the built package exports every name the SPEC lists (npm test builds dist/
 })
 
 test('the seed example (npm run demo) passes its own assertions and prints both figures', async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/plugins.ts'], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', NODE_V8_COVERAGE: throwawayCoverageDir() } })
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/plugins.ts'], { cwd: root, env: childEnv({ FORCE_COLOR: '0', NO_COLOR: '1' }) })
   assert.match(stdout, /hitRatio: 0\.\d+/)
   assert.match(stdout, /total: 1000/)
   assert.match(stdout, /get_min: \d/)
@@ -41,7 +35,7 @@ test('the seed example (npm run demo) passes its own assertions and prints both 
 })
 
 test('examples/decorators.ts and examples/locks.ts run and show what they promise', async () => {
-  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', NODE_V8_COVERAGE: throwawayCoverageDir() }
+  const env = childEnv({ FORCE_COLOR: '0', NO_COLOR: '1' })
   const decorators = (await run(process.execPath, ['--import', 'tsx', 'examples/decorators.ts'], { cwd: root, env })).stdout
   assert.match(decorators, /getUser\('42'\) twice -> loads: 1/)
   assert.match(decorators, /pricesFor asked for: c\n/, 'multiCached asks only for the missing key')

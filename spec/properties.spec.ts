@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert'
 import {
   JsonSerializer, MemoryCache, MsgPackSerializer, StringSerializer, toSeconds, V8Serializer, type AnySerializer, type Duration,
 } from '../lib/index.js'
-import { argumentsKey } from '../lib/key-encoding.js'
+import { argumentsKey } from '../lib/decorators/key-encoding.js'
 import { check, checkAsync, prng } from './support/fc-config.js'
 import { hasProtoKey, sameArguments, sameValue, withoutNegativeZero, type SameValueOptions } from './support/deep-equal.js'
 import { argumentList, mutate, twin } from './support/key-arguments.js'

@@ -1,9 +1,6 @@
 // The Redis backend on real redis-server processes started by the harness:
 // storage format, commands, clear, scripts, clients passed in, and faults.
 import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -11,6 +8,7 @@ import { BackendError, MsgPackSerializer, StringSerializer, TimeoutError, V8Seri
 import { RedisCache } from '../lib/redis.js'
 import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
 import { redisCommand, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
+import { childEnv } from './support/children.js'
 
 
 // ---------------------------------------------------------------------------
@@ -293,7 +291,7 @@ single('examples/redis.ts runs against a server and prints what it says', async 
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis.ts'], {
     cwd: root,
     // A child's coverage would distort the merged report (see spec/package.spec.ts).
-    env: { ...process.env, REDIS_URL: server.url, NO_COLOR: '1', FORCE_COLOR: '0', NODE_V8_COVERAGE: mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-')) },
+    env: childEnv({ REDIS_URL: server.url, NO_COLOR: '1', FORCE_COLOR: '0' }),
   })
   assert.match(stdout, /name: 'Ada'/)
   assert.match(stdout, /\{"name":"Ada","langs":\["en","fr"\]\}/)

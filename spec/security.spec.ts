@@ -13,9 +13,8 @@
  *    JSON, util.inspect, causes), in the cache itself, or in a NODE_DEBUG line.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { serialize as v8Serialize } from 'node:v8'
@@ -34,6 +33,7 @@ import { rejection } from './support/fixtures/backends.js'
 import {
   encodeRedisCommand, memcachedCommand, parseResp, redisCommand, type RespValue, startMemcached, startRedis, startRedisCluster, type MemcachedServer, type RedisServer,
 } from './support/servers.js'
+import { childEnv } from './support/children.js'
 
 const root = new URL('..', import.meta.url).pathname
 
@@ -692,7 +692,7 @@ async function runScenariosInChild(): Promise<ChildRun> {
   await pausedForChild.pause()
   const child = spawn(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/password-scenarios.ts', JSON.stringify({ ...targets, paused: pausedForChild.port })], {
     cwd: root,
-    env: { ...process.env, NODE_DEBUG: 'oniocache', FORCE_COLOR: '0', NO_COLOR: '1', NODE_V8_COVERAGE: mkdtempSync(join(tmpdir(), 'oniocache-child-coverage-')) },
+    env: childEnv({ NODE_DEBUG: 'oniocache', FORCE_COLOR: '0', NO_COLOR: '1' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   let stdout = ''
@@ -771,7 +771,7 @@ passwords('the url and cluster options repeat no part of a malformed URL (node-r
         error = e
       }
       assert.instance(error, TypeError, `${Object.keys(options)[0]}: ${url.replace(/s3cr3t/, '…')}`)
-      assert.match((error as Error).message, /^\[oniocache\] \[redis\] /)
+      assert.match((error as Error).message, /^\[oniocache\] (\[redis\] |(a|the path of a) redis:\/\/ URL )/)
       assert.not.ok(exposure(error).join('\n').includes('s3cr3t'), (error as Error).message)
     }
   }
@@ -789,7 +789,7 @@ passwords('in NODE_DEBUG=oniocache output: a child process runs the same scenari
   assert.match(stderr, /^ONIOCACHE \d+: get k error BackendError: \[oniocache\] \[redis 127\.0\.0\.1:\d+\]/m)
   assert.match(stderr, /^ONIOCACHE \d+: get k error TimeoutError/m)
   assert.match(stderr, /^ONIOCACHE \d+: \[redis 127\.0\.0\.1:\d+\] .*(WRONGPASS|ECONNREFUSED)/m)
-  assert.match(stderr, /^ONIOCACHE \d+: cached loadUser\("42"\): cache read failed/m)
+  assert.match(stderr, /^ONIOCACHE \d+: cached loadUser#[0-9a-f]{8}\("42"\): cache read failed/m)
   assert.match(stderr, /^ONIOCACHE \d+: set k  [\d.]+ms$/m, 'the successful commands were logged too')
 })
 

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { DEFAULT_TOLERANCES, checkFlatness, type LeakKind, type Sample, type SoakReport } from './support/soak.js'
+import { childEnv } from './support/children.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const MB = 1024 * 1024
@@ -27,7 +28,7 @@ function soak(args: readonly string[], killAfterMs: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'spec/support/fixtures/soak-run.ts', '--json', ...args], {
       cwd: root,
-      env: { ...process.env, NODE_V8_COVERAGE: '', NODE_DEBUG: '', ONIOCACHE_DISABLE: '' },
+      env: childEnv({ NODE_DEBUG: '', ONIOCACHE_DISABLE: '' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''

@@ -29,7 +29,7 @@ import {
   Cache, HitMissRatioPlugin, InvalidKeyError, KeyExistsError, MemoryCache, OptimisticLock, OptimisticLockError, RedLock, SerializationError,
   TimeoutError, TimingPlugin, cached, cachedStampede, multiCached, type Context, type Duration, type Middleware, type Next, type Plugin,
 } from '../../lib/index.js'
-import { watching } from '../../lib/deadline.js'
+import { watching } from '../../lib/core/deadline.js'
 import { MemcachedCache } from '../../lib/memcached.js'
 import { RedisCache } from '../../lib/redis.js'
 import { startMemcached, startRedis } from './servers.js'
