@@ -16,7 +16,7 @@
 // process and take turns op by op (the order rotating every op); a client's rate in a round is
 // its ops over the time its own ops took. With `targets`, the table is followed by one PASS/FAIL
 // line per shape for the target client (its median over the baseline's median).
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -32,7 +32,9 @@ const ROUNDS = smoke ? 1 : 7
  * on, so a sequential round takes 0.3–1.5 s per client, a concurrent one about 0.5–2 s. Smoke:
  * one round, no warm-up.
  */
-const OPS: Record<Concurrency, number> = smoke ? { 1: 200, [IN_FLIGHT]: 2 * IN_FLIGHT } : { 1: 5_000, [IN_FLIGHT]: 100_000 }
+const OPS: Record<Concurrency, number> = smoke
+  ? { 1: 200, [IN_FLIGHT]: 2 * IN_FLIGHT }
+  : { 1: 5_000, [IN_FLIGHT]: 100_000 }
 const WARM_UP = !smoke
 /** A child that has not answered by then is killed (bounded in time, like its loops are in count). */
 const CHILD_TIMEOUT_MS = smoke ? 60_000 : 300_000
@@ -76,7 +78,12 @@ const SHAPES: ReadonlyArray<{ command: Command; concurrency: Concurrency; label:
 ]
 
 /** Runs `ops` calls of `op` over `keys` with `concurrency` of them in flight; resolves ops/s. */
-async function round(op: (key: string) => Promise<unknown>, keys: readonly string[], ops: number, concurrency: number): Promise<number> {
+async function round(
+  op: (key: string) => Promise<unknown>,
+  keys: readonly string[],
+  ops: number,
+  concurrency: number,
+): Promise<number> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < ops) {
@@ -93,7 +100,11 @@ async function round(op: (key: string) => Promise<unknown>, keys: readonly strin
  * Runs `ops` calls per client, one call at a time, the clients taking turns call by call (who
  * goes first rotating every call); resolves each client's ops/s over the time of its own calls.
  */
-async function interleavedRound(ops: Array<(key: string) => Promise<unknown>>, keys: ReadonlyArray<readonly string[]>, count: number): Promise<number[]> {
+async function interleavedRound(
+  ops: Array<(key: string) => Promise<unknown>>,
+  keys: ReadonlyArray<readonly string[]>,
+  count: number,
+): Promise<number[]> {
   const spent = ops.map(() => 0)
   for (let i = 0; i < count; i++) {
     for (let j = 0; j < ops.length; j++) {
@@ -110,14 +121,22 @@ async function interleavedRound(ops: Array<(key: string) => Promise<unknown>>, k
 async function verify(client: BenchClient, keys: readonly string[], what: string): Promise<void> {
   let wrong = 0
   let sample: unknown
-  await round(async (key) => {
-    const value = await client.get(key)
-    if (value !== client.expected) {
-      wrong++
-      sample = value
-    }
-  }, keys, keys.length, IN_FLIGHT)
-  if (wrong > 0) throw new Error(`${what}: ${wrong} of ${keys.length} keys did not read back the value (got ${JSON.stringify(sample)})`)
+  await round(
+    async (key) => {
+      const value = await client.get(key)
+      if (value !== client.expected) {
+        wrong++
+        sample = value
+      }
+    },
+    keys,
+    keys.length,
+    IN_FLIGHT,
+  )
+  if (wrong > 0)
+    throw new Error(
+      `${what}: ${wrong} of ${keys.length} keys did not read back the value (got ${JSON.stringify(sample)})`,
+    )
 }
 
 type ParentMessage = { type: 'round' } | { type: 'done' }
@@ -163,14 +182,20 @@ async function child(bench: Benchmark, name: string): Promise<void> {
         await verify(client, keys[i]!, `${entries[i]!.clientName} after pre-fill`)
       }
     }
-    const ops = clients.map((client) => (command === 'get' ? (key: string) => client.get(key) : (key: string) => client.set(key)))
+    const ops = clients.map((client) =>
+      command === 'get' ? (key: string) => client.get(key) : (key: string) => client.set(key),
+    )
     send({ type: 'ready' })
     while ((await receive()).type === 'round') {
-      const rates = ops.length > 1 ? await interleavedRound(ops, keys, OPS[concurrency]) : [await round(ops[0]!, keys[0]!, OPS[concurrency], concurrency)]
+      const rates =
+        ops.length > 1
+          ? await interleavedRound(ops, keys, OPS[concurrency])
+          : [await round(ops[0]!, keys[0]!, OPS[concurrency], concurrency)]
       send({ type: 'rates', rates })
     }
     if (command === 'set') {
-      for (const [i, client] of clients.entries()) await verify(client, keys[i]!.slice(0, Math.min(KEYS, OPS[concurrency])), `${entries[i]!.clientName} after set`)
+      for (const [i, client] of clients.entries())
+        await verify(client, keys[i]!.slice(0, Math.min(KEYS, OPS[concurrency])), `${entries[i]!.clientName} after set`)
     }
   } finally {
     for (const client of clients) await client.close()
@@ -192,7 +217,11 @@ class Case {
   #pending: { resolve(message: ChildMessage): void; reject(error: Error): void; timer: NodeJS.Timeout } | undefined
   #exited: Error | undefined
 
-  constructor(self: string, readonly name: string, env: Record<string, string>) {
+  constructor(
+    self: string,
+    readonly name: string,
+    env: Record<string, string>,
+  ) {
     this.#proc = spawn(process.execPath, ['--import', 'tsx', self, `--case=${name}`, ...(smoke ? ['--smoke'] : [])], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...env },
@@ -250,21 +279,35 @@ class Case {
  * Runs one shape; resolves each client's rates, one per round. Concurrent: a child per client,
  * their rounds in ABBA order. Sequential: one child holding every client, interleaved op by op.
  */
-async function runShape(self: string, clients: readonly string[], shape: string, concurrency: Concurrency, env: Record<string, string>): Promise<number[][]> {
-  const names = concurrency === 1 ? [`${clients.join('+')}|${shape}|1`] : clients.map((client) => `${client}|${shape}|${concurrency}`)
+async function runShape(
+  self: string,
+  clients: readonly string[],
+  shape: string,
+  concurrency: Concurrency,
+  env: Record<string, string>,
+): Promise<number[][]> {
+  const names =
+    concurrency === 1
+      ? [`${clients.join('+')}|${shape}|1`]
+      : clients.map((client) => `${client}|${shape}|${concurrency}`)
   const cases = names.map((name) => new Case(self, name, env))
   try {
-    await Promise.all(cases.map(async (c) => {
-      const reply = await c.next()
-      if (reply.type !== 'ready') throw new Error(`case ${c.name}: expected ready, got ${JSON.stringify(reply)}`)
-    }))
+    await Promise.all(
+      cases.map(async (c) => {
+        const reply = await c.next()
+        if (reply.type !== 'ready') throw new Error(`case ${c.name}: expected ready, got ${JSON.stringify(reply)}`)
+      }),
+    )
     const rates = clients.map((): number[] => [])
     for (let r = WARM_UP ? -1 : 0; r < ROUNDS; r++) {
       const order = (r & 1) === 0 ? cases.keys() : [...cases.keys()].reverse()
       for (const i of order) {
         const got = await cases[i]!.round()
         if (r < 0) continue // round -1 is the warm-up
-        if (cases.length === 1) got.forEach((rate, j) => rates[j]!.push(rate))
+        if (cases.length === 1)
+          got.forEach((rate, j) => {
+            rates[j]!.push(rate)
+          })
         else rates[i]!.push(got[0]!)
       }
     }
@@ -298,7 +341,8 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   const names = Object.keys(bench.clients)
   const baseline = names[0]!
   const prefixes = names.map((n) => bench.clients[n]!.prefix)
-  if (new Set(prefixes).size !== prefixes.length) throw new Error(`key prefixes must be distinct: ${prefixes.join(', ')}`)
+  if (new Set(prefixes).size !== prefixes.length)
+    throw new Error(`key prefixes must be distinct: ${prefixes.join(', ')}`)
   const targets = bench.targets
   if (targets && (targets.client === baseline || !names.includes(targets.client))) {
     throw new Error(`targets.client ${targets.client} must be one of the clients other than the baseline`)
@@ -310,7 +354,9 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   try {
     for (const shape of SHAPES) {
       const rates = await runShape(self, names, shape.command, shape.concurrency, server.env)
-      names.forEach((client, i) => results.push({ shape: shape.label, client, rates: rates[i]! }))
+      names.forEach((client, i) => {
+        results.push({ shape: shape.label, client, rates: rates[i]! })
+      })
     }
   } finally {
     await server.stop()
@@ -319,17 +365,23 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
   console.log(`\n## ${bench.title}\n`)
   console.log(
     `node ${process.version}, ${server.version}, ${clients}; ${bench.value}; ${KEYS} keys; ` +
-      `${WARM_UP ? 'warm-up + ' : ''}${ROUNDS} round(s) of ${OPS[1]} ops (sequential) / ${OPS[IN_FLIGHT]} ops (${IN_FLIGHT} in flight) per client; ` +
-      `${IN_FLIGHT} in flight: each client in a fresh process, the ${names.length} of a shape taking turns round by round ` +
-      `(${names.length === 2 ? 'ABBA' : 'forward order on even rounds, reverse on odd'}); sequential: the ${names.length} clients of a shape in one fresh process, taking turns op by op; ` +
-      `${((performance.now() - started) / 1000).toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after\n`,
+      `${WARM_UP ? 'warm-up + ' : ''}${ROUNDS} round(s) of ${OPS[1]} ops (sequential) / ${OPS[IN_FLIGHT]} ops ` +
+      `(${IN_FLIGHT} in flight) per client; ` +
+      `${IN_FLIGHT} in flight: each client in a fresh process, the ${names.length} of a shape taking turns round by ` +
+      `round ` +
+      `(${names.length === 2 ? 'ABBA' : 'forward order on even rounds, reverse on odd'}); sequential: the ` +
+      `${names.length} clients of a shape in one fresh process, taking turns op by op; ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ` +
+      `${loadavg()[0]!.toFixed(2)} after\n`,
   )
   // Paired: the ratio of each round to the baseline's round of the same turn (they ran back to
   // back), then the median of those. The loopback round trip drifts by 2–3× within a run on this
   // VM, which the ratio of the two medians feels and the paired ratio mostly cancels.
-  const paired = (rates: readonly number[], base: readonly number[]): number => median(rates.map((rate, i) => rate / base[i]!))
+  const paired = (rates: readonly number[], base: readonly number[]): number =>
+    median(rates.map((rate, i) => rate / base[i]!))
   console.log(
-    `| shape | client | median ops/s | spread (min–max) | ratio of medians to ${baseline} | paired ratio (median of per-round ratios) |\n` +
+    `| shape | client | median ops/s | spread (min–max) | ratio of medians to ${baseline} | paired ratio (median of ` +
+      `per-round ratios) |\n` +
       '| --- | --- | ---: | ---: | ---: | ---: |',
   )
   for (const shape of SHAPES) {
@@ -339,12 +391,15 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
     for (const { client, rates } of rows) {
       const m = median(rates)
       console.log(
-        `| ${shape.label} | ${client} | ${fmt(m)} | ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))} | ${(m / base).toFixed(2)}× | ${paired(rates, baseRates).toFixed(2)}× |`,
+        `| ${shape.label} | ${client} | ${fmt(m)} | ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))} | ` +
+          `${(m / base).toFixed(2)}× | ${paired(rates, baseRates).toFixed(2)}× |`,
       )
     }
   }
   if (targets) {
-    console.log(`\n${targets.client} against the targets (paired ratio to ${baseline}; the ratio of medians in parentheses):\n`)
+    console.log(
+      `\n${targets.client} against the targets (paired ratio to ${baseline}; the ratio of medians in parentheses):\n`,
+    )
     for (const shape of SHAPES) {
       const rows = results.filter((r) => r.shape === shape.label)
       const ours = rows.find((r) => r.client === targets.client)!.rates
@@ -354,7 +409,8 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
       // Three decimals, so that a ratio just under the target never prints as the target.
       const verdict = ratio >= target ? 'PASS' : 'FAIL'
       console.log(
-        `${verdict} ${shape.label}: ${ratio.toFixed(3)}× ${baseline} (ratio of medians ${(median(ours) / median(base)).toFixed(3)}×; target ≥ ${target}×)` +
+        `${verdict} ${shape.label}: ${ratio.toFixed(3)}× ${baseline} (ratio of medians ` +
+          `${(median(ours) / median(base)).toFixed(3)}×; target ≥ ${target}×)` +
           (smoke ? ' (smoke: one short cold round, means nothing)' : ''),
       )
     }

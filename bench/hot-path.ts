@@ -15,17 +15,17 @@
 // spread (min–max of the rounds), ratio, PASS/FAIL against the issue's targets.
 // `--smoke` runs every case in this process, one short round each, with read-back checks only.
 import { execFileSync } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import compose from 'koa-compose'
-import { LRUCache } from 'lru-cache'
-import { Keyv } from 'keyv'
-import { createCache } from 'cache-manager'
-import { Cacheable } from 'cacheable'
+import { fileURLToPath } from 'node:url'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
-import { HitMissRatioPlugin, MemoryCache, TimingPlugin, type Middleware } from '../lib/index.js'
+import { createCache } from 'cache-manager'
+import { Cacheable } from 'cacheable'
+import { Keyv } from 'keyv'
+import compose from 'koa-compose'
+import { LRUCache } from 'lru-cache'
+import { HitMissRatioPlugin, MemoryCache, type Middleware, TimingPlugin } from '../lib/index.js'
 
 const KEYS = 10_000
 const VALUE = 'x'.repeat(100)
@@ -113,7 +113,11 @@ for (const [lib, create] of Object.entries(stores)) {
   }
   cases[`${lib} set`] = async () => {
     const store = create()
-    return { op: (key) => store.set(key, VALUE), keys: hitKeys, after: () => expect(store.get('k1'), VALUE, 'set key reads back') }
+    return {
+      op: (key) => store.set(key, VALUE),
+      keys: hitKeys,
+      after: () => expect(store.get('k1'), VALUE, 'set key reads back'),
+    }
   }
 }
 cases['MemoryCache get-hit + Timing + HitMissRatio'] = async () => {
@@ -133,9 +137,12 @@ for (const n of CHAIN_SIZES) {
       key: string
       result: string | undefined
     }
-    const layers: Array<compose.Middleware<Ctx>> = Array.from({ length: n }, () => async (_ctx: Ctx, next: () => Promise<unknown>) => {
-      await next()
-    })
+    const layers: Array<compose.Middleware<Ctx>> = Array.from(
+      { length: n },
+      () => async (_ctx: Ctx, next: () => Promise<unknown>) => {
+        await next()
+      },
+    )
     layers.push(async (ctx) => {
       ctx.result = map.get(ctx.key)
     })
@@ -244,7 +251,8 @@ if (only !== undefined) {
   const names = [...Object.keys(cases).filter((name) => !name.startsWith('chain ')), 'baseline']
   const passes = smoke ? [names] : [names, [...names].reverse()]
   const results = new Map<string, number[]>()
-  const add = (label: string, rates: number[]): void => void results.set(label, [...(results.get(label) ?? []), ...rates])
+  const add = (label: string, rates: number[]): void =>
+    void results.set(label, [...(results.get(label) ?? []), ...rates])
   const startedAt = performance.now()
   const loadBefore = loadavg()[0]!.toFixed(2)
   let baselineRuns = 0
@@ -253,7 +261,9 @@ if (only !== undefined) {
       const label = name !== 'baseline' ? name : baselineRuns++ < passes.length ? 'baseline (first)' : 'baseline (last)'
       const rates = smoke
         ? await measure(name)
-        : (JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, `--case=${name}`], { encoding: 'utf8' })) as number[])
+        : (JSON.parse(
+            execFileSync(process.execPath, ['--import', 'tsx', self, `--case=${name}`], { encoding: 'utf8' }),
+          ) as number[])
       add(label, rates)
     }
   }
@@ -262,7 +272,9 @@ if (only !== undefined) {
   for (let i = 0; i < CHAIN_PROCESSES; i++) {
     const rates = smoke
       ? await measureChains()
-      : (JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, '--chains'], { encoding: 'utf8' })) as Record<string, number[]>)
+      : (JSON.parse(
+          execFileSync(process.execPath, ['--import', 'tsx', self, '--chains'], { encoding: 'utf8' }),
+        ) as Record<string, number[]>)
     chainRuns.push(rates)
     for (const [label, r] of Object.entries(rates)) add(label, r)
   }
@@ -274,15 +286,27 @@ if (only !== undefined) {
   const ratio = (label: string): number => median(rates(label)) / base
   const row = (label: string, shown = label): string => {
     const r = rates(label)
-    return `| ${shown} | ${fmt(median(r))} | ${fmt(Math.min(...r))}–${fmt(Math.max(...r))} | ${ratio(label).toFixed(2)}× |`
+    return (
+      `| ${shown} | ${fmt(median(r))} | ${fmt(Math.min(...r))}–${fmt(Math.max(...r))} | ` +
+      `${ratio(label).toFixed(2)}× |`
+    )
   }
   const version = (pkg: string): string =>
-    (JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version
+    (
+      JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as {
+        version: string
+      }
+    ).version
   const peers = ['lru-cache', 'keyv', 'cache-manager', 'cacheable', 'bentocache'] as const
 
   const out: string[] = []
+  const how = smoke
+    ? `SMOKE: one cold round of ${SMOKE_OPS} ops per case, in one process ` +
+      '(checks that every case runs; the figures and PASS/FAIL mean nothing)'
+    : 'each case in a fresh process per pass, two passes (the second in reverse order), ' +
+      `warm-up then ${ROUNDS} rounds of ~${ROUND_MS} ms per process`
   out.push(
-    `node ${process.version}; ${smoke ? `SMOKE: one cold round of ${SMOKE_OPS} ops per case, in one process (checks that every case runs; the figures and PASS/FAIL mean nothing)` : `each case in a fresh process per pass, two passes (the second in reverse order), warm-up then ${ROUNDS} rounds of ~${ROUND_MS} ms per process`}; ${wall} s; ${load}`,
+    `node ${process.version}; ${how}; ${wall} s; ${load}`,
     `peers: ${peers.map((p) => `${p} ${version(p)}`).join(', ')}, koa-compose ${version('koa-compose')}`,
     `baseline \`await map.get()\`: median of both baseline processes' rounds = ${fmt(base)} ops/s`,
     '',
@@ -318,7 +342,8 @@ if (only !== undefined) {
     '| ---: | ---: | ---: | ---: | ---: |',
   )
   const nsPerOp = (label: string): number => 1e9 / median(rates(label))
-  const spread = (label: string): string => `${fmt(median(rates(label)))} (${fmt(Math.min(...rates(label)))}–${fmt(Math.max(...rates(label)))})`
+  const spread = (label: string): string =>
+    `${fmt(median(rates(label)))} (${fmt(Math.min(...rates(label)))}–${fmt(Math.max(...rates(label)))})`
   for (const n of CHAIN_SIZES) {
     const ours = `chain ${n}: MemoryCache`
     const koa = `chain ${n}: koa-compose`
@@ -342,22 +367,40 @@ if (only !== undefined) {
     return { ours, koa, ratio: ours / koa, ratioAll: oursAll / koaAll, ok: ours > 0 && koa > 0 }
   })
   const slopeRatio = median(perProcess.map((p) => p.ratio))
-  const oursFit = fit(CHAIN_SIZES, CHAIN_SIZES.map((n) => nsPerOp(`chain ${n}: MemoryCache`)))
-  const koaFit = fit(CHAIN_SIZES, CHAIN_SIZES.map((n) => nsPerOp(`chain ${n}: koa-compose`)))
-  const oursFit1 = fit(some, some.map((n) => nsPerOp(`chain ${n}: MemoryCache`)))
-  const koaFit1 = fit(some, some.map((n) => nsPerOp(`chain ${n}: koa-compose`)))
+  const oursFit = fit(
+    CHAIN_SIZES,
+    CHAIN_SIZES.map((n) => nsPerOp(`chain ${n}: MemoryCache`)),
+  )
+  const koaFit = fit(
+    CHAIN_SIZES,
+    CHAIN_SIZES.map((n) => nsPerOp(`chain ${n}: koa-compose`)),
+  )
+  const oursFit1 = fit(
+    some,
+    some.map((n) => nsPerOp(`chain ${n}: MemoryCache`)),
+  )
+  const koaFit1 = fit(
+    some,
+    some.map((n) => nsPerOp(`chain ${n}: koa-compose`)),
+  )
   const step = (who: string): string => (nsPerOp(`chain 1: ${who}`) - nsPerOp(`chain 0: ${who}`)).toFixed(0)
   out.push(
     '',
-    `Each of ${chainRuns.length} process(es) measured both chains at every N, rounds interleaved; the table pools their rounds.`,
+    `Each of ${chainRuns.length} process(es) measured both chains at every N, rounds interleaved; the table pools ` +
+      `their rounds.`,
     `Per process, ns per added middleware (fit over N = 1, 3, 5, 10), MemoryCache / koa-compose: ` +
       perProcess.map((p) => `${p.ours.toFixed(1)} / ${p.koa.toFixed(1)} (${p.ratio.toFixed(2)}×)`).join('; ') +
       `. Over N = 0…10 the ratios are ${perProcess.map((p) => `${p.ratioAll.toFixed(2)}×`).join(', ')}.`,
-    `Pooled least-squares fit over N = 1, 3, 5, 10: MemoryCache ${oursFit1.slope.toFixed(1)} ns, koa-compose ${koaFit1.slope.toFixed(1)} ns per middleware (${(oursFit1.slope / koaFit1.slope).toFixed(2)}×); ` +
-      `over N = 0…10: MemoryCache ${oursFit.slope.toFixed(1)} ns (intercept ${oursFit.intercept.toFixed(0)} ns), koa-compose ${koaFit.slope.toFixed(1)} ns (intercept ${koaFit.intercept.toFixed(0)} ns), ${(oursFit.slope / koaFit.slope).toFixed(2)}×.`,
-    `Step from 0 to 1 middleware (the one-off cost of having a chain): MemoryCache +${step('MemoryCache')} ns, koa-compose +${step('koa-compose')} ns.`,
+    `Pooled least-squares fit over N = 1, 3, 5, 10: MemoryCache ${oursFit1.slope.toFixed(1)} ns, koa-compose ` +
+      `${koaFit1.slope.toFixed(1)} ns per middleware (${(oursFit1.slope / koaFit1.slope).toFixed(2)}×); ` +
+      `over N = 0…10: MemoryCache ${oursFit.slope.toFixed(1)} ns (intercept ${oursFit.intercept.toFixed(0)} ns), ` +
+      `koa-compose ${koaFit.slope.toFixed(1)} ns (intercept ${koaFit.intercept.toFixed(0)} ns), ` +
+      `${(oursFit.slope / koaFit.slope).toFixed(2)}×.`,
+    `Step from 0 to 1 middleware (the one-off cost of having a chain): MemoryCache +${step('MemoryCache')} ns, ` +
+      `koa-compose +${step('koa-compose')} ns.`,
     '',
-    `- added cost per middleware ≤ 1.2× koa-compose's: ${slopeRatio.toFixed(2)}× (median of the processes) ${pass(perProcess.every((p) => p.ok) && slopeRatio <= 1.2)}`,
+    `- added cost per middleware ≤ 1.2× koa-compose's: ${slopeRatio.toFixed(2)}× (median of the processes) ` +
+      `${pass(perProcess.every((p) => p.ok) && slopeRatio <= 1.2)}`,
   )
   console.log(out.join('\n'))
 }

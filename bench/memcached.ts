@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import memjs from 'memjs'
 import { MemcachedCache } from '../lib/memcached.js'
 import { serverVersions, startMemcached } from '../spec/support/servers.js'
-import { main, packageVersion, type BenchClient } from './backend-runner.js'
+import { type BenchClient, main, packageVersion } from './backend-runner.js'
 
 const VALUE = 'x'.repeat(100)
 const ENV = 'ONIOCACHE_BENCH_MEMCACHED'
@@ -21,7 +21,9 @@ function server(env: NodeJS.ProcessEnv): string {
 await main(
   {
     title: 'Memcached: MemcachedCache vs memjs',
-    value: `100-byte string values (memjs stores them raw and its get returns value.toString(); MemcachedCache stores their JSON, 102 bytes)`,
+    value:
+      `100-byte string values (memjs stores them raw and its get returns value.toString(); MemcachedCache ` +
+      `stores their JSON, 102 bytes)`,
     clients: {
       memjs: {
         prefix: 'bench:memjs:',
@@ -54,7 +56,11 @@ await main(
     async startServer() {
       const versions = await serverVersions()
       const memcached = await startMemcached()
-      return { env: { [ENV]: memcached.server }, version: `memcached ${versions.memcached} (-t 1)`, stop: () => memcached.stop() }
+      return {
+        env: { [ENV]: memcached.server },
+        version: `memcached ${versions.memcached} (-t 1)`,
+        stop: () => memcached.stop(),
+      }
     },
   },
   fileURLToPath(import.meta.url),

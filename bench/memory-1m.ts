@@ -123,10 +123,22 @@ async function measure(name: string, entries: number, insertOnly = false): Promi
   const filled = usage()
   if (insertOnly) {
     await target.close()
-    return { entries, emptyBytes: empty - start, structurePerEntry: (filled - built) / entries, totalPerEntry: NaN, insertOps, getOps: [], hotGetOps: [], newestGetOps: [] }
+    return {
+      entries,
+      emptyBytes: empty - start,
+      structurePerEntry: (filled - built) / entries,
+      totalPerEntry: NaN,
+      insertOps,
+      getOps: [],
+      hotGetOps: [],
+      newestGetOps: [],
+    }
   }
 
-  /** get-hit rates, one per round (round -1 warms up), reading keys[from], keys[from + 1]… keys[from + count - 1] over and over. */
+  /**
+   * get-hit rates, one per round (round -1 warms up), reading keys[from], keys[from + 1]… keys[from + count - 1] over
+   * and over.
+   */
   const readRounds = async (from: number, count: number): Promise<number[]> => {
     const rates: number[] = []
     for (let round = -1; round < ROUNDS; round++) {
@@ -181,7 +193,14 @@ if (only !== undefined) {
     if (smoke) return measure(name, entries, insertOnly)
     const out = execFileSync(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', self, `--case=${name}@${entries}${insertOnly ? '@insert' : ''}`, ...(smoke ? ['--smoke'] : [])],
+      [
+        '--expose-gc',
+        '--import',
+        'tsx',
+        self,
+        `--case=${name}@${entries}${insertOnly ? '@insert' : ''}`,
+        ...(smoke ? ['--smoke'] : []),
+      ],
       { encoding: 'utf8', maxBuffer: 1 << 20 },
     )
     return JSON.parse(out) as Result
@@ -206,12 +225,28 @@ if (only !== undefined) {
     }
   }
 
-  console.log(`node ${process.version}, lru-cache ${lruVersion()}, ${BIG} entries (ttl 1 h) of distinct ${VALUE_BYTES}-byte flat strings, ${smoke ? 'all cases in this process' : 'each case in a fresh process'}`)
-  console.log('| cache | bytes/entry (total) | bytes/entry (structure only) | empty cache | insert ops/s | get-hit ops/s @ ' + fmt(BIG) + ' | get-hit ops/s @ 10k | get-hit @ ' + fmt(BIG) + ', its first 10k read | get-hit @ ' + fmt(BIG) + ', its last 10k read |')
+  console.log(
+    `node ${process.version}, lru-cache ${lruVersion()}, ${BIG} entries (ttl 1 h) of distinct ${VALUE_BYTES}-byte ` +
+      `flat strings, ${smoke ? 'all cases in this process' : 'each case in a fresh process'}`,
+  )
+  console.log(
+    '| cache | bytes/entry (total) | bytes/entry (structure only) | empty cache | insert ops/s | get-hit ops/s @ ' +
+      fmt(BIG) +
+      ' | get-hit ops/s @ 10k | get-hit @ ' +
+      fmt(BIG) +
+      ', its first 10k read | get-hit @ ' +
+      fmt(BIG) +
+      ', its last 10k read |',
+  )
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const [name, big, small] of [['oniocache', onio, onioSmall], ['lru-cache', lru, lruSmall], ['Map (no ttl, reference)', map, mapSmall]] as const) {
+  for (const [name, big, small] of [
+    ['oniocache', onio, onioSmall],
+    ['lru-cache', lru, lruSmall],
+    ['Map (no ttl, reference)', map, mapSmall],
+  ] as const) {
     console.log(
-      `| ${name} | ${big.totalPerEntry.toFixed(1)} | ${big.structurePerEntry.toFixed(1)} | ${mb(big.emptyBytes)} | ${range(big.insertOps)} | ` +
+      `| ${name} | ${big.totalPerEntry.toFixed(1)} | ${big.structurePerEntry.toFixed(1)} | ${mb(big.emptyBytes)} | ` +
+        `${range(big.insertOps)} | ` +
         `${range(big.getOps)} | ${range(small.getOps)} | ${range(big.hotGetOps)} | ${range(big.newestGetOps)} |`,
     )
   }
@@ -226,16 +261,27 @@ if (only !== undefined) {
   const mapHotGrowth = median(map.hotGetOps) / median(mapSmall.getOps)
   const mapNewestGrowth = median(map.newestGetOps) / median(mapSmall.getOps)
   const note = smoke ? ' (smoke: not the 1M figures)' : ''
-  console.log(`${verdict(memRatio <= 1.15)} bytes/entry: ${memRatio.toFixed(2)}× lru-cache (target ≤ 1.15×); structure only: ${(onio.structurePerEntry / lru.structurePerEntry).toFixed(2)}×${note}`)
   console.log(
-    `${verdict(insertRatio >= 0.8)} insert rate: ${insertRatio.toFixed(2)}× lru-cache (target ≥ 0.8×): median of ${pairs.length} back-to-back process pairs ` +
-      `(${pairRatios.map((r) => r.toFixed(2)).join(', ')}; oniocache ${pairs.map(([o]) => fmt(median(o.insertOps))).join(', ')}, ` +
-      `lru-cache ${pairs.map(([, l]) => fmt(median(l.insertOps))).join(', ')}); the table's processes alone: ${(median(onio.insertOps) / median(lru.insertOps)).toFixed(2)}×${note}`,
+    `${verdict(memRatio <= 1.15)} bytes/entry: ${memRatio.toFixed(2)}× lru-cache (target ≤ 1.15×); structure only: ` +
+      `${(onio.structurePerEntry / lru.structurePerEntry).toFixed(2)}×${note}`,
   )
-  console.log(`${verdict(growth >= 0.8)} get-hit @ ${fmt(BIG)} / @ 10k: ${growth.toFixed(2)}× (target ≥ 0.8×; lru-cache: ${lruGrowth.toFixed(2)}×; a plain Map: ${mapGrowth.toFixed(2)}×)${note}`)
   console.log(
-    `  diagnosis: reading only 10k of the ${fmt(BIG)} entries, oniocache runs at ${newestGrowth.toFixed(2)}× its rate @ 10k entries for the newest 10k ` +
-      `(a plain Map: ${mapNewestGrowth.toFixed(2)}×) and ${hotGrowth.toFixed(2)}× for the oldest 10k (a plain Map: ${mapHotGrowth.toFixed(2)}×).`,
+    `${verdict(insertRatio >= 0.8)} insert rate: ${insertRatio.toFixed(2)}× lru-cache (target ≥ 0.8×): median of ` +
+      `${pairs.length} back-to-back process pairs ` +
+      `(${pairRatios.map((r) => r.toFixed(2)).join(', ')}; oniocache ` +
+      `${pairs.map(([o]) => fmt(median(o.insertOps))).join(', ')}, ` +
+      `lru-cache ${pairs.map(([, l]) => fmt(median(l.insertOps))).join(', ')}); the table's processes alone: ` +
+      `${(median(onio.insertOps) / median(lru.insertOps)).toFixed(2)}×${note}`,
+  )
+  console.log(
+    `${verdict(growth >= 0.8)} get-hit @ ${fmt(BIG)} / @ 10k: ${growth.toFixed(2)}× (target ≥ 0.8×; lru-cache: ` +
+      `${lruGrowth.toFixed(2)}×; a plain Map: ${mapGrowth.toFixed(2)}×)${note}`,
+  )
+  console.log(
+    `  diagnosis: reading only 10k of the ${fmt(BIG)} entries, oniocache runs at ${newestGrowth.toFixed(2)}× its ` +
+      `rate @ 10k entries for the newest 10k ` +
+      `(a plain Map: ${mapNewestGrowth.toFixed(2)}×) and ${hotGrowth.toFixed(2)}× for the oldest 10k (a plain Map: ` +
+      `${mapHotGrowth.toFixed(2)}×).`,
   )
 }
 

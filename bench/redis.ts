@@ -7,15 +7,15 @@
 // Redis layer (ioredis 5). Issue #6 scenario 5: RedisCache ≥ 0.9× the raw client sequential,
 // ≥ 0.8× with 1000 in flight. `npm run bench` runs it; `--smoke` runs every case briefly.
 import { fileURLToPath } from 'node:url'
-import { createClient } from '@redis/client'
 import KeyvRedis from '@keyv/redis'
+import { createClient } from '@redis/client'
 import { BentoCache, bentostore } from 'bentocache'
 import { redisDriver } from 'bentocache/drivers/redis'
 import { createCache } from 'cache-manager'
 import { Keyv } from 'keyv'
 import { RedisCache } from '../lib/redis.js'
 import { serverVersions, startRedis } from '../spec/support/servers.js'
-import { main, packageVersion, type BenchClient } from './backend-runner.js'
+import { type BenchClient, main, packageVersion } from './backend-runner.js'
 
 const STRING = 'x'.repeat(98)
 const JSON_VALUE = JSON.stringify(STRING) // 100 bytes
@@ -29,7 +29,9 @@ function port(env: NodeJS.ProcessEnv): number {
 
 /** keyv 5 over @keyv/redis (its documented `new Keyv(new KeyvRedis(url))`), errors thrown, not only emitted. */
 function keyvRedis(env: NodeJS.ProcessEnv): Keyv<string> {
-  const keyv = new Keyv<string>(new KeyvRedis(`redis://127.0.0.1:${port(env)}`, { throwOnConnectError: true }), { throwOnErrors: true })
+  const keyv = new Keyv<string>(new KeyvRedis(`redis://127.0.0.1:${port(env)}`, { throwOnConnectError: true }), {
+    throwOnErrors: true,
+  })
   keyv.on('error', () => {}) // thrown to the caller as well (throwOnErrors); no unhandled 'error' event
   return keyv
 }
@@ -38,15 +40,20 @@ await main(
   {
     title: 'Redis: RedisCache vs raw @redis/client, keyv, cache-manager, bentocache (L2 only)',
     value:
-      `100-byte JSON strings (RedisCache and the peers store a 98-char string, whose JSON is 100 bytes, and return the parsed string; ` +
-      `keyv and cache-manager store it in Keyv's {"value":…,"expires":null} JSON envelope, bentocache in its own entry envelope; ` +
+      `100-byte JSON strings (RedisCache and the peers store a 98-char string, whose JSON is 100 bytes, and return ` +
+      `the parsed string; ` +
+      `keyv and cache-manager store it in Keyv's {"value":…,"expires":null} JSON envelope, bentocache in its own ` +
+      `entry envelope; ` +
       `the raw client SETs/GETs the 100-byte JSON text, not parsed)`,
     clients: {
       '@redis/client': {
         prefix: 'bench:raw:',
         version: packageVersion('@redis/client'),
         async create(env): Promise<BenchClient> {
-          const client = createClient({ socket: { host: '127.0.0.1', port: port(env) }, commandOptions: { timeout: 0 } })
+          const client = createClient({
+            socket: { host: '127.0.0.1', port: port(env) },
+            commandOptions: { timeout: 0 },
+          })
           await client.connect()
           return {
             get: (key) => client.get(key),
@@ -102,7 +109,9 @@ await main(
           const bento = new BentoCache({
             default: 'redis',
             ttl: null, // no expiry, like the others (its default is 30 min)
-            stores: { redis: bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: port(env) } })) },
+            stores: {
+              redis: bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: port(env) } })),
+            },
           })
           return {
             get: (key) => bento.get<string>({ key }),

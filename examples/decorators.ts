@@ -2,7 +2,7 @@
 // @MultiCached method decorators on the in-process memory backend.
 // Run it with `npx tsx examples/decorators.ts`.
 import assert from 'node:assert/strict'
-import { Cache, cached, Cached, MemoryCache, multiCached, MultiCached } from '../lib/index.js'
+import { type Cache, Cached, cached, MemoryCache, MultiCached, multiCached } from '../lib/index.js'
 
 const cache = new MemoryCache({ namespace: 'example' })
 const keys = async (c: Cache): Promise<string[]> => [...((await c.raw('keys')) as Iterable<string>)].sort()
@@ -64,9 +64,13 @@ console.log(`repository queries: ${repo.queries}`, rows)
 assert.equal(repo.queries, 2)
 
 // --- a broken cache never breaks the caller -------------------------------
-const broken = new MemoryCache({ plugins: [() => {
-  throw new Error('the cache is down')
-}] })
+const broken = new MemoryCache({
+  plugins: [
+    () => {
+      throw new Error('the cache is down')
+    },
+  ],
+})
 const resilient = cached(getUser, { cache: broken })
 console.log('through a broken cache:', await resilient('99'))
 

@@ -15,7 +15,13 @@ await using cache = new MemcachedCache({
 await cache.set('user:42', { name: 'Ada', langs: ['en', 'fr'] })
 console.log(await cache.get('user:42')) // { name: 'Ada', langs: [ 'en', 'fr' ] }
 
-await cache.multiSet([['a', 1], ['b', 2]], { ttl: 10 })
+await cache.multiSet(
+  [
+    ['a', 1],
+    ['b', 2],
+  ],
+  { ttl: 10 },
+)
 console.log(await cache.multiGet(['a', 'b', 'c'])) // [ 1, 2, undefined ]
 console.log(await cache.increment('visits')) // 1, 2, 3… across runs, within the ttl
 

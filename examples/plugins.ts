@@ -1,7 +1,7 @@
 // The seed example: a custom plugin next to HitMissRatioPlugin and TimingPlugin
 // on the built-in memory backend. Run it with `npm run demo`.
 import assert from 'node:assert/strict'
-import { BasePlugin, Cache, HitMissRatioPlugin, TimingPlugin, type Context } from '../lib/index.js'
+import { BasePlugin, Cache, type Context, HitMissRatioPlugin, TimingPlugin } from '../lib/index.js'
 
 class MyCustomPlugin extends BasePlugin {
   override preSet(ctx: Context): void {
@@ -9,7 +9,9 @@ class MyCustomPlugin extends BasePlugin {
   }
 
   override postSet(ctx: Context): void {
-    console.log(`I'm the postSet hook being called with key ${ctx.args.key}, result ${String(ctx.result)}, took ${ctx.took}s`)
+    console.log(
+      `I'm the postSet hook being called with key ${ctx.args.key}, result ${String(ctx.result)}, took ${ctx.took}s`,
+    )
   }
 }
 

@@ -1,5 +1,5 @@
 /** `oniocache/redis`: the Redis backend and its cache. */
 export { RedisBackend, type RedisMessageListener } from './backends/redis/backend.js'
-export { type RedisBackendOptions } from './backends/redis/options.js'
+export type { RedisBackendOptions } from './backends/redis/options.js'
 export { parseRedisUrl, type RedisLocation, type RedisUrl } from './backends/redis/url.js'
 export { RedisCache, type RedisCacheOptions } from './caches/redis.js'

@@ -34,6 +34,7 @@ export class StringSerializer implements Serializer<string> {
  * stored as something else.
  */
 /** What JSON.stringify writes escaped in a string: quote, backslash, controls, and (lone) surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
 const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
 
 export class JsonSerializer implements Serializer<string> {
@@ -48,7 +49,10 @@ export class JsonSerializer implements Serializer<string> {
   }
   loads(stored: string | Uint8Array | number | undefined): unknown {
     if (stored === undefined || typeof stored === 'number') return stored
-    const text = typeof stored === 'string' ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
+    const text =
+      typeof stored === 'string'
+        ? stored
+        : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
     return JSON.parse(text)
   }
 }

@@ -3,13 +3,24 @@ import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  Cache, JsonSerializer, KeyExistsError, MemoryBackend, MemoryCache, NullSerializer, SerializationError, SimpleMemoryCache, type Context,
+  Cache,
+  type Context,
+  JsonSerializer,
+  KeyExistsError,
+  MemoryBackend,
+  MemoryCache,
+  NullSerializer,
+  SerializationError,
+  SimpleMemoryCache,
 } from '../lib/index.js'
-import { ManualClock, rejects, SpyBackend } from './support/fixtures/backends.js'
 import { childEnv } from './support/children.js'
+import { ManualClock, rejects, SpyBackend } from './support/fixtures/backends.js'
 
 /** A memory cache on a clock the test moves by hand. */
-function clocked(options: ConstructorParameters<typeof MemoryCache>[0] = {}): { cache: MemoryCache; clock: ManualClock } {
+function clocked(options: ConstructorParameters<typeof MemoryCache>[0] = {}): {
+  cache: MemoryCache
+  clock: ManualClock
+} {
   const clock = new ManualClock()
   return { cache: new MemoryCache({ ...options, clock }), clock }
 }
@@ -20,12 +31,15 @@ async function storedKeys(cache: Cache): Promise<string[]> {
   return [...keys].sort()
 }
 
-const isError = (type: new (...args: never[]) => Error) => (error: unknown): boolean => error instanceof type
+const isError =
+  (type: new (...args: never[]) => Error) =>
+  (error: unknown): boolean =>
+    error instanceof type
 
 // ---------------------------------------------------------------------------
 // Construction and public properties
 
-test('new Cache() with no backend is an in-process memory cache with NullSerializer, namespace "", no ttl, timeout 5', async () => {
+test('new Cache(): in-process memory, NullSerializer, namespace "", no ttl, timeout 5', async () => {
   const cache = new Cache()
   assert.instance(cache.backend, MemoryBackend)
   assert.instance(cache.serializer, NullSerializer)
@@ -62,18 +76,32 @@ test('a Cache given a backend uses it', async () => {
 })
 
 test('an unknown constructor option is a TypeError thrown by the constructor', () => {
-  assert.throws(() => new Cache({ tll: 5 } as never), (e: unknown) => e instanceof TypeError && /tll/.test((e as Error).message))
-  assert.throws(() => new MemoryCache({ nameSpace: 'x' } as never), (e: unknown) => e instanceof TypeError && /nameSpace/.test((e as Error).message))
+  assert.throws(
+    () => new Cache({ tll: 5 } as never),
+    (e: unknown) => e instanceof TypeError && /tll/.test((e as Error).message),
+  )
+  assert.throws(
+    () => new MemoryCache({ nameSpace: 'x' } as never),
+    (e: unknown) => e instanceof TypeError && /nameSpace/.test((e as Error).message),
+  )
   // MemoryCache picks its own backend.
   assert.throws(() => new MemoryCache({ backend: new MemoryBackend() } as never), isError(TypeError))
 })
 
 test('bad constructor values throw from the constructor: RangeError for durations, TypeError for the rest', () => {
   for (const ttl of [-1, Number.NaN, '5 minutes', '-1s']) {
-    assert.throws(() => new Cache({ ttl: ttl as never }), (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message), `ttl ${String(ttl)}`)
+    assert.throws(
+      () => new Cache({ ttl: ttl as never }),
+      (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message),
+      `ttl ${String(ttl)}`,
+    )
   }
   for (const timeout of [-0.5, Number.NaN, 'soon', Infinity]) {
-    assert.throws(() => new Cache({ timeout: timeout as never }), (e: unknown) => e instanceof RangeError && /timeout/.test((e as Error).message), `timeout ${String(timeout)}`)
+    assert.throws(
+      () => new Cache({ timeout: timeout as never }),
+      (e: unknown) => e instanceof RangeError && /timeout/.test((e as Error).message),
+      `timeout ${String(timeout)}`,
+    )
   }
   assert.throws(() => new Cache({ namespace: 5 as never }), isError(TypeError))
   assert.throws(() => new Cache({ keyBuilder: 'x' as never }), isError(TypeError))
@@ -126,16 +154,28 @@ test('ttl 0 or null as the cache default means no expiry; timeout 0 or null disa
 
 test('assigning a bad value to a property throws and keeps the old value', () => {
   const cache = new Cache({ namespace: 'n', ttl: 3, timeout: 1 })
-  assert.throws(() => { cache.ttl = -1 }, isError(RangeError))
-  assert.throws(() => { cache.ttl = 'forever' as never }, isError(RangeError))
+  assert.throws(() => {
+    cache.ttl = -1
+  }, isError(RangeError))
+  assert.throws(() => {
+    cache.ttl = 'forever' as never
+  }, isError(RangeError))
   assert.is(cache.ttl, 3)
-  assert.throws(() => { cache.timeout = Number.NaN }, isError(RangeError))
-  assert.throws(() => { cache.timeout = '1 sec' as never }, isError(RangeError))
+  assert.throws(() => {
+    cache.timeout = Number.NaN
+  }, isError(RangeError))
+  assert.throws(() => {
+    cache.timeout = '1 sec' as never
+  }, isError(RangeError))
   assert.is(cache.timeout, 1)
-  assert.throws(() => { cache.namespace = null as never }, isError(TypeError))
+  assert.throws(() => {
+    cache.namespace = null as never
+  }, isError(TypeError))
   assert.is(cache.namespace, 'n')
   const serializer = cache.serializer
-  assert.throws(() => { cache.serializer = { dumps: String } as never }, isError(TypeError))
+  assert.throws(() => {
+    cache.serializer = { dumps: String } as never
+  }, isError(TypeError))
   assert.is(cache.serializer, serializer)
 })
 
@@ -147,7 +187,10 @@ test('MemoryCache maxSize evicts the least recently used entry', async () => {
   await cache.set('c', 3)
   assert.equal(await cache.multiGet(['a', 'b', 'c']), [1, undefined, 3])
   assert.is(cache.backend.size, 2)
-  assert.throws(() => new MemoryCache({ maxSize: 0 }), (e: unknown) => e instanceof TypeError)
+  assert.throws(
+    () => new MemoryCache({ maxSize: 0 }),
+    (e: unknown) => e instanceof TypeError,
+  )
 })
 
 // ---------------------------------------------------------------------------
@@ -204,7 +247,10 @@ test('a custom keyBuilder replaces the default everywhere, clear included', asyn
   assert.is(cache.buildKey('k'), 'app/k')
   await cache.set('s', 1)
   await cache.add('a', 2)
-  await cache.multiSet([['m1', 3], ['m2', 4]])
+  await cache.multiSet([
+    ['m1', 3],
+    ['m2', 4],
+  ])
   await cache.increment('i')
   assert.equal(await storedKeys(cache), ['app/a', 'app/i', 'app/m1', 'app/m2', 'app/s'])
   assert.is(await cache.get('s'), 1)
@@ -219,7 +265,10 @@ test('a custom keyBuilder replaces the default everywhere, clear included', asyn
   await cache.raw('set', 'other/x', 1)
   seen.length = 0
   assert.is(await cache.clear(), true)
-  assert.ok(seen.some(([key, namespace]) => key === '' && namespace === 'app'), 'clear builds its prefix with the keyBuilder')
+  assert.ok(
+    seen.some(([key, namespace]) => key === '' && namespace === 'app'),
+    'clear builds its prefix with the keyBuilder',
+  )
   assert.equal(await storedKeys(cache), ['app:default-style', 'other/x'])
   await cache.clear({ namespace: 'other' })
   assert.equal(await storedKeys(cache), ['app:default-style'])
@@ -292,7 +341,12 @@ test('get answers the stored value, undefined on a miss, the default on a miss o
 
 test('get: falsy stored values (0, "", false, null) are values, not misses', async () => {
   const cache = new MemoryCache()
-  for (const [key, value] of [['zero', 0], ['empty', ''], ['no', false], ['nul', null]] as const) {
+  for (const [key, value] of [
+    ['zero', 0],
+    ['empty', ''],
+    ['no', false],
+    ['nul', null],
+  ] as const) {
     await cache.set(key, value)
     assert.is(await cache.get(key, { default: 'dflt' }), value, key)
   }
@@ -321,7 +375,10 @@ test('multiGet answers values in key order with undefined for misses', async () 
 
 test('multiGet takes any iterable of keys: Set, generator, Map keys', async () => {
   const cache = new MemoryCache()
-  await cache.multiSet([['a', 1], ['b', 2]])
+  await cache.multiSet([
+    ['a', 1],
+    ['b', 2],
+  ])
   assert.equal(await cache.multiGet(new Set(['b', 'a', 'x'])), [2, 1, undefined])
   function* keys(): Generator<string> {
     yield 'a'
@@ -329,15 +386,32 @@ test('multiGet takes any iterable of keys: Set, generator, Map keys', async () =
     yield 'b'
   }
   assert.equal(await cache.multiGet(keys()), [1, undefined, 2])
-  assert.equal(await cache.multiGet(new Map([['b', 0], ['a', 0]]).keys()), [2, 1])
+  assert.equal(
+    await cache.multiGet(
+      new Map([
+        ['b', 0],
+        ['a', 0],
+      ]).keys(),
+    ),
+    [2, 1],
+  )
 })
 
 test('multiGet with a namespace and loads', async () => {
   const cache = new MemoryCache()
-  await cache.multiSet([['a', 1], ['b', 2]], { namespace: 'x' })
+  await cache.multiSet(
+    [
+      ['a', 1],
+      ['b', 2],
+    ],
+    { namespace: 'x' },
+  )
   assert.equal(await cache.multiGet(['a', 'b']), [undefined, undefined])
   assert.equal(await cache.multiGet(['a', 'b'], { namespace: 'x' }), [1, 2])
-  assert.equal(await cache.multiGet(['a', 'nope'], { namespace: 'x', loads: (v) => (v === undefined ? 'miss' : Number(v) * 10) }), [10, undefined])
+  assert.equal(
+    await cache.multiGet(['a', 'nope'], { namespace: 'x', loads: (v) => (v === undefined ? 'miss' : Number(v) * 10) }),
+    [10, undefined],
+  )
 })
 
 test('multiGet rejects with TypeError for keys that are not an iterable of strings', async () => {
@@ -431,8 +505,22 @@ test('set applies a per-call dumps', async () => {
 
 test('multiSet stores an array of pairs, a Map, Object.entries and a generator; resolves true', async () => {
   const cache = new MemoryCache({ namespace: 'm' })
-  assert.is(await cache.multiSet([['a', 1], ['b', 2]]), true)
-  assert.is(await cache.multiSet(new Map<string, unknown>([['c', 3], ['d', null]])), true)
+  assert.is(
+    await cache.multiSet([
+      ['a', 1],
+      ['b', 2],
+    ]),
+    true,
+  )
+  assert.is(
+    await cache.multiSet(
+      new Map<string, unknown>([
+        ['c', 3],
+        ['d', null],
+      ]),
+    ),
+    true,
+  )
   assert.is(await cache.multiSet(Object.entries({ e: 'five', f: 0 })), true)
   function* pairs(): Generator<[string, unknown]> {
     yield ['g', [7]]
@@ -444,8 +532,17 @@ test('multiSet stores an array of pairs, a Map, Object.entries and a generator; 
 
 test('multiSet: the ttl (default or per call) applies to every pair', async () => {
   const { cache, clock } = clocked({ ttl: 5 })
-  await cache.multiSet([['d1', 1], ['d2', 2]])
-  await cache.multiSet([['p1', 1], ['p2', 2]], { ttl: 1 })
+  await cache.multiSet([
+    ['d1', 1],
+    ['d2', 2],
+  ])
+  await cache.multiSet(
+    [
+      ['p1', 1],
+      ['p2', 2],
+    ],
+    { ttl: 1 },
+  )
   await cache.multiSet([['n1', 1]], { ttl: 0 })
   clock.advance(1)
   assert.equal(await cache.multiGet(['d1', 'd2', 'p1', 'p2', 'n1']), [1, 2, undefined, undefined, 1])
@@ -455,8 +552,24 @@ test('multiSet: the ttl (default or per call) applies to every pair', async () =
 
 test('multiSet writes nothing when one pair is bad', async () => {
   const cache = new MemoryCache()
-  await rejects(() => cache.multiSet([['a', 1], ['b', undefined]]), TypeError, 'undefined value')
-  await rejects(() => cache.multiSet([['a', 1], [2, 2]] as never), TypeError, 'non-string key')
+  await rejects(
+    () =>
+      cache.multiSet([
+        ['a', 1],
+        ['b', undefined],
+      ]),
+    TypeError,
+    'undefined value',
+  )
+  await rejects(
+    () =>
+      cache.multiSet([
+        ['a', 1],
+        [2, 2],
+      ] as never),
+    TypeError,
+    'non-string key',
+  )
   await rejects(() => cache.multiSet([['a', 1], ['b']] as never), TypeError, 'short pair')
   await rejects(() => cache.multiSet([['a', 1], 'xy'] as never), TypeError, 'string pair')
   await rejects(() => cache.multiSet(42 as never), TypeError, 'not iterable')
@@ -517,7 +630,13 @@ test('increment: default delta 1, a missing key starts at 0, answers the new val
 
 test('increment on a stored value that is not an integer rejects with TypeError and leaves it', async () => {
   const cache = new MemoryCache()
-  const values: Array<[string, unknown]> = [['text', 'abc'], ['float', 1.5], ['obj', { n: 1 }], ['nul', null], ['bool', true]]
+  const values: Array<[string, unknown]> = [
+    ['text', 'abc'],
+    ['float', 1.5],
+    ['obj', { n: 1 }],
+    ['nul', null],
+    ['bool', true],
+  ]
   await cache.multiSet(values)
   for (const [key, value] of values) {
     await rejects(() => cache.increment(key), TypeError, key)
@@ -530,7 +649,11 @@ test('increment with a non-integer delta rejects with TypeError and writes nothi
   await cache.set('n', 1)
   for (const delta of [1.5, Number.NaN, Infinity, '1', 2 ** 60]) {
     await rejects(() => cache.increment('n', delta as never), TypeError, `delta ${String(delta)}`)
-    await rejects(() => cache.increment('missing', delta as never), TypeError, `delta ${String(delta)} on a missing key`)
+    await rejects(
+      () => cache.increment('missing', delta as never),
+      TypeError,
+      `delta ${String(delta)} on a missing key`,
+    )
   }
   assert.is(await cache.get('n'), 1)
   assert.is(await cache.exists('missing'), false)
@@ -587,7 +710,11 @@ test('clear removes only the cache namespace: "user" never touches "users:…"',
   assert.is(await user.clear(), true)
   assert.is(await user.get('1'), undefined)
   assert.is(await users.get('1'), 'us1')
-  assert.equal(await root.multiGet(['user', 'userx', 'users:1']), ['bare key named user', 'bare key starting with user', 'us1'])
+  assert.equal(await root.multiGet(['user', 'userx', 'users:1']), [
+    'bare key named user',
+    'bare key starting with user',
+    'us1',
+  ])
   assert.is(backend.size, 3)
 })
 
@@ -605,7 +732,12 @@ test('clear({ namespace }) removes exactly that namespace, whatever the cache na
   const backend = new MemoryBackend()
   const root = new Cache({ backend })
   const a = new Cache({ backend, namespace: 'a' })
-  await root.multiSet([['a:1', 1], ['ab:1', 2], ['b:1', 3], ['plain', 4]])
+  await root.multiSet([
+    ['a:1', 1],
+    ['ab:1', 2],
+    ['b:1', 3],
+    ['plain', 4],
+  ])
   assert.is(await root.clear({ namespace: 'a' }), true)
   assert.equal(await storedKeys(root), ['ab:1', 'b:1', 'plain'])
   assert.is(await a.clear({ namespace: 'b' }), true)
@@ -633,7 +765,10 @@ test('raw runs a Map method on the memory store, with built keys', async () => {
 test('raw("size") answers the number of entries, as the memory backend\'s own error message promises', async () => {
   // MemoryBackend.raw's error message lists "size" among the commands it runs.
   const cache = new MemoryCache()
-  await cache.multiSet([['a', 1], ['b', 2]])
+  await cache.multiSet([
+    ['a', 1],
+    ['b', 2],
+  ])
   assert.is(await cache.raw('size'), 2)
 })
 
@@ -675,9 +810,15 @@ test('Symbol.asyncDispose closes the cache, so `await using` works', async () =>
   {
     await using cache = new Cache({ backend })
     await cache.set('k', 1)
-    assert.equal(backend.calls.map(([method]) => method), ['set'])
+    assert.equal(
+      backend.calls.map(([method]) => method),
+      ['set'],
+    )
   }
-  assert.equal(backend.calls.map(([method]) => method), ['set', 'close'])
+  assert.equal(
+    backend.calls.map(([method]) => method),
+    ['set', 'close'],
+  )
 
   let closes = 0
   class Counting extends MemoryCache {
@@ -795,7 +936,7 @@ test('a bad per-call timeout is a RangeError rejection; good ones are accepted',
   }
 })
 
-test('a value the serializer cannot encode rejects with SerializationError (cause kept) and nothing is written', async () => {
+test('an unencodable value rejects with SerializationError (cause kept); nothing is written', async () => {
   const backend = new SpyBackend()
   const cache = new Cache({ backend }) // JsonSerializer
   const cycle: Record<string, unknown> = {}
@@ -805,7 +946,15 @@ test('a value the serializer cannot encode rejects with SerializationError (caus
   assert.instance(error.cause, TypeError)
   await rejects(() => cache.set('k', 10n), SerializationError, 'bigint')
   await rejects(() => cache.add('k', () => 1), SerializationError, 'function')
-  await rejects(() => cache.multiSet([['a', 1], ['b', cycle]]), SerializationError, 'multiSet')
+  await rejects(
+    () =>
+      cache.multiSet([
+        ['a', 1],
+        ['b', cycle],
+      ]),
+    SerializationError,
+    'multiSet',
+  )
   await rejects(() => cache.set('k', 1, { dumps: () => undefined }), SerializationError, 'dumps answering undefined')
   assert.equal(backend.calls, [])
 })
@@ -843,17 +992,37 @@ function disabled<T>(make: () => T): T {
 test('ONIOCACHE_DISABLE=1: every command answers its neutral value and the backend is untouched', async () => {
   const backend = new SpyBackend()
   const live = new Cache({ backend })
-  await live.multiSet([['k', 'stored'], ['n', 10]])
+  await live.multiSet([
+    ['k', 'stored'],
+    ['n', 10],
+  ])
   backend.calls.length = 0
 
   let chainRuns = 0
-  const cache = disabled(() => new Cache({ backend, plugins: [(_ctx: Context, next: () => Promise<void>) => { chainRuns++; return next() }] }))
+  const cache = disabled(
+    () =>
+      new Cache({
+        backend,
+        plugins: [
+          (_ctx: Context, next: () => Promise<void>) => {
+            chainRuns++
+            return next()
+          },
+        ],
+      }),
+  )
   assert.is(await cache.get('k'), undefined)
   assert.is(await cache.get('k', { default: 'dflt' }), undefined, 'the default is not used')
   assert.is(await cache.raw('get', 'k'), undefined)
   assert.is(await cache.set('k', 'new'), true)
   assert.is(await cache.add('k', 'new'), true)
-  assert.is(await cache.multiSet([['k', 'new'], ['x', 1]]), true)
+  assert.is(
+    await cache.multiSet([
+      ['k', 'new'],
+      ['x', 1],
+    ]),
+    true,
+  )
   assert.is(await cache.clear(), true)
   assert.is(await cache.delete('k'), 0)
   assert.is(await cache.exists('k'), false)
@@ -915,9 +1084,13 @@ function runDebugScript(): DebugRun {
   })
   assert.is(child.status, 0, child.stderr)
   // debuglog colours the pid when colours are forced; strip ANSI escapes.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
   const stderr = child.stderr.replace(/\u001b\[[0-9;]*m/g, '')
   const prefix = /^ONIOCACHE \d+: /
-  const lines = stderr.split('\n').filter((line) => prefix.test(line)).map((line) => line.replace(prefix, ''))
+  const lines = stderr
+    .split('\n')
+    .filter((line) => prefix.test(line))
+    .map((line) => line.replace(prefix, ''))
   const commands = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as number
   return (debugRun = { commands, lines, stderr })
 }
@@ -928,7 +1101,8 @@ test('NODE_DEBUG=oniocache logs one line per command: command, built key, hit/mi
   for (const line of lines) assert.match(line, /\d+(\.\d+)?ms$/, line)
 
   const byCommand = (command: string): string[] => lines.filter((line) => line.startsWith(command + ' '))
-  const find = (command: string, text: string): string => byCommand(command).find((line) => line.includes(text)) ?? `no ${command} line with ${text}:\n${stderr}`
+  const find = (command: string, text: string): string =>
+    byCommand(command).find((line) => line.includes(text)) ?? `no ${command} line with ${text}:\n${stderr}`
   // Fast path (no plugins, memory backend).
   assert.is(byCommand('set').filter((line) => line.includes('dbg:k')).length, 2, stderr)
   assert.match(find('get', 'dbg:k'), /^get dbg:k hit \d/)

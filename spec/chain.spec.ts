@@ -1,11 +1,23 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  BasePlugin, Cache, COMMANDS, HitMissRatioPlugin, JsonSerializer, KeyExistsError, MemoryCache, TimeoutError, TimingPlugin,
-  type CommandName, type Context, type Middleware, type Next, type Plugin,
-} from '../lib/index.js'
-import { AsyncBackend, HangingBackend, rejection, rejects, sleep, SpyBackend } from './support/fixtures/backends.js'
 import { watching } from '../lib/core/deadline.js'
+import {
+  BasePlugin,
+  Cache,
+  COMMANDS,
+  type CommandName,
+  type Context,
+  HitMissRatioPlugin,
+  JsonSerializer,
+  KeyExistsError,
+  MemoryCache,
+  type Middleware,
+  type Next,
+  type Plugin,
+  TimeoutError,
+  TimingPlugin,
+} from '../lib/index.js'
+import { AsyncBackend, HangingBackend, rejection, rejects, SpyBackend, sleep } from './support/fixtures/backends.js'
 
 const passThrough: Middleware = (_ctx, next) => next()
 
@@ -34,7 +46,11 @@ function everyCommand(cache: Cache): Record<CommandName, () => Promise<unknown>>
     get: () => cache.get('added'),
     multiGet: () => cache.multiGet(['added', 'missing']),
     set: () => cache.set('s', 1),
-    multiSet: () => cache.multiSet([['m1', 1], ['m2', 2]]),
+    multiSet: () =>
+      cache.multiSet([
+        ['m1', 1],
+        ['m2', 2],
+      ]),
     delete: () => cache.delete('m2'),
     exists: () => cache.exists('m1'),
     increment: () => cache.increment('counter', 3),
@@ -50,18 +66,24 @@ function everyCommand(cache: Cache): Record<CommandName, () => Promise<unknown>>
 
 test('plugins run in the order given, the first outermost, the core step innermost', async () => {
   const log: string[] = []
-  const layer = (name: string): Middleware => async (ctx, next) => {
-    log.push(`${name}:pre result=${String(ctx.result)}`)
-    await next()
-    log.push(`${name}:post result=${String(ctx.result)}`)
-  }
+  const layer =
+    (name: string): Middleware =>
+    async (ctx, next) => {
+      log.push(`${name}:pre result=${String(ctx.result)}`)
+      await next()
+      log.push(`${name}:post result=${String(ctx.result)}`)
+    }
   const cache = new MemoryCache({ plugins: [layer('a'), layer('b'), layer('c')] })
   await cache.set('k', 'v')
   log.length = 0
   assert.is(await cache.get('k'), 'v')
   assert.equal(log, [
-    'a:pre result=undefined', 'b:pre result=undefined', 'c:pre result=undefined',
-    'c:post result=v', 'b:post result=v', 'a:post result=v',
+    'a:pre result=undefined',
+    'b:pre result=undefined',
+    'c:pre result=undefined',
+    'c:post result=v',
+    'b:post result=v',
+    'a:post result=v',
   ])
 })
 
@@ -153,7 +175,10 @@ test('ctx carries cache, command and the args exactly as the caller gave them', 
   await cache.raw('has', 'ns:k')
 
   assert.ok(seen.every((s) => s.cache === cache))
-  assert.equal(seen.map((s) => s.command), ['set', 'get', 'multiGet', 'multiSet', 'increment', 'expire', 'raw'])
+  assert.equal(
+    seen.map((s) => s.command),
+    ['set', 'get', 'multiGet', 'multiSet', 'increment', 'expire', 'raw'],
+  )
   const [set, get, multiGet, multiSet, increment, expire, raw] = seen.map((s) => s.args)
   assert.is(set!.key, 'k', 'the key is not built')
   assert.is(set!.value, value, 'the value is not serialized')
@@ -209,7 +234,10 @@ test('ctx.state is a scratch object shared by the layers of one command, fresh f
   const cache = new MemoryCache({ plugins: [outer, inner] })
   await cache.get('one')
   await cache.get('two')
-  assert.equal(states, [{ started: 'one', seenByInner: 'one' }, { started: 'two', seenByInner: 'two' }])
+  assert.equal(states, [
+    { started: 'one', seenByInner: 'one' },
+    { started: 'two', seenByInner: 'two' },
+  ])
   assert.is.not(states[0], states[1])
 })
 
@@ -238,11 +266,13 @@ test('cache.use(p) answers the cache and takes effect from the next command', as
 
 test('cache.use appends: each new plugin sits inside the earlier ones', async () => {
   const log: string[] = []
-  const layer = (name: string): Middleware => async (_ctx, next) => {
-    log.push(name)
-    await next()
-    log.push(`/${name}`)
-  }
+  const layer =
+    (name: string): Middleware =>
+    async (_ctx, next) => {
+      log.push(name)
+      await next()
+      log.push(`/${name}`)
+    }
   const cache = new MemoryCache()
   const a = layer('a')
   const b = layer('b')
@@ -311,7 +341,11 @@ test('plugins may be bare middleware functions or objects with a middleware meth
 
 test('a value that is not a plugin is a TypeError, and the previous chain stays', async () => {
   for (const bad of [42, null, undefined, 'plugin', {}, { middleware: 'nope' }]) {
-    assert.throws(() => new MemoryCache({ plugins: [bad as never] }), (e: unknown) => e instanceof TypeError, `constructor ${String(bad)}`)
+    assert.throws(
+      () => new MemoryCache({ plugins: [bad as never] }),
+      (e: unknown) => e instanceof TypeError,
+      `constructor ${String(bad)}`,
+    )
   }
   let calls = 0
   const counting: Middleware = (_ctx, next) => {
@@ -319,9 +353,22 @@ test('a value that is not a plugin is a TypeError, and the previous chain stays'
     return next()
   }
   const cache = new MemoryCache({ plugins: [counting] })
-  assert.throws(() => cache.use({} as never), (e: unknown) => e instanceof TypeError)
-  assert.throws(() => { cache.plugins = [counting, 7 as never] }, (e: unknown) => e instanceof TypeError)
-  assert.throws(() => { cache.plugins = counting as never }, (e: unknown) => e instanceof TypeError)
+  assert.throws(
+    () => cache.use({} as never),
+    (e: unknown) => e instanceof TypeError,
+  )
+  assert.throws(
+    () => {
+      cache.plugins = [counting, 7 as never]
+    },
+    (e: unknown) => e instanceof TypeError,
+  )
+  assert.throws(
+    () => {
+      cache.plugins = counting as never
+    },
+    (e: unknown) => e instanceof TypeError,
+  )
   assert.equal([...cache.plugins], [counting])
   await cache.get('k')
   assert.is(calls, 1, 'the old chain still runs, once')
@@ -330,7 +377,7 @@ test('a value that is not a plugin is a TypeError, and the previous chain stays'
 // ---------------------------------------------------------------------------
 // Timeout
 
-test('a slow middleware past the timeout rejects with TimeoutError (not early, not late) and aborts ctx.signal', async () => {
+test('a slow middleware past the timeout: TimeoutError (not early, not late), ctx.signal aborted', async () => {
   let seen: Context | undefined
   let early: AbortSignal | undefined
   let finish!: () => void
@@ -448,16 +495,28 @@ test('many commands in flight, finishing in any order, are each bounded by their
     await next()
   }
   const cache = new MemoryCache({ plugins: [slow], timeout: 1 })
-  await cache.multiSet([['a', 'A'], ['b', 'B'], ['c', 'C'], ['d', 'D'], ['e', 'E']], { timeout: 0 })
+  await cache.multiSet(
+    [
+      ['a', 'A'],
+      ['b', 'B'],
+      ['c', 'C'],
+      ['d', 'D'],
+      ['e', 'E'],
+    ],
+    { timeout: 0 },
+  )
   const settled: string[] = []
   const track = (key: string, promise: Promise<unknown>): Promise<unknown> =>
-    promise.then((value) => {
-      settled.push(`${key}=${String(value)}`)
-      return value
-    }, (error: unknown) => {
-      settled.push(`${key}:${error instanceof TimeoutError ? 'timeout' : String(error)}`)
-      return error
-    })
+    promise.then(
+      (value) => {
+        settled.push(`${key}=${String(value)}`)
+        return value
+      },
+      (error: unknown) => {
+        settled.push(`${key}:${error instanceof TimeoutError ? 'timeout' : String(error)}`)
+        return error
+      },
+    )
   const results = await Promise.all([
     track('a', cache.get('a', { timeout: 0.06 })),
     track('b', cache.get('b')),
@@ -482,9 +541,10 @@ test('work finishing or failing after a timeout leaves no unhandled rejection', 
       throw new Error('late failure')
     }
     // A middleware that rejects with the signal's reason as soon as it is aborted.
-    const abortAware: Middleware = (ctx) => new Promise<void>((_resolve, reject) => {
-      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))
-    })
+    const abortAware: Middleware = (ctx) =>
+      new Promise<void>((_resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))
+      })
     // A core step that fails after the timeout: add on an existing key, slow backend.
     const slowBackend = new AsyncBackend({ delayMs: 60 })
     const backed = new Cache({ backend: slowBackend, timeout: 0.02 })
@@ -500,7 +560,9 @@ test('work finishing or failing after a timeout leaves no unhandled rejection', 
       rejection(backed.add('exists', 2)),
       rejection(backed.increment('text')),
     ])
-    errors.forEach((error, i) => assert.instance(error, TimeoutError, `command ${i}`))
+    errors.forEach((error, i) => {
+      assert.instance(error, TimeoutError, `command ${i}`)
+    })
     await sleep(100) // the late work finishes and fails here
   })
   assert.equal(unhandled, [])
@@ -518,7 +580,13 @@ test('an async backend (promises, synchronous unset) works for every command, wi
     assert.equal(await cache.get('a'), { v: 1 })
     assert.is(await cache.get('missing', { default: 'd' }), 'd')
     assert.is(await cache.set('s', 'str'), true)
-    assert.is(await cache.multiSet([['m1', 1], ['m2', null]]), true)
+    assert.is(
+      await cache.multiSet([
+        ['m1', 1],
+        ['m2', null],
+      ]),
+      true,
+    )
     assert.equal(await cache.multiGet(['s', 'nope', 'm1', 'm2']), ['str', undefined, 1, null])
     assert.is(await cache.exists('m1'), true)
     assert.is(await cache.delete('m1'), 1)
@@ -584,38 +652,88 @@ const cap = (command: CommandName): string => command[0]!.toUpperCase() + comman
 class Recorder extends BasePlugin {
   readonly calls: string[] = []
   readonly posts: Array<{ command: CommandName; result: unknown; took: number }> = []
-  override pre(ctx: Context): void { this.calls.push(`pre:${ctx.command}`) }
+  override pre(ctx: Context): void {
+    this.calls.push(`pre:${ctx.command}`)
+  }
   override post(ctx: Context): void {
     this.calls.push(`post:${ctx.command}`)
     this.posts.push({ command: ctx.command, result: ctx.result, took: ctx.took })
   }
-  override preAdd(): void { this.calls.push('preAdd') }
-  override postAdd(): void { this.calls.push('postAdd') }
-  override preGet(): void { this.calls.push('preGet') }
-  override postGet(): void { this.calls.push('postGet') }
-  override preMultiGet(): void { this.calls.push('preMultiGet') }
-  override postMultiGet(): void { this.calls.push('postMultiGet') }
-  override preSet(): void { this.calls.push('preSet') }
-  override postSet(): void { this.calls.push('postSet') }
-  override preMultiSet(): void { this.calls.push('preMultiSet') }
-  override postMultiSet(): void { this.calls.push('postMultiSet') }
-  override preDelete(): void { this.calls.push('preDelete') }
-  override postDelete(): void { this.calls.push('postDelete') }
-  override preExists(): void { this.calls.push('preExists') }
-  override postExists(): void { this.calls.push('postExists') }
-  override preIncrement(): void { this.calls.push('preIncrement') }
-  override postIncrement(): void { this.calls.push('postIncrement') }
-  override preExpire(): void { this.calls.push('preExpire') }
-  override postExpire(): void { this.calls.push('postExpire') }
-  override preClear(): void { this.calls.push('preClear') }
-  override postClear(): void { this.calls.push('postClear') }
-  override preRaw(): void { this.calls.push('preRaw') }
-  override postRaw(): void { this.calls.push('postRaw') }
-  override preClose(): void { this.calls.push('preClose') }
-  override postClose(): void { this.calls.push('postClose') }
+  override preAdd(): void {
+    this.calls.push('preAdd')
+  }
+  override postAdd(): void {
+    this.calls.push('postAdd')
+  }
+  override preGet(): void {
+    this.calls.push('preGet')
+  }
+  override postGet(): void {
+    this.calls.push('postGet')
+  }
+  override preMultiGet(): void {
+    this.calls.push('preMultiGet')
+  }
+  override postMultiGet(): void {
+    this.calls.push('postMultiGet')
+  }
+  override preSet(): void {
+    this.calls.push('preSet')
+  }
+  override postSet(): void {
+    this.calls.push('postSet')
+  }
+  override preMultiSet(): void {
+    this.calls.push('preMultiSet')
+  }
+  override postMultiSet(): void {
+    this.calls.push('postMultiSet')
+  }
+  override preDelete(): void {
+    this.calls.push('preDelete')
+  }
+  override postDelete(): void {
+    this.calls.push('postDelete')
+  }
+  override preExists(): void {
+    this.calls.push('preExists')
+  }
+  override postExists(): void {
+    this.calls.push('postExists')
+  }
+  override preIncrement(): void {
+    this.calls.push('preIncrement')
+  }
+  override postIncrement(): void {
+    this.calls.push('postIncrement')
+  }
+  override preExpire(): void {
+    this.calls.push('preExpire')
+  }
+  override postExpire(): void {
+    this.calls.push('postExpire')
+  }
+  override preClear(): void {
+    this.calls.push('preClear')
+  }
+  override postClear(): void {
+    this.calls.push('postClear')
+  }
+  override preRaw(): void {
+    this.calls.push('preRaw')
+  }
+  override postRaw(): void {
+    this.calls.push('postRaw')
+  }
+  override preClose(): void {
+    this.calls.push('preClose')
+  }
+  override postClose(): void {
+    this.calls.push('postClose')
+  }
 }
 
-test('BasePlugin calls pre, pre<Command>, then the inner layers, then post<Command>, post — for every command', async () => {
+test('BasePlugin: pre, pre<Command>, inner layers, post<Command>, post — for every command', async () => {
   const recorder = new Recorder()
   const core: Middleware = async (ctx, next) => {
     recorder.calls.push(`inner:${ctx.command}`)
@@ -626,7 +744,11 @@ test('BasePlugin calls pre, pre<Command>, then the inner layers, then post<Comma
   for (const command of COMMANDS) {
     recorder.calls.length = 0
     await calls[command]()
-    assert.equal(recorder.calls, [`pre:${command}`, `pre${cap(command)}`, `inner:${command}`, `post${cap(command)}`, `post:${command}`], command)
+    assert.equal(
+      recorder.calls,
+      [`pre:${command}`, `pre${cap(command)}`, `inner:${command}`, `post${cap(command)}`, `post:${command}`],
+      command,
+    )
   }
 })
 
@@ -636,7 +758,10 @@ test('BasePlugin post hooks see ctx.result and ctx.took (seconds, > 0)', async (
   const calls = everyCommand(cache)
   const results = new Map<CommandName, unknown>()
   for (const command of COMMANDS) results.set(command, await calls[command]())
-  assert.equal(recorder.posts.map((p) => p.command), [...COMMANDS])
+  assert.equal(
+    recorder.posts.map((p) => p.command),
+    [...COMMANDS],
+  )
   for (const post of recorder.posts) {
     assert.equal(post.result, results.get(post.command), post.command)
     assert.ok(post.took > 0 && post.took < 1, `${post.command} took ${post.took}`)
@@ -647,30 +772,43 @@ test('BasePlugin post hooks see ctx.result and ctx.took (seconds, > 0)', async (
   // took is the seconds its own next() took.
   class Took extends BasePlugin {
     took = 0
-    override postGet(ctx: Context): void { this.took = ctx.took }
+    override postGet(ctx: Context): void {
+      this.took = ctx.took
+    }
   }
   const took = new Took()
-  const slow = new MemoryCache({ plugins: [took, async (_ctx: Context, next: Next) => { await sleep(30); await next() }] })
+  const slow = new MemoryCache({
+    plugins: [
+      took,
+      async (_ctx: Context, next: Next) => {
+        await sleep(30)
+        await next()
+      },
+    ],
+  })
   await slow.get('k')
   assert.ok(took.took >= 0.025 && took.took < 1, `took ${took.took}`)
 })
 
-test('ctx.took is fixed when next() returns: a post hook after an async post<Command> hook sees next()\'s time only', async () => {
-  class LateReader extends BasePlugin {
-    took = -1
-    override async postGet(): Promise<void> {
-      await sleep(50)
+test(
+  'ctx.took is fixed when next() returns: a post hook after an async post<Command> hook sees ' + "next()'s time only",
+  async () => {
+    class LateReader extends BasePlugin {
+      took = -1
+      override async postGet(): Promise<void> {
+        await sleep(50)
+      }
+      override post(ctx: Context): void {
+        this.took = ctx.took
+      }
     }
-    override post(ctx: Context): void {
-      this.took = ctx.took
-    }
-  }
-  const reader = new LateReader()
-  await new MemoryCache({ plugins: [reader] }).get('k')
-  assert.ok(reader.took >= 0 && reader.took < 0.03, `post saw took = ${reader.took} s, but next() took microseconds`)
-})
+    const reader = new LateReader()
+    await new MemoryCache({ plugins: [reader] }).get('k')
+    assert.ok(reader.took >= 0 && reader.took < 0.03, `post saw took = ${reader.took} s, but next() took microseconds`)
+  },
+)
 
-test('ctx.took is fixed when next() returns: a TimingPlugin subclass with an async hook of its own times next() only', async () => {
+test('ctx.took is fixed when next() returns: a subclass with an async hook times next() only', async () => {
   class AuditedTiming extends TimingPlugin {
     override async postGet(): Promise<void> {
       await sleep(50)
@@ -681,35 +819,42 @@ test('ctx.took is fixed when next() returns: a TimingPlugin subclass with an asy
   assert.ok(timing.profiling.get_max < 0.03, `get_max = ${timing.profiling.get_max} s`)
 })
 
-test('ctx.took is fixed when next() returns: a bare middleware reading it later (BasePlugin inside) sees next()\'s time only', async () => {
-  let outerTook = -1
-  const outer: Middleware = async (ctx, next) => {
-    await next()
-    await sleep(50)
-    outerTook = ctx.took
-  }
-  class Inner extends BasePlugin {
-    override postGet(): void {}
-  }
-  await new MemoryCache({ plugins: [outer, new Inner()] }).get('k')
-  assert.ok(outerTook >= 0 && outerTook < 0.03, `outer middleware saw took = ${outerTook} s`)
-})
-
-test('a BasePlugin subclass with its own middleware reads ctx.took after next() as the inner layers\' time', async () => {
-  class Custom extends BasePlugin {
-    took = -1
-    override async middleware(ctx: Context, next: Next): Promise<void> {
+test(
+  "ctx.took is fixed when next() returns: a bare middleware reading it later (BasePlugin inside) sees next()'s " +
+    'time only',
+  async () => {
+    let outerTook = -1
+    const outer: Middleware = async (ctx, next) => {
       await next()
-      this.took = ctx.took
+      await sleep(50)
+      outerTook = ctx.took
     }
-  }
-  const custom = new Custom()
-  const cache = new Cache({ backend: new AsyncBackend({ delayMs: 30 }), plugins: [custom] })
-  await cache.get('k')
-  assert.ok(custom.took >= 0.025 && custom.took < 1, `took ${custom.took} s around a 30 ms backend call`)
-})
+    class Inner extends BasePlugin {
+      override postGet(): void {}
+    }
+    await new MemoryCache({ plugins: [outer, new Inner()] }).get('k')
+    assert.ok(outerTook >= 0 && outerTook < 0.03, `outer middleware saw took = ${outerTook} s`)
+  },
+)
 
-test('BasePlugin awaits async hooks: a pre hook may rewrite args late, a post hook may rewrite the result', async () => {
+test(
+  'a BasePlugin subclass with its own middleware reads ctx.took after next() as the ' + "inner layers' time",
+  async () => {
+    class Custom extends BasePlugin {
+      took = -1
+      override async middleware(ctx: Context, next: Next): Promise<void> {
+        await next()
+        this.took = ctx.took
+      }
+    }
+    const custom = new Custom()
+    const cache = new Cache({ backend: new AsyncBackend({ delayMs: 30 }), plugins: [custom] })
+    await cache.get('k')
+    assert.ok(custom.took >= 0.025 && custom.took < 1, `took ${custom.took} s around a 30 ms backend call`)
+  },
+)
+
+test('BasePlugin awaits async hooks: pre may rewrite args late, post may rewrite the result', async () => {
   class Slow extends BasePlugin {
     override async preSet(ctx: Context): Promise<void> {
       await sleep(20)
@@ -749,7 +894,10 @@ test('a BasePlugin pre hook that throws rejects the command and the backend is u
 test('consecutive BasePlugins and bare middleware keep the onion order, sync and async hooks mixed', async () => {
   const calls: string[] = []
   class Named extends BasePlugin {
-    constructor(readonly label: string, readonly slow: boolean) {
+    constructor(
+      readonly label: string,
+      readonly slow: boolean,
+    ) {
       super()
     }
     override preGet(): void | Promise<void> {
@@ -774,72 +922,105 @@ test('consecutive BasePlugins and bare middleware keep the onion order, sync and
     await cache.get('k')
     assert.equal(calls, want, backend === undefined ? 'memory' : 'async backend')
     calls.length = 0
-    const only = backend === undefined ? new MemoryCache({ plugins: [plugins[0]!, plugins[1]!, plugins[3]!] }) : new Cache({ backend, plugins: [plugins[0]!, plugins[1]!, plugins[3]!] })
+    const only =
+      backend === undefined
+        ? new MemoryCache({ plugins: [plugins[0]!, plugins[1]!, plugins[3]!] })
+        : new Cache({ backend, plugins: [plugins[0]!, plugins[1]!, plugins[3]!] })
     await only.get('k')
     assert.equal(calls, ['a:pre', 'b:pre', 'c:pre', 'c:post', 'b:post', 'a:post'], 'BasePlugins only')
   }
 })
 
-test('BasePlugins with post hooks only: innermost post first, and each timed plugin\'s took includes the inner plugins\' post hooks', async () => {
-  const calls: string[] = []
-  class Post extends BasePlugin {
-    took = -1
-    constructor(readonly label: string, readonly delayMs: number, override readonly timesNext: boolean) {
-      super()
+test(
+  "BasePlugins with post hooks only: innermost post first, and each timed plugin's took includes the inner " +
+    "plugins' post hooks",
+  async () => {
+    const calls: string[] = []
+    class Post extends BasePlugin {
+      took = -1
+      constructor(
+        readonly label: string,
+        readonly delayMs: number,
+        override readonly timesNext: boolean,
+      ) {
+        super()
+      }
+      override postGet(ctx: Context): void | Promise<void> {
+        calls.push(`${this.label}:postGet`)
+        this.took = ctx.took
+        return this.delayMs > 0 ? sleep(this.delayMs) : undefined
+      }
+      override post(): void {
+        calls.push(`${this.label}:post`)
+      }
     }
-    override postGet(ctx: Context): void | Promise<void> {
-      calls.push(`${this.label}:postGet`)
-      this.took = ctx.took
-      return this.delayMs > 0 ? sleep(this.delayMs) : undefined
+    const bare: Middleware = async (_ctx, next) => {
+      await next()
+      calls.push('bare:after')
     }
-    override post(): void {
-      calls.push(`${this.label}:post`)
+    for (const [backend, withBare] of [
+      [undefined, false],
+      [new AsyncBackend({ delayMs: 2 }), false],
+      [undefined, true],
+      [new AsyncBackend({ delayMs: 2 }), true],
+    ] as const) {
+      const outer = new Post('outer', 0, true)
+      const middle = new Post('middle', 30, true)
+      const untimed = new Post('untimed', 0, false)
+      const inner = new Post('inner', 0, true)
+      // With a bare middleware between them the two groups sit in a koa-compose chain.
+      const plugins = withBare ? [outer, middle, bare, untimed, inner] : [outer, middle, untimed, inner]
+      const cache = backend === undefined ? new MemoryCache({ plugins }) : new Cache({ backend, plugins })
+      calls.length = 0
+      await cache.get('k')
+      const where = backend === undefined ? 'memory' : 'async backend'
+      const label = `${where}${withBare ? ', bare middleware between' : ''}`
+      const want = [
+        'inner:postGet',
+        'inner:post',
+        'untimed:postGet',
+        'untimed:post',
+        'middle:postGet',
+        'middle:post',
+        'outer:postGet',
+        'outer:post',
+      ]
+      if (withBare) want.splice(4, 0, 'bare:after')
+      assert.equal(calls, want, label)
+      assert.ok(inner.took >= 0 && inner.took < 0.025, `${label}: inner took ${inner.took}`)
+      assert.is(untimed.took, inner.took, `${label}: the untimed plugin sees the inner plugin's figure`)
+      assert.ok(middle.took >= inner.took && middle.took < 0.025, `${label}: middle took ${middle.took}`)
+      assert.ok(
+        outer.took >= middle.took + 0.025,
+        `${label}: outer's next() includes middle's 30 ms post hook: ${outer.took}`,
+      )
     }
-  }
-  const bare: Middleware = async (_ctx, next) => {
-    await next()
-    calls.push('bare:after')
-  }
-  for (const [backend, withBare] of [[undefined, false], [new AsyncBackend({ delayMs: 2 }), false], [undefined, true], [new AsyncBackend({ delayMs: 2 }), true]] as const) {
-    const outer = new Post('outer', 0, true)
-    const middle = new Post('middle', 30, true)
-    const untimed = new Post('untimed', 0, false)
-    const inner = new Post('inner', 0, true)
-    // With a bare middleware between them the two groups sit in a koa-compose chain.
-    const plugins = withBare ? [outer, middle, bare, untimed, inner] : [outer, middle, untimed, inner]
-    const cache = backend === undefined ? new MemoryCache({ plugins }) : new Cache({ backend, plugins })
-    calls.length = 0
-    await cache.get('k')
-    const label = `${backend === undefined ? 'memory' : 'async backend'}${withBare ? ', bare middleware between' : ''}`
-    const want = ['inner:postGet', 'inner:post', 'untimed:postGet', 'untimed:post', 'middle:postGet', 'middle:post', 'outer:postGet', 'outer:post']
-    if (withBare) want.splice(4, 0, 'bare:after')
-    assert.equal(calls, want, label)
-    assert.ok(inner.took >= 0 && inner.took < 0.025, `${label}: inner took ${inner.took}`)
-    assert.is(untimed.took, inner.took, `${label}: the untimed plugin sees the inner plugin's figure`)
-    assert.ok(middle.took >= inner.took && middle.took < 0.025, `${label}: middle took ${middle.took}`)
-    assert.ok(outer.took >= middle.took + 0.025, `${label}: outer's next() includes middle's 30 ms post hook: ${outer.took}`)
-  }
-})
+  },
+)
 
-test('sync BasePlugin hooks on the memory backend finish the command before its promise is returned; nothing is watched', async () => {
-  const seen: string[] = []
-  class Sync extends BasePlugin {
-    override preGet(): void {
-      seen.push('pre')
+test(
+  'sync BasePlugin hooks on the memory backend finish the command before its promise is returned; nothing is ' +
+    'watched',
+  async () => {
+    const seen: string[] = []
+    class Sync extends BasePlugin {
+      override preGet(): void {
+        seen.push('pre')
+      }
+      override postGet(ctx: Context): void {
+        seen.push(`post ${String(ctx.result)}`)
+      }
     }
-    override postGet(ctx: Context): void {
-      seen.push(`post ${String(ctx.result)}`)
-    }
-  }
-  const cache = new MemoryCache({ plugins: [new Sync(), new TimingPlugin(), new HitMissRatioPlugin()] })
-  await cache.set('k', 'v')
-  const promise = cache.get('k')
-  assert.equal(seen, ['pre', 'post v'], 'the hooks ran synchronously')
-  assert.is(watching(), 0, 'a command that already finished is not watched for its timeout')
-  assert.is(await promise, 'v')
-  assert.equal(cache.hitMissRatio, { hits: 1, total: 1, hitRatio: 1 })
-  assert.is(cache.profiling!.get_total, 1)
-})
+    const cache = new MemoryCache({ plugins: [new Sync(), new TimingPlugin(), new HitMissRatioPlugin()] })
+    await cache.set('k', 'v')
+    const promise = cache.get('k')
+    assert.equal(seen, ['pre', 'post v'], 'the hooks ran synchronously')
+    assert.is(watching(), 0, 'a command that already finished is not watched for its timeout')
+    assert.is(await promise, 'v')
+    assert.equal(cache.hitMissRatio, { hits: 1, total: 1, hitRatio: 1 })
+    assert.is(cache.profiling!.get_total, 1)
+  },
+)
 
 test('a BasePlugin hook that goes async after a sync one is still bounded by the timeout', async () => {
   class LateHang extends BasePlugin {
@@ -857,7 +1038,7 @@ test('a BasePlugin hook that goes async after a sync one is still bounded by the
   assert.is(watching(), 0, 'the expired command left the deadline list')
 })
 
-test('a sync BasePlugin hook that throws rejects (never throws) and a post hook that throws leaves the write done', async () => {
+test('a throwing sync hook rejects (never throws); a throwing post hook leaves the write done', async () => {
   class Throws extends BasePlugin {
     override preAdd(): void {
       throw new RangeError('no adds')
@@ -873,7 +1054,7 @@ test('a sync BasePlugin hook that throws rejects (never throws) and a post hook 
   assert.is(await cache.raw('get', 'k'), 2, 'the post hook ran after the write')
 })
 
-test('timesNext = false: the plugin does not time next(); its post hooks see what the inner layers measured', async () => {
+test('timesNext = false: next() is not timed; post hooks see what the inner layers measured', async () => {
   const seen: number[] = []
   class Untimed extends BasePlugin {
     override readonly timesNext = false
@@ -890,7 +1071,7 @@ test('timesNext = false: the plugin does not time next(); its post hooks see wha
   const timed = new Timed()
   await new Cache({ backend: new AsyncBackend({ delayMs: 20 }), plugins: [new Untimed(), timed] }).get('k')
   assert.ok(timed.took >= 0.015, `inner plugin timed ${timed.took} s`)
-  assert.equal(seen, [timed.took], 'the outer, untimed plugin saw the inner plugin\'s figure')
+  assert.equal(seen, [timed.took], "the outer, untimed plugin saw the inner plugin's figure")
   await new MemoryCache({ plugins: [new Untimed()] }).get('k')
   assert.is(seen[1], 0, 'alone, nothing measured: took stays 0')
   assert.is(new HitMissRatioPlugin().timesNext, false)
@@ -909,7 +1090,7 @@ test('timesNext = false: the plugin does not time next(); its post hooks see wha
 // ---------------------------------------------------------------------------
 // TimingPlugin
 
-test('TimingPlugin: flat <command>_total/_avg/_min/_max per command, on cache.profiling and plugin.profiling', async () => {
+test('TimingPlugin: flat <command>_total/_avg/_min/_max on cache.profiling and plugin.profiling', async () => {
   const timing = new TimingPlugin()
   const cache = new MemoryCache({ plugins: [timing] })
   const calls = everyCommand(cache)
@@ -934,7 +1115,7 @@ test('TimingPlugin: flat <command>_total/_avg/_min/_max per command, on cache.pr
   assert.ok('multiGet_avg' in profiling && 'multiGet_min' in profiling && 'multiGet_max' in profiling)
 })
 
-test('TimingPlugin measures seconds around the inner layers, and each plugin instance keeps its own figures', async () => {
+test('TimingPlugin measures seconds around the inner layers; each instance keeps its own figures', async () => {
   const timing = new TimingPlugin()
   const delay: Middleware = async (ctx, next) => {
     if (ctx.args.key === 'slow') await sleep(40)
@@ -983,7 +1164,12 @@ test('HitMissRatioPlugin: a get with a default on a miss is a miss; stored falsy
   const cache = new MemoryCache({ plugins: [ratio] })
   assert.is(await cache.get('missing', { default: 'dflt' }), 'dflt')
   assert.equal(ratio.hitMissRatio, { hits: 0, total: 1, hitRatio: 0 })
-  await cache.multiSet([['zero', 0], ['empty', ''], ['nul', null], ['no', false]])
+  await cache.multiSet([
+    ['zero', 0],
+    ['empty', ''],
+    ['nul', null],
+    ['no', false],
+  ])
   for (const key of ['zero', 'empty', 'nul', 'no']) await cache.get(key, { default: 'dflt' })
   assert.equal(ratio.hitMissRatio, { hits: 4, total: 5, hitRatio: 4 / 5 })
   await cache.multiGet(['zero', 'nul', 'missing'])
@@ -1024,7 +1210,10 @@ test('HitMissRatioPlugin.reset and TimingPlugin.reset forget every figure', asyn
 test('HitMissRatioPlugin counts through a JSON-serialized async backend too', async () => {
   const ratio = new HitMissRatioPlugin()
   const cache = new Cache({ backend: new AsyncBackend(), plugins: [ratio] })
-  await cache.multiSet([['zero', 0], ['nul', null]])
+  await cache.multiSet([
+    ['zero', 0],
+    ['nul', null],
+  ])
   await cache.get('zero')
   await cache.get('nul')
   await cache.get('none', { default: 0 })

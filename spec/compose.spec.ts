@@ -11,10 +11,18 @@ import * as assert from 'uvu/assert'
 import { chainLayers } from '../lib/core/cache.js'
 import { compose } from '../lib/core/compose.js'
 import { CommandContext, hitsOf } from '../lib/core/context.js'
+import {
+  BasePlugin,
+  Cache,
+  type Context,
+  HitMissRatioPlugin,
+  MemoryBackend,
+  type Middleware,
+  type Next,
+} from '../lib/index.js'
 import type { Clock } from '../lib/util/clock.js'
-import { BasePlugin, Cache, type Context, HitMissRatioPlugin, MemoryBackend, type Middleware, type Next } from '../lib/index.js'
-import { AsyncBackend } from './support/fixtures/backends.js'
 import { checkAsync } from './support/fc-config.js'
+import { AsyncBackend } from './support/fixtures/backends.js'
 
 /** How many random stacks the property runs (each through both compositions). */
 const RUNS = 1000
@@ -28,7 +36,15 @@ interface PluginSpec {
   post: HookKind | null
   timesNext: boolean
 }
-type BareMode = 'await' | 'return-next' | 'short-circuit' | 'throw-before' | 'throw-after' | 'catch' | 'next-twice' | 'rewrite-args'
+type BareMode =
+  | 'await'
+  | 'return-next'
+  | 'short-circuit'
+  | 'throw-before'
+  | 'throw-after'
+  | 'catch'
+  | 'next-twice'
+  | 'rewrite-args'
 interface BareSpec {
   type: 'bare' | 'object'
   mode: BareMode
@@ -51,11 +67,22 @@ const pluginSpec = fc.record<PluginSpec>({
 })
 const bareSpec = fc.record<BareSpec>({
   type: fc.constantFrom('bare', 'object'),
-  mode: fc.constantFrom<BareMode>('await', 'return-next', 'short-circuit', 'throw-before', 'throw-after', 'catch', 'next-twice', 'rewrite-args'),
+  mode: fc.constantFrom<BareMode>(
+    'await',
+    'return-next',
+    'short-circuit',
+    'throw-before',
+    'throw-after',
+    'catch',
+    'next-twice',
+    'rewrite-args',
+  ),
   async: fc.boolean(),
 })
 const stack = fc.record<Stack>({
-  layers: fc.array(fc.oneof(pluginSpec, pluginSpec, pluginSpec, bareSpec, fc.constant({ type: 'hit-miss' as const })), { maxLength: 6 }),
+  layers: fc.array(fc.oneof(pluginSpec, pluginSpec, pluginSpec, bareSpec, fc.constant({ type: 'hit-miss' as const })), {
+    maxLength: 6,
+  }),
   backend: fc.constantFrom('sync', 'sync', 'sync', 'async', 'throw', 'reject'),
   stored: fc.boolean(),
 })
@@ -78,7 +105,9 @@ class Recording extends BasePlugin {
     const make = (name: string, kind: HookKind | null): ((ctx: Context) => void | Promise<void>) | undefined => {
       if (kind === null) return undefined
       return (ctx) => {
-        events.push(`${label}.${name} result=${String(ctx.result)}${name.startsWith('post') ? ` took=${ctx.took}` : ''}`)
+        events.push(
+          `${label}.${name} result=${String(ctx.result)}${name.startsWith('post') ? ` took=${ctx.took}` : ''}`,
+        )
         if (kind === 'throw') throw new Error(`${label}.${name} threw`)
         if (kind === 'sync') return undefined
         return Promise.resolve().then(() => {
@@ -88,7 +117,12 @@ class Recording extends BasePlugin {
       }
     }
     const hooks = this as unknown as Record<string, unknown>
-    for (const [name, kind] of [['pre', spec.pre], ['preGet', spec.preGet], ['postGet', spec.postGet], ['post', spec.post]] as const) {
+    for (const [name, kind] of [
+      ['pre', spec.pre],
+      ['preGet', spec.preGet],
+      ['postGet', spec.postGet],
+      ['post', spec.post],
+    ] as const) {
       const h = make(name, kind)
       if (h !== undefined) hooks[name] = h
     }
@@ -149,7 +183,11 @@ function bare(label: string, spec: BareSpec, events: string[]): Middleware {
 }
 
 /** The layers of one stack, fresh (new plugin instances, new clocks), and what they record. */
-function build(s: Stack): { plugins: Array<Middleware | BasePlugin | { middleware: Middleware }>; events: string[]; counters: HitMissRatioPlugin[] } {
+function build(s: Stack): {
+  plugins: Array<Middleware | BasePlugin | { middleware: Middleware }>
+  events: string[]
+  counters: HitMissRatioPlugin[]
+} {
   const events: string[] = []
   const counters: HitMissRatioPlugin[] = []
   const plugins = s.layers.map((spec, i) => {
@@ -193,7 +231,11 @@ interface Outcome {
   counts: unknown[]
 }
 
-async function outcome(promise: () => Promise<unknown>, ctx: CommandContext, built: ReturnType<typeof build>): Promise<Outcome> {
+async function outcome(
+  promise: () => Promise<unknown>,
+  ctx: CommandContext,
+  built: ReturnType<typeof build>,
+): Promise<Outcome> {
   let settled: string
   try {
     settled = `resolved ${String(await promise())}`
@@ -202,7 +244,13 @@ async function outcome(promise: () => Promise<unknown>, ctx: CommandContext, bui
   }
   // Let fire-and-forget work (a middleware that did not await next()) finish in both runs alike.
   await new Promise((resolve) => setImmediate(resolve))
-  return { settled, events: built.events, took: ctx.took, hits: hitsOf(ctx), counts: built.counters.map((c) => c.hitMissRatio) }
+  return {
+    settled,
+    events: built.events,
+    took: ctx.took,
+    hits: hitsOf(ctx),
+    counts: built.counters.map((c) => c.hitMissRatio),
+  }
 }
 
 test(`differential: the fast composition equals koa-compose of the same layers (${RUNS} random stacks)`, async () => {

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { CacheHandler } from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
 import { registerConformance } from '../lib/testing/index.js'
-import { startMemcached, type MemcachedServer } from './support/servers.js'
+import { type MemcachedServer, startMemcached } from './support/servers.js'
 
 let one: Promise<MemcachedServer[]> | undefined
 let two: Promise<MemcachedServer[]> | undefined
@@ -20,7 +20,8 @@ const capabilities = { clearNamespace: false, clearAll: true }
 const oneServer = suite('conformance: Memcached, one server')
 registerConformance(
   oneServer,
-  async ({ namespace, serializer, ttl }) => new MemcachedCache({ servers: (await servers(1)).map((s) => s.server), namespace, serializer, ttl }),
+  async ({ namespace, serializer, ttl }) =>
+    new MemcachedCache({ servers: (await servers(1)).map((s) => s.server), namespace, serializer, ttl }),
   { capabilities },
 )
 oneServer.run()
@@ -28,7 +29,8 @@ oneServer.run()
 const twoServers = suite('conformance: Memcached, two servers')
 registerConformance(
   twoServers,
-  async ({ namespace, serializer, ttl }) => new MemcachedCache({ servers: (await servers(2)).map((s) => s.server), namespace, serializer, ttl }),
+  async ({ namespace, serializer, ttl }) =>
+    new MemcachedCache({ servers: (await servers(2)).map((s) => s.server), namespace, serializer, ttl }),
   { capabilities },
 )
 twoServers.run()
@@ -39,7 +41,10 @@ registerConformance(
   fromConfig,
   async ({ namespace, serializer, ttl }) => {
     const handler = new CacheHandler()
-    handler.setConfig({ default: { cache: 'memory' }, shared: { cache: 'memcached', servers: (await servers(2)).map((s) => s.server) } })
+    handler.setConfig({
+      default: { cache: 'memory' },
+      shared: { cache: 'memcached', servers: (await servers(2)).map((s) => s.server) },
+    })
     return handler.create('shared', { namespace, serializer, ttl })
   },
   { capabilities },

@@ -1,11 +1,16 @@
-import { test } from 'uvu'
-import * as assert from 'uvu/assert'
-import { Cache, MemoryBackend, MemoryCache, type Backend } from '../lib/index.js'
-import { conformance, conformanceTests, type ConformanceFactory, type ConformanceOptions } from '../lib/testing/index.js'
-import { AsyncBackend, ManualClock } from './support/fixtures/backends.js'
-import { childEnv } from './support/children.js'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { type Backend, Cache, MemoryBackend, MemoryCache } from '../lib/index.js'
+import {
+  type ConformanceFactory,
+  type ConformanceOptions,
+  conformance,
+  conformanceTests,
+} from '../lib/testing/index.js'
+import { childEnv } from './support/children.js'
+import { AsyncBackend, ManualClock } from './support/fixtures/backends.js'
 
 // ---------------------------------------------------------------------------
 // The memory backend passes the suite: on a hand-moved clock with every
@@ -25,7 +30,11 @@ await conformance(
         await cache.set('k', 'v')
         assert.is(await cache.raw('has', cache.buildKey('k')), true, "raw('has', built key) runs Map#has on the store")
         assert.is(await cache.raw('size'), 1, "raw('size') reads the Map's size")
-        assert.is(await cache.raw('get', cache.buildKey('k')), cache.serializer.dumps('v'), "raw('get', built key) answers the stored value")
+        assert.is(
+          await cache.raw('get', cache.buildKey('k')),
+          cache.serializer.dumps('v'),
+          "raw('get', built key) answers the stored value",
+        )
       },
     },
   },
@@ -41,14 +50,16 @@ await conformance(
 /** Memcached's capabilities on the memory backend: no clear by namespace (only the whole store). */
 class NoNamespaceClear extends MemoryBackend {
   override clear(prefix: string | null): true {
-    if (prefix !== null) throw new Error('[oniocache] [no-namespace-clear] cannot clear by namespace, only the whole store')
+    if (prefix !== null)
+      throw new Error('[oniocache] [no-namespace-clear] cannot clear by namespace, only the whole store')
     return super.clear(null)
   }
 }
 
 await conformance(
   'conformance: a memory backend with Memcached-like capabilities (no clear by namespace, no casToken)',
-  ({ namespace, serializer, ttl }) => new Cache({ backend: new NoNamespaceClear({ clock }), namespace, serializer, ttl }),
+  ({ namespace, serializer, ttl }) =>
+    new Cache({ backend: new NoNamespaceClear({ clock }), namespace, serializer, ttl }),
   { serializers: ['json'], clock, capabilities: { clearNamespace: false, casToken: false } },
 )
 
@@ -90,8 +101,10 @@ async function check(
       assert.equal(failed, [], 'the healthy memory backend passes under the same options')
       continue
     }
-    for (const name of expected) assert.ok(failed.includes(name), `the suite fails ${JSON.stringify(name)}; it failed: ${JSON.stringify(failed)}`)
-    for (const name of failed) assert.match(name, area, `only tests about the broken behaviour fail; ${JSON.stringify(name)} did too`)
+    for (const name of expected)
+      assert.ok(failed.includes(name), `the suite fails ${JSON.stringify(name)}; it failed: ${JSON.stringify(failed)}`)
+    for (const name of failed)
+      assert.match(name, area, `only tests about the broken behaviour fail; ${JSON.stringify(name)} did too`)
   }
 }
 
@@ -107,12 +120,18 @@ test('the suite fails a backend that ignores ttls', async () => {
       return super.multiSet(pairs, 0)
     }
   }
-  await check((clock) => new IgnoresTtl({ clock }), { serializers: ['json'] }, [
-    'ttl: a per-call ttl (2, 1.5, "1500ms") expires the key; until then it is there',
-    "ttl: the cache's default ttl applies when a call gives none; ttl 0, null or a long ttl given per call overrides it",
-    'ttl: a fraction of a second (0.25, "250ms") is a ttl, not "never expires"',
-    'ttl: set with a casToken writes the ttl it is given',
-  ], /^ttl: /)
+  await check(
+    (clock) => new IgnoresTtl({ clock }),
+    { serializers: ['json'] },
+    [
+      'ttl: a per-call ttl (2, 1.5, "1500ms") expires the key; until then it is there',
+      "ttl: the cache's default ttl applies when a call gives none; ttl 0, null or a long ttl given per call " +
+        'overrides it',
+      'ttl: a fraction of a second (0.25, "250ms") is a ttl, not "never expires"',
+      'ttl: set with a casToken writes the ttl it is given',
+    ],
+    /^ttl: /,
+  )
 })
 
 test('the suite fails a backend whose ttl counts whole seconds, truncated', async () => {
@@ -128,10 +147,15 @@ test('the suite fails a backend whose ttl counts whole seconds, truncated', asyn
     }
   }
   // 1.5 becomes 1 (gone before 1.4 s) and 0.25 becomes 0, "never expires".
-  await check((clock) => new Truncates({ clock }), { serializers: ['json'] }, [
-    'ttl: a per-call ttl (2, 1.5, "1500ms") expires the key; until then it is there',
-    'ttl: a fraction of a second (0.25, "250ms") is a ttl, not "never expires"',
-  ], /^ttl: /)
+  await check(
+    (clock) => new Truncates({ clock }),
+    { serializers: ['json'] },
+    [
+      'ttl: a per-call ttl (2, 1.5, "1500ms") expires the key; until then it is there',
+      'ttl: a fraction of a second (0.25, "250ms") is a ttl, not "never expires"',
+    ],
+    /^ttl: /,
+  )
 })
 
 test('the suite fails a backend whose clear matches "user" against "users:…"', async () => {
@@ -141,10 +165,16 @@ test('the suite fails a backend whose clear matches "user" against "users:…"',
       return super.clear(prefix === null ? null : prefix.slice(0, -1))
     }
   }
-  await check((clock) => new LooseClear({ clock }), { serializers: ['json'] }, [
-    'clear({ namespace }): removes that namespace only: never "…-users" keys when clearing "…-user", never the cache\'s own',
-    "clear(): with no namespace removes the cache's own namespace only",
-  ], /^clear/)
+  await check(
+    (clock) => new LooseClear({ clock }),
+    { serializers: ['json'] },
+    [
+      'clear({ namespace }): removes that namespace only: never "…-users" keys when clearing "…-user", never the ' +
+        "cache's own",
+      "clear(): with no namespace removes the cache's own namespace only",
+    ],
+    /^clear/,
+  )
 })
 
 test('the suite fails a backend that stores bytes as UTF-8 text', async () => {
@@ -168,14 +198,22 @@ test('the suite fails a backend that stores bytes as UTF-8 text', async () => {
       return super.add(key, TextOnly.text(value), ttl)
     }
     override multiSet(pairs: ReadonlyArray<readonly [string, unknown]>, ttl: number): true {
-      return super.multiSet(pairs.map(([k, v]) => [k, TextOnly.text(v)] as const), ttl)
+      return super.multiSet(
+        pairs.map(([k, v]) => [k, TextOnly.text(v)] as const),
+        ttl,
+      )
     }
   }
-  await check((clock) => new TextOnly({ clock }), { serializers: ['json', 'msgpack', 'v8'] }, [
-    '[msgpack] bytes round-trip exactly: 0x00, 0xff and invalid UTF-8 included',
-    '[v8] bytes round-trip exactly: 0x00, 0xff and invalid UTF-8 included',
-    '[v8] values round-trip through set/get, add, and multiSet/multiGet',
-  ], /^\[(msgpack|v8)\] /)
+  await check(
+    (clock) => new TextOnly({ clock }),
+    { serializers: ['json', 'msgpack', 'v8'] },
+    [
+      '[msgpack] bytes round-trip exactly: 0x00, 0xff and invalid UTF-8 included',
+      '[v8] bytes round-trip exactly: 0x00, 0xff and invalid UTF-8 included',
+      '[v8] values round-trip through set/get, add, and multiSet/multiGet',
+    ],
+    /^\[(msgpack|v8)\] /,
+  )
 })
 
 test('the suite fails a backend whose multiGet drops duplicate keys', async () => {
@@ -184,9 +222,12 @@ test('the suite fails a backend whose multiGet drops duplicate keys', async () =
       return super.multiGet([...new Set(keys)])
     }
   }
-  await check((clock) => new Dedup({ clock }), { serializers: ['json'] }, [
-    'multiGet: values in key order, undefined for misses, duplicate keys answered each time',
-  ], /multiGet/)
+  await check(
+    (clock) => new Dedup({ clock }),
+    { serializers: ['json'] },
+    ['multiGet: values in key order, undefined for misses, duplicate keys answered each time'],
+    /multiGet/,
+  )
 })
 
 test('the suite fails a backend whose increment is a read, then a write', async () => {
@@ -199,15 +240,22 @@ test('the suite fails a backend whose increment is a read, then a write', async 
       return next
     }
   }
-  await check((clock) => new RacyIncrement({ clock }), { serializers: ['json'], concurrency: 8 }, [
-    'increment: 8 concurrent increments of one key each answer a different count, 1 to 8',
-  ], /increment/)
+  await check(
+    (clock) => new RacyIncrement({ clock }),
+    { serializers: ['json'], concurrency: 8 },
+    ['increment: 8 concurrent increments of one key each answer a different count, 1 to 8'],
+    /increment/,
+  )
 })
 
 test('the suite fails a backend that clears by namespace although it declares it cannot', async () => {
-  await check((clock) => new MemoryBackend({ clock }), { serializers: ['json'], capabilities: { clearNamespace: false } }, [
-    'clear: a backend that cannot clear by namespace rejects, and removes nothing',
-  ], /^clear: /, (clock) => new NoNamespaceClear({ clock }))
+  await check(
+    (clock) => new MemoryBackend({ clock }),
+    { serializers: ['json'], capabilities: { clearNamespace: false } },
+    ['clear: a backend that cannot clear by namespace rejects, and removes nothing'],
+    /^clear: /,
+    (clock) => new NoNamespaceClear({ clock }),
+  )
 })
 
 test('conformance() checks its options: unknown names and bad values throw a TypeError at once', () => {
@@ -215,21 +263,32 @@ test('conformance() checks its options: unknown names and bad values throw a Typ
   assert.throws(() => conformanceTests(factory, { serializer: ['json'] } as never), /unknown option "serializer"/)
   assert.throws(() => conformanceTests(factory, { serializers: ['yaml'] } as never), /serializers must be/)
   assert.throws(() => conformanceTests(factory, { serializers: [] }), /serializers must be/)
-  assert.throws(() => conformanceTests(factory, { capabilities: { clearNamespaces: false } } as never), /unknown option "clearNamespaces"/)
+  assert.throws(
+    () => conformanceTests(factory, { capabilities: { clearNamespaces: false } } as never),
+    /unknown option "clearNamespaces"/,
+  )
   assert.throws(() => conformanceTests(factory, { clock: {} as never }), /advance/)
   assert.throws(() => conformanceTests(factory, { concurrency: 1 }), /concurrency/)
   assert.throws(() => conformanceTests('nope' as never), /factory must be a function/)
 })
 
-test('a factory that ignores the namespace, serializer or ttl it is given fails with a message that says so', async () => {
+test('a factory that ignores the namespace, serializer or ttl it is given fails, saying so', async () => {
   const [first] = conformanceTests(() => new Cache({ namespace: 'fixed' }))
-  const error = await first!.run().then(() => undefined, (e: unknown) => e)
+  const error = await first!.run().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   assert.instance(error, Error)
   assert.match((error as Error).message, /asked for namespace .* but its cache has "fixed"/)
   const [second] = conformanceTests(({ namespace }) => new Cache({ namespace }))
   assert.match(String(await second!.run().catch((e: unknown) => e)), /was given a JsonSerializer but its cache uses/)
-  const withTtl = conformanceTests(({ namespace, serializer }) => new Cache({ namespace, serializer, ttl: 60 }), { clock: new ManualClock() })
-  assert.match(String(await withTtl[0]!.run().catch((e: unknown) => e)), /asked for a default ttl of null but its cache has 60: .*set no default ttl of its own/)
+  const withTtl = conformanceTests(({ namespace, serializer }) => new Cache({ namespace, serializer, ttl: 60 }), {
+    clock: new ManualClock(),
+  })
+  assert.match(
+    String(await withTtl[0]!.run().catch((e: unknown) => e)),
+    /asked for a default ttl of null but its cache has 60: .*set no default ttl of its own/,
+  )
 })
 
 // ---------------------------------------------------------------------------
@@ -238,12 +297,21 @@ test('a factory that ignores the namespace, serializer or ttl it is given fails 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
 
-test('oniocache/testing loads where uvu cannot be found; its tests run as plain functions (child process)', async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'spec/support/fixtures/testing-without-runner.ts'], {
-    cwd: root,
-    env: childEnv(),
-  })
-  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { uvuBlocked: boolean; passed: number; total: number; adapter: string }
+test('oniocache/testing loads without uvu; its tests run as plain functions (child process)', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', 'spec/support/fixtures/testing-without-runner.ts'],
+    {
+      cwd: root,
+      env: childEnv(),
+    },
+  )
+  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    uvuBlocked: boolean
+    passed: number
+    total: number
+    adapter: string
+  }
   assert.is(report.uvuBlocked, true, 'the child cannot import uvu')
   assert.ok(report.total > 50, `${report.total} tests`)
   assert.is(report.passed, report.total)
@@ -251,11 +319,18 @@ test('oniocache/testing loads where uvu cannot be found; its tests run as plain 
 })
 
 test('conformanceNodeTest runs the suite under node --test (child process)', async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'spec/support/fixtures/node-test-conformance.ts'], {
-    cwd: root,
-    env: childEnv(),
-  })
-  const total = conformanceTests(() => new MemoryCache(), { clock: new ManualClock(), capabilities: { clearAll: true } }).length
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=tap', 'spec/support/fixtures/node-test-conformance.ts'],
+    {
+      cwd: root,
+      env: childEnv(),
+    },
+  )
+  const total = conformanceTests(() => new MemoryCache(), {
+    clock: new ManualClock(),
+    capabilities: { clearAll: true },
+  }).length
   assert.match(stdout, new RegExp(`^# pass ${total}$`, 'm'), stdout.slice(-400))
   assert.match(stdout, /^# fail 0$/m)
 })

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
 import { conformance } from '../lib/testing/index.js'
-import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
+import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './support/servers.js'
 
 let server: Promise<RedisServer> | undefined
 let cluster: Promise<RedisCluster> | undefined
@@ -21,7 +21,8 @@ await conformance(
 
 await conformance(
   'conformance: Redis Cluster, 3 masters',
-  async ({ namespace, serializer, ttl }) => new RedisCache({ cluster: (await redisCluster()).rootNodes, namespace, serializer, ttl }),
+  async ({ namespace, serializer, ttl }) =>
+    new RedisCache({ cluster: (await redisCluster()).rootNodes, namespace, serializer, ttl }),
   { capabilities: { clearAll: true } },
 )
 
@@ -36,6 +37,9 @@ const cleanup = suite('conformance: Redis servers stop')
 cleanup('the servers this file started are stopped', async () => {
   const started = await Promise.all([server, cluster])
   for (const s of started) await s?.stop()
-  assert.ok(started.every((s) => s !== undefined), 'both suites ran against a server')
+  assert.ok(
+    started.every((s) => s !== undefined),
+    'both suites ran against a server',
+  )
 })
 cleanup.run()

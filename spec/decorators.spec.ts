@@ -2,14 +2,33 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  BackendError, Cache, Cached, cached, JsonSerializer, type MemoryBackend, MemoryCache, MultiCached, multiCached, NullSerializer, SerializationError, TimeoutError, type Context,
-} from '../lib/index.js'
-import { cachedConfig, cachedInvoker, CACHED_OPTIONS, type Miss } from '../lib/decorators/cached.js'
+import { CACHED_OPTIONS, cachedConfig, cachedInvoker, type Miss } from '../lib/decorators/cached.js'
 import { argumentsKey, functionTag, MAX_KEY_BYTES } from '../lib/decorators/key-encoding.js'
-import { AsyncBackend, HangingBackend, ManualClock, rejectionError, sleep, SpyBackend } from './support/fixtures/backends.js'
-import { FailingBackend } from './support/fixtures/failing-backend.js'
+import {
+  BackendError,
+  Cache,
+  Cached,
+  type Context,
+  cached,
+  JsonSerializer,
+  type MemoryBackend,
+  MemoryCache,
+  MultiCached,
+  multiCached,
+  NullSerializer,
+  SerializationError,
+  TimeoutError,
+} from '../lib/index.js'
 import { childEnv } from './support/children.js'
+import {
+  AsyncBackend,
+  HangingBackend,
+  ManualClock,
+  rejectionError,
+  SpyBackend,
+  sleep,
+} from './support/fixtures/backends.js'
+import { FailingBackend } from './support/fixtures/failing-backend.js'
 
 /** A default key without its function's tag: `load#1a2b3c4d~2(1)` is `load(1)`. */
 const untagged = (key: string): string => key.replace(/#[0-9a-f]{8}(~\d+)?(?=\()/, '')
@@ -26,7 +45,10 @@ function storedUnder(store: MemoryBackend, key: string): unknown {
 }
 
 /** An async function named `name` (default `fetchThing`) that records its calls. */
-function counted<Args extends unknown[], R>(answer: (...args: Args) => R, name = 'fetchThing'): { fn: (...args: Args) => Promise<R>; calls: Args[] } {
+function counted<Args extends unknown[], R>(
+  answer: (...args: Args) => R,
+  name = 'fetchThing',
+): { fn: (...args: Args) => Promise<R>; calls: Args[] } {
   const calls: Args[] = []
   const fn = async (...args: Args): Promise<R> => {
     calls.push(args)
@@ -77,9 +99,12 @@ test('cached: a miss calls fn and stores its result; a hit answers it without ca
 
 test('cached: the wrapper is always async, keeps `this`, and is named like fn', async () => {
   const cache = new MemoryCache()
-  const double = cached(function double(this: { factor: number }, n: number): number {
-    return n * this.factor
-  }, { cache })
+  const double = cached(
+    function double(this: { factor: number }, n: number): number {
+      return n * this.factor
+    },
+    { cache },
+  )
   assert.is(double.name, 'double')
   const promise = double.call({ factor: 2 }, 5)
   assert.instance(promise, Promise)
@@ -119,7 +144,15 @@ test('cached: skipCache(result) true leaves the result unstored; false stores it
   await get(1)
   await get(1)
   assert.is(calls.length, 3)
-  assert.equal(seen, [{ n: -1, partial: true }, { n: -1, partial: true }, { n: 1, partial: false }], 'skipCache sees each computed result, not hits')
+  assert.equal(
+    seen,
+    [
+      { n: -1, partial: true },
+      { n: -1, partial: true },
+      { n: 1, partial: false },
+    ],
+    'skipCache sees each computed result, not hits',
+  )
   assert.equal(await storedKeys(cache), ['fetchThing(1)'])
 })
 
@@ -127,19 +160,25 @@ test('cached: an error thrown by fn propagates unchanged and is not cached', asy
   const cache = new MemoryCache()
   const boom = new RangeError('no such user')
   let calls = 0
-  const get = cached(async function failing(_id: number): Promise<number> {
-    calls++
-    if (calls === 1) throw boom
-    return 7
-  }, { cache })
+  const get = cached(
+    async function failing(_id: number): Promise<number> {
+      calls++
+      if (calls === 1) throw boom
+      return 7
+    },
+    { cache },
+  )
   assert.is(await rejectionError(get(1)), boom)
   assert.equal(await storedKeys(cache), [])
   assert.is(await get(1), 7)
   assert.is(calls, 2)
   // A synchronous throw is a rejection too.
-  const sync = cached(function syncFailing(): number {
-    throw boom
-  }, { cache })
+  const sync = cached(
+    function syncFailing(): number {
+      throw boom
+    },
+    { cache },
+  )
   let threw = false
   let promise: Promise<number> | undefined
   try {
@@ -151,39 +190,45 @@ test('cached: an error thrown by fn propagates unchanged and is not cached', asy
   assert.is(await rejectionError(promise!), boom)
 })
 
-test('cached: key is one fixed key for every call; keyBuilder(args, fn) builds it per call with the call\'s this', async () => {
-  const cache = new MemoryCache()
-  const fixed = counted((n: number) => n * 2)
-  const config = cached(fixed.fn, { cache, key: 'the-config' })
-  assert.is(await config(1), 2)
-  assert.is(await config(2), 2, 'one key: the first result answers every call')
-  assert.is(fixed.calls.length, 1)
-  assert.equal(await storedKeys(cache), ['the-config'])
+test(
+  'cached: key is one fixed key for every call; keyBuilder(args, fn) builds it per call with ' + "the call's this",
+  async () => {
+    const cache = new MemoryCache()
+    const fixed = counted((n: number) => n * 2)
+    const config = cached(fixed.fn, { cache, key: 'the-config' })
+    assert.is(await config(1), 2)
+    assert.is(await config(2), 2, 'one key: the first result answers every call')
+    assert.is(fixed.calls.length, 1)
+    assert.equal(await storedKeys(cache), ['the-config'])
 
-  const built = counted((id: string, _db: { query(): void }) => id.toUpperCase())
-  const builderCalls: unknown[][] = []
-  const find = cached(built.fn, {
-    cache,
-    keyBuilder(this: unknown, args, fn) {
-      builderCalls.push([this, args, fn])
-      return `user:${args[0]}`
-    },
-  })
-  const self = { tenant: 't1' }
-  const db = { query(): void {} }
-  assert.is(await find.call(self, 'a', db), 'A', 'a function argument is fine with a keyBuilder')
-  assert.is(await find.call(self, 'a', { query(): void {} }), 'A')
-  assert.is(built.calls.length, 1)
-  assert.equal(builderCalls[0], [self, ['a', db], built.fn])
-  assert.ok((await storedKeys(cache)).includes('user:a'))
+    const built = counted((id: string, _db: { query(): void }) => id.toUpperCase())
+    const builderCalls: unknown[][] = []
+    const find = cached(built.fn, {
+      cache,
+      keyBuilder(this: unknown, args, fn) {
+        builderCalls.push([this, args, fn])
+        return `user:${args[0]}`
+      },
+    })
+    const self = { tenant: 't1' }
+    const db = { query(): void {} }
+    assert.is(await find.call(self, 'a', db), 'A', 'a function argument is fine with a keyBuilder')
+    assert.is(await find.call(self, 'a', { query(): void {} }), 'A')
+    assert.is(built.calls.length, 1)
+    assert.equal(builderCalls[0], [self, ['a', db], built.fn])
+    assert.ok((await storedKeys(cache)).includes('user:a'))
 
-  const bad = cached(async function badKey(): Promise<number> {
-    return 1
-  }, { cache, keyBuilder: () => 5 as unknown as string })
-  const error = await rejectionError(bad())
-  assert.instance(error, TypeError)
-  assert.match(error.message, /keyBuilder must return a string/)
-})
+    const bad = cached(
+      async function badKey(): Promise<number> {
+        return 1
+      },
+      { cache, keyBuilder: () => 5 as unknown as string },
+    )
+    const error = await rejectionError(bad())
+    assert.instance(error, TypeError)
+    assert.match(error.message, /keyBuilder must return a string/)
+  },
+)
 
 test('cached: ttl applies to the stored entry (injected clock), as seconds or a string', async () => {
   const clock = new ManualClock()
@@ -241,9 +286,12 @@ test('cached: namespace applies to the stored entry and to the lookup', async ()
 async function shareEntry(a: unknown[], b: unknown[]): Promise<boolean> {
   const cache = new MemoryCache()
   let calls = 0
-  const f = cached(async function probe(..._args: unknown[]): Promise<number> {
-    return ++calls
-  }, { cache })
+  const f = cached(
+    async function probe(..._args: unknown[]): Promise<number> {
+      return ++calls
+    },
+    { cache },
+  )
   await f(...a)
   await f(...b)
   return calls === 1
@@ -268,6 +316,7 @@ test('default key: argument lists that differ get different entries', async () =
     ['[1,2] vs "1,2"', [[1, 2]], ['1,2']],
     ['[1,2] vs 1,2', [[1, 2]], [1, 2]],
     ['[[1],2] vs [1,[2]]', [[[1], 2]], [[1, [2]]]],
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what this case encodes
     ['hole vs undefined', [[, 1]], [[undefined, 1]]],
     ['{a:1} vs {a:"1"}', [{ a: 1 }], [{ a: '1' }]],
     ['{a:undefined} vs {}', [{ a: undefined }], [{}]],
@@ -291,8 +340,28 @@ test('default key: argument lists that differ get different entries', async () =
     ['/a/ vs "/a/"', [/a/], ['/a/']],
     ['new Number(1) vs 1', [new Number(1)], [1]],
     ['URL a vs URL b', [new URL('http://a.example/')], [new URL('http://b.example/')]],
-    ['instances of different classes', [new (class User { id = 1 })()], [new (class Team { id = 1 })()]],
-    ['an instance vs a plain object', [new (class User { id = 1 })()], [{ id: 1 }]],
+    [
+      'instances of different classes',
+      [
+        new (class User {
+          id = 1
+        })(),
+      ],
+      [
+        new (class Team {
+          id = 1
+        })(),
+      ],
+    ],
+    [
+      'an instance vs a plain object',
+      [
+        new (class User {
+          id = 1
+        })(),
+      ],
+      [{ id: 1 }],
+    ],
     ['nested values differ deep down', [{ a: [{ b: new Set([1]) }] }], [{ a: [{ b: new Set([2]) }] }]],
     ['long strings that differ at the end (hashed keys)', ['x'.repeat(300) + 'a'], ['x'.repeat(300) + 'b']],
   ]
@@ -311,17 +380,51 @@ test('default key: argument lists that are deeply equal share one entry', async 
     ['NaN equals itself', [Number.NaN], [Number.NaN]],
     ['-0 and 0 (documented: SameValueZero, as Map keys and JSON)', [-0], [0]],
     ['equal Dates', [new Date(5)], [new Date(5)]],
-    ['Map entry order is ignored', [new Map<unknown, number>([['a', 1], [2, 2]])], [new Map<unknown, number>([[2, 2], ['a', 1]])]],
+    [
+      'Map entry order is ignored',
+      [
+        new Map<unknown, number>([
+          ['a', 1],
+          [2, 2],
+        ]),
+      ],
+      [
+        new Map<unknown, number>([
+          [2, 2],
+          ['a', 1],
+        ]),
+      ],
+    ],
     ['Set member order is ignored', [new Set([3, 1, 2])], [new Set([1, 2, 3])]],
     ['equal typed arrays', [bytes([1, 2])], [bytes([1, 2])]],
     ['a view is its own bytes only', [new Uint8Array([9, 1, 2]).subarray(1)], [bytes([1, 2])]],
     ['equal bigints', [10n ** 30n], [10n ** 30n]],
     ['equal URLs (through toJSON)', [new URL('http://a.example/x')], [new URL('http://a.example/x')]],
-    ['instances with equal properties', [new (class Point { x = 1; y = 2 })()], [new (class Point { y = 2; x = 1 })()]],
-    ['a shared (acyclic) reference', [(() => {
-      const shared = { n: 1 }
-      return { a: shared, b: shared }
-    })()], [{ a: { n: 1 }, b: { n: 1 } }]],
+    [
+      'instances with equal properties',
+      [
+        new (class Point {
+          x = 1
+          y = 2
+        })(),
+      ],
+      [
+        new (class Point {
+          y = 2
+          x = 1
+        })(),
+      ],
+    ],
+    [
+      'a shared (acyclic) reference',
+      [
+        (() => {
+          const shared = { n: 1 }
+          return { a: shared, b: shared }
+        })(),
+      ],
+      [{ a: { n: 1 }, b: { n: 1 } }],
+    ],
     ['equal long arguments (hashed keys)', ['y'.repeat(500)], ['y'.repeat(500)]],
     ['no arguments', [], []],
   ]
@@ -336,11 +439,20 @@ test('default key: the encoding is readable and documented', () => {
     [[true, null, undefined], 'f(true,null,undefined)'],
     [[12n], 'f(12n)'],
     [['a b'], 'f("a\\u0020b")'],
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what this case encodes
     [[[1, , 'x']], 'f([1,~,"x"])'],
     [[{ b: 1, a: { d: [], c: {} } }], 'f({"a":{"c":{},"d":[]},"b":1})'],
     [[new Date(0)], 'f(Date(1970-01-01T00:00:00.000Z))'],
     [[new Date(Number.NaN)], 'f(Date(Invalid))'],
-    [[new Map<unknown, string>([['b', 'x'], [1, 'y']])], 'f(Map("b"=>"x",1=>"y"))'],
+    [
+      [
+        new Map<unknown, string>([
+          ['b', 'x'],
+          [1, 'y'],
+        ]),
+      ],
+      'f(Map("b"=>"x",1=>"y"))',
+    ],
     [[new Set(['b', 'a'])], 'f(Set("a","b"))'],
     [[Buffer.from('hi')], 'f(Buffer(6869))'],
     [[new Float64Array([1])], 'f(Float64Array(000000000000f03f))'],
@@ -348,7 +460,14 @@ test('default key: the encoding is readable and documented', () => {
     [[new Uint8Array([1, 2]).buffer], 'f(ArrayBuffer(0102))'],
     [[new String('x')], 'f(String("x"))'],
     [[new URL('http://a.example/p')], 'f(URL("http://a.example/p"))'],
-    [[new (class User { id = 7 })()], 'f(User{"id":7})'],
+    [
+      [
+        new (class User {
+          id = 7
+        })(),
+      ],
+      'f(User{"id":7})',
+    ],
   ]
   for (const [args, key] of cases) assert.is(argumentsKey('f', args), key)
 })
@@ -362,42 +481,52 @@ test('default key: past 200 bytes it is the name and a sha256 digest of the argu
   assert.is(argumentsKey('f', ['x'.repeat(MAX_KEY_BYTES - 5)]), `f("${'x'.repeat(MAX_KEY_BYTES - 5)}")`)
   assert.match(argumentsKey('f', ['x'.repeat(MAX_KEY_BYTES - 4)]), /^f\(sha256:[0-9a-f]{64}\)$/)
   const cache = new MemoryCache()
-  const get = cached(async function getUser(s: string): Promise<number> {
-    return s.length
-  }, { cache })
+  const get = cached(
+    async function getUser(s: string): Promise<number> {
+      return s.length
+    },
+    { cache },
+  )
   await get(long)
   assert.equal(await storedKeys(cache), [key])
 })
 
-test('default key: a function or a symbol among the arguments rejects with a TypeError naming where it is; fn is not called', async () => {
-  const cache = new MemoryCache()
-  const { fn, calls } = counted((..._args: unknown[]) => 1)
-  const get = cached(fn, { cache })
-  const cases: Array<[unknown[], RegExp]> = [
-    [[1, () => 1], /arguments\[1\] is a function/],
-    [[Symbol('s')], /arguments\[0\] is a symbol \(Symbol\(s\)\)/],
-    [[{ user: { onSave(): void {} } }], /arguments\[0\]\.user\.onSave is a function/],
-    [[[1, [2, Symbol.iterator]]], /arguments\[0\]\[1\]\[1\] is a symbol/],
-    [[{ [Symbol('k')]: 1 }], /arguments\[0\]\[Symbol\(k\)\] is a symbol-keyed property/],
-    [[new Map([[1, () => 1]])], /arguments\[0\]\.get\(<key 0>\) is a function/],
-    [[Promise.resolve(1)], /arguments\[0\] is a Promise/],
-    [[new WeakMap()], /arguments\[0\] is a WeakMap/],
-  ]
-  for (const [args, message] of cases) {
-    const error = await rejectionError(get(...args))
-    assert.instance(error, TypeError)
-    assert.match(error.message, message)
-    assert.match(error.message, /^\[oniocache\] cached fetchThing: cannot build a key/)
-    assert.match(error.message, /keyBuilder/, 'says what to do instead')
-  }
-  assert.is(calls.length, 0)
-})
+test(
+  'default key: a function or a symbol among the arguments rejects with a TypeError naming where it is; fn is ' +
+    'not called',
+  async () => {
+    const cache = new MemoryCache()
+    const { fn, calls } = counted((..._args: unknown[]) => 1)
+    const get = cached(fn, { cache })
+    const cases: Array<[unknown[], RegExp]> = [
+      [[1, () => 1], /arguments\[1\] is a function/],
+      [[Symbol('s')], /arguments\[0\] is a symbol \(Symbol\(s\)\)/],
+      [[{ user: { onSave(): void {} } }], /arguments\[0\]\.user\.onSave is a function/],
+      [[[1, [2, Symbol.iterator]]], /arguments\[0\]\[1\]\[1\] is a symbol/],
+      [[{ [Symbol('k')]: 1 }], /arguments\[0\]\[Symbol\(k\)\] is a symbol-keyed property/],
+      [[new Map([[1, () => 1]])], /arguments\[0\]\.get\(<key 0>\) is a function/],
+      [[Promise.resolve(1)], /arguments\[0\] is a Promise/],
+      [[new WeakMap()], /arguments\[0\] is a WeakMap/],
+    ]
+    for (const [args, message] of cases) {
+      const error = await rejectionError(get(...args))
+      assert.instance(error, TypeError)
+      assert.match(error.message, message)
+      assert.match(error.message, /^\[oniocache\] cached fetchThing: cannot build a key/)
+      assert.match(error.message, /keyBuilder/, 'says what to do instead')
+    }
+    assert.is(calls.length, 0)
+  },
+)
 
 test('default key: a cycle rejects with a TypeError that says so', async () => {
   const cache = new MemoryCache()
-  const get = cached(async function walk(_node: unknown): Promise<number> {
-    return 1
-  }, { cache })
+  const get = cached(
+    async function walk(_node: unknown): Promise<number> {
+      return 1
+    },
+    { cache },
+  )
   const node: { name: string; self?: unknown } = { name: 'n' }
   node.self = { back: node }
   const error = await rejectionError(get(node))
@@ -405,36 +534,55 @@ test('default key: a cycle rejects with a TypeError that says so', async () => {
   assert.match(error.message, /arguments\[0\]\.self\.back refers back to an object that contains it \(a cycle\)/)
 })
 
-test('default key: a function is told apart by a digest of its source and, among equal ones, by the order they were made', async () => {
-  const cache = new MemoryCache()
-  const make = () => async (id: number) => id
-  const first = make()
-  const second = make()
-  const a = cached(first, { cache })
-  const aAgain = cached(first, { cache })
-  const b = cached(second, { cache })
-  const other = cached(async (id: number) => id + 1, { cache })
-  await a(1)
-  assert.is(await aAgain(1), 1)
-  await b(1)
-  await other(1)
-  const keys = [...((await cache.raw('keys')) as Iterable<string>)]
-  assert.is(keys.length, 3, keys.join(' '))
-  const digest = functionTag(first).slice(0, 9)
-  assert.equal(keys.slice(0, 2), [`anonymous${digest}(1)`, `anonymous${digest}~2(1)`], 'the same function shares its key; an equal one made later does not')
-  assert.match(keys[2]!, /^anonymous#[0-9a-f]{8}\(1\)$/)
-  assert.is.not(keys[2]!.slice(9, 18), digest, 'other source, other digest')
-})
+test(
+  'default key: a function is told apart by a digest of its source and, among equal ones, by the order they were ' +
+    'made',
+  async () => {
+    const cache = new MemoryCache()
+    const make = () => async (id: number) => id
+    const first = make()
+    const second = make()
+    const a = cached(first, { cache })
+    const aAgain = cached(first, { cache })
+    const b = cached(second, { cache })
+    const other = cached(async (id: number) => id + 1, { cache })
+    await a(1)
+    assert.is(await aAgain(1), 1)
+    await b(1)
+    await other(1)
+    const keys = [...((await cache.raw('keys')) as Iterable<string>)]
+    assert.is(keys.length, 3, keys.join(' '))
+    const digest = functionTag(first).slice(0, 9)
+    assert.equal(
+      keys.slice(0, 2),
+      [`anonymous${digest}(1)`, `anonymous${digest}~2(1)`],
+      'the same function shares its key; an equal one made later does not',
+    )
+    assert.match(keys[2]!, /^anonymous#[0-9a-f]{8}\(1\)$/)
+    assert.is.not(keys[2]!.slice(9, 18), digest, 'other source, other digest')
+  },
+)
 
 test('default key: two different functions with the same name never share a key', async () => {
   const cache = new MemoryCache()
-  const users = { fetch: async function getUser(id: number) { return `user ${id}` } }
-  const admins = { fetch: async function getUser(id: number) { return `admin ${id}` } }
+  const users = {
+    fetch: async function getUser(id: number) {
+      return `user ${id}`
+    },
+  }
+  const admins = {
+    fetch: async function getUser(id: number) {
+      return `admin ${id}`
+    },
+  }
   const forUsers = cached(users.fetch, { cache })
   const forAdmins = cached(admins.fetch, { cache })
   assert.is(await forUsers(1), 'user 1')
-  assert.is(await forAdmins(1), 'admin 1', 'not the other function\'s cached result')
-  const factory = (prefix: string) => async function getUser(id: number) { return `${prefix} ${id}` }
+  assert.is(await forAdmins(1), 'admin 1', "not the other function's cached result")
+  const factory = (prefix: string) =>
+    async function getUser(id: number) {
+      return `${prefix} ${id}`
+    }
   const one = cached(factory('one'), { cache })
   const two = cached(factory('two'), { cache })
   assert.is(await one(1), 'one 1')
@@ -448,9 +596,12 @@ test('default key: two different functions with the same name never share a key'
 test('options({ cacheRead: false }) always calls fn and still stores its result', async () => {
   const cache = new MemoryCache()
   let version = 0
-  const get = cached(async function load(_id: number): Promise<number> {
-    return ++version
-  }, { cache })
+  const get = cached(
+    async function load(_id: number): Promise<number> {
+      return ++version
+    },
+    { cache },
+  )
   assert.is(await get(1), 1)
   const fresh = get.options({ cacheRead: false })
   assert.is(await fresh(1), 2)
@@ -475,9 +626,12 @@ test('options({ cacheWrite: false }) reads the cache but does not store', async 
 test('options({ waitForWrite: false }) answers before the store finishes; the store lands shortly after', async () => {
   const backend = new AsyncBackend({ delayMs: 30 })
   const cache = new Cache({ backend, serializer: new NullSerializer() })
-  const get = cached(async function load(id: number): Promise<string> {
-    return `v${id}`
-  }, { cache })
+  const get = cached(
+    async function load(id: number): Promise<string> {
+      return `v${id}`
+    },
+    { cache },
+  )
   const started = Date.now()
   assert.is(await get.options({ waitForWrite: false })(1), 'v1')
   assert.is(storedUnder(backend.store, 'load(1)'), undefined, 'not stored yet when the call answers')
@@ -493,11 +647,20 @@ test('options({ waitForWrite: false }) answers before the store finishes; the st
 
 test('options(): unknown switches and non-booleans are TypeErrors; options are per variant', async () => {
   const cache = new MemoryCache()
-  const get = cached(async function load(id: number): Promise<number> {
-    return id
-  }, { cache })
-  assert.throws(() => get.options({ cacheread: false } as never), (e: unknown) => e instanceof TypeError && /cacheread/.test((e as Error).message))
-  assert.throws(() => get.options({ cacheRead: 'no' } as never), (e: unknown) => e instanceof TypeError && /cacheRead must be a boolean/.test((e as Error).message))
+  const get = cached(
+    async function load(id: number): Promise<number> {
+      return id
+    },
+    { cache },
+  )
+  assert.throws(
+    () => get.options({ cacheread: false } as never),
+    (e: unknown) => e instanceof TypeError && /cacheread/.test((e as Error).message),
+  )
+  assert.throws(
+    () => get.options({ cacheRead: 'no' } as never),
+    (e: unknown) => e instanceof TypeError && /cacheRead must be a boolean/.test((e as Error).message),
+  )
   assert.throws(() => get.options(null as never), TypeError)
   const skip = get.options({ cacheWrite: false })
   await skip(1)
@@ -509,17 +672,20 @@ test('options(): unknown switches and non-booleans are TypeErrors; options are p
 // ---------------------------------------------------------------------------
 // cached: a failing cache never breaks the caller
 
-test('cached: a throwing middleware makes every lookup a miss and every store a no-op; the caller gets fn\'s result', async () => {
-  const cache = new MemoryCache({ plugins: [throwingPlugin] })
-  const { fn, calls } = counted((id: number) => ({ id }))
-  const get = cached(fn, { cache })
-  assert.equal(await get(1), { id: 1 })
-  assert.equal(await get(1), { id: 1 })
-  assert.is(calls.length, 2)
-  assert.is(cache.backend.size, 0)
-})
+test(
+  'cached: a throwing middleware makes every lookup a miss and every store a no-op; the caller ' + "gets fn's result",
+  async () => {
+    const cache = new MemoryCache({ plugins: [throwingPlugin] })
+    const { fn, calls } = counted((id: number) => ({ id }))
+    const get = cached(fn, { cache })
+    assert.equal(await get(1), { id: 1 })
+    assert.equal(await get(1), { id: 1 })
+    assert.is(calls.length, 2)
+    assert.is(cache.backend.size, 0)
+  },
+)
 
-test('cached: a backend that rejects with BackendError: fn\'s result is returned', async () => {
+test("cached: a backend that rejects with BackendError: fn's result is returned", async () => {
   const backend = new FailingBackend()
   const cache = new Cache({ backend })
   assert.instance(await rejectionError(cache.get('x')), BackendError, 'the fixture really fails')
@@ -530,14 +696,17 @@ test('cached: a backend that rejects with BackendError: fn\'s result is returned
   assert.equal(backend.calls.slice(-2), ['get', 'set'], 'both the lookup and the store were tried')
 })
 
-test('cached: a hanging backend times out (TimeoutError) and fn\'s result is returned', async () => {
+test("cached: a hanging backend times out (TimeoutError) and fn's result is returned", async () => {
   const backend = new HangingBackend()
   try {
     const cache = new Cache({ backend, timeout: 0.05 })
     assert.instance(await rejectionError(cache.get('probe')), TimeoutError)
-    const get = cached(async function load(id: number): Promise<number> {
-      return id * 2
-    }, { cache })
+    const get = cached(
+      async function load(id: number): Promise<number> {
+        return id * 2
+      },
+      { cache },
+    )
     const started = Date.now()
     assert.is(await get(21), 42)
     assert.ok(Date.now() - started < 1000, 'bounded by the timeouts of the lookup and the store')
@@ -559,10 +728,14 @@ test('cached: a result the serializer cannot encode (SerializationError) is retu
 })
 
 test('cached: a failed lookup does not stop the store (a cache that fails only on get)', async () => {
-  const cache = new MemoryCache({ plugins: [(ctx: Context, next) => {
-    if (ctx.command === 'get') throw new Error('reads are broken')
-    return next()
-  }] })
+  const cache = new MemoryCache({
+    plugins: [
+      (ctx: Context, next) => {
+        if (ctx.command === 'get') throw new Error('reads are broken')
+        return next()
+      },
+    ],
+  })
   const { fn } = counted((id: number) => id)
   await cached(fn, { cache })(5)
   assert.equal(await storedKeys(cache), ['fetchThing(5)'])
@@ -570,21 +743,33 @@ test('cached: a failed lookup does not stop the store (a cache that fails only o
 
 test('cached: a failed background store (waitForWrite false) leaves no unhandled rejection', async () => {
   const unhandled = await withoutUnhandledRejections(async () => {
-    const down = cached(async function load(id: number): Promise<number> {
-      return id
-    }, { cache: new Cache({ backend: new FailingBackend() }) })
+    const down = cached(
+      async function load(id: number): Promise<number> {
+        return id
+      },
+      { cache: new Cache({ backend: new FailingBackend() }) },
+    )
     assert.is(await down.options({ waitForWrite: false })(1), 1)
-    const broken = cached(async function load(id: number): Promise<number> {
-      return id
-    }, { cache: new MemoryCache({ plugins: [throwingPlugin] }) })
+    const broken = cached(
+      async function load(id: number): Promise<number> {
+        return id
+      },
+      { cache: new MemoryCache({ plugins: [throwingPlugin] }) },
+    )
     assert.is(await broken.options({ waitForWrite: false })(2), 2)
-    const json = cached(async function load(): Promise<bigint> {
-      return 1n
-    }, { cache: new MemoryCache({ serializer: new JsonSerializer() }) })
+    const json = cached(
+      async function load(): Promise<bigint> {
+        return 1n
+      },
+      { cache: new MemoryCache({ serializer: new JsonSerializer() }) },
+    )
     assert.is(await json.options({ waitForWrite: false })(), 1n)
-    const many = multiCached(async function loadMany(ids: string[]): Promise<Record<string, number>> {
-      return Object.fromEntries(ids.map((id) => [id, 1]))
-    }, { cache: new Cache({ backend: new FailingBackend() }), keysFrom: 0 })
+    const many = multiCached(
+      async function loadMany(ids: string[]): Promise<Record<string, number>> {
+        return Object.fromEntries(ids.map((id) => [id, 1]))
+      },
+      { cache: new Cache({ backend: new FailingBackend() }), keysFrom: 0 },
+    )
     assert.equal(await many.options({ waitForWrite: false })(['a']), { a: 1 })
   })
   assert.equal(unhandled, [])
@@ -596,7 +781,10 @@ test('cached: a failed background store (waitForWrite false) leaves no unhandled
 test('cached: bad options throw when wrapping: TypeError, RangeError for a duration', () => {
   const cache = new MemoryCache()
   const fn = async (id: number): Promise<number> => id
-  const typeError = (pattern: RegExp) => (e: unknown): boolean => e instanceof TypeError && pattern.test((e as Error).message)
+  const typeError =
+    (pattern: RegExp) =>
+    (e: unknown): boolean =>
+      e instanceof TypeError && pattern.test((e as Error).message)
   assert.throws(() => cached(fn, { cache, tll: 5 } as never), typeError(/unknown option "tll"/))
   assert.throws(() => cached(fn, {} as never), typeError(/cache option is required/))
   assert.throws(() => cached(fn, { cache: {} as never }), typeError(/cache must be a Cache/))
@@ -609,7 +797,11 @@ test('cached: bad options throw when wrapping: TypeError, RangeError for a durat
   assert.throws(() => cached('fn' as never, { cache }), typeError(/fn must be a function/))
   assert.throws(() => cached(fn, null as never), typeError(/options must be an object/))
   for (const ttl of [-1, 'soon', Number.NaN]) {
-    assert.throws(() => cached(fn, { cache, ttl: ttl as never }), (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message), String(ttl))
+    assert.throws(
+      () => cached(fn, { cache, ttl: ttl as never }),
+      (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message),
+      String(ttl),
+    )
   }
 })
 
@@ -617,7 +809,10 @@ test('cached: bad options throw when wrapping: TypeError, RangeError for a durat
 // multiCached
 
 /** A multi-key loader over a fixed table that records which keys it was asked for. */
-function usersLoader(): { fn: (ids: string[], tenant?: string) => Promise<Record<string, { id: string; tenant: string | undefined }>>; asked: string[][] } {
+function usersLoader(): {
+  fn: (ids: string[], tenant?: string) => Promise<Record<string, { id: string; tenant: string | undefined }>>
+  asked: string[][]
+} {
   const asked: string[][] = []
   return {
     asked,
@@ -642,11 +837,21 @@ test('multiCached: nothing cached: fn gets every key, one multiGet, one multiSet
   const users = await get(['a', 'b'], 't1')
   assert.equal(users, { a: { id: 'a', tenant: 't1' }, b: { id: 'b', tenant: 't1' } })
   assert.equal(asked, [['a', 'b']])
-  assert.equal(backend.calls.map(([method]) => method), ['multiGet', 'multiSet'])
-  assert.equal(backend.calls[1], ['multiSet', [['a', users.a], ['b', users.b]], 0])
+  assert.equal(
+    backend.calls.map(([method]) => method),
+    ['multiGet', 'multiSet'],
+  )
+  assert.equal(backend.calls[1], [
+    'multiSet',
+    [
+      ['a', users.a],
+      ['b', users.b],
+    ],
+    0,
+  ])
 })
 
-test('multiCached: some cached: fn gets only the missing keys; the answer holds all, in the requested order', async () => {
+test('multiCached: fn gets only the missing keys; the answer holds all, in the requested order', async () => {
   const { cache, backend } = spied()
   const { fn, asked } = usersLoader()
   const get = multiCached(fn, { cache, keysFrom: 0 })
@@ -657,8 +862,15 @@ test('multiCached: some cached: fn gets only the missing keys; the answer holds 
   assert.equal(Object.keys(users), ['a', 'b', 'c'])
   assert.equal(users.b, { id: 'b', tenant: 'cached' })
   assert.equal(users.c, { id: 'c', tenant: 't1' })
-  assert.equal(backend.calls.map(([method]) => method), ['multiGet', 'multiSet'])
-  assert.equal((backend.calls[1]![1] as Array<[string, unknown]>).map(([key]) => key), ['a', 'c'], 'only fetched keys are stored')
+  assert.equal(
+    backend.calls.map(([method]) => method),
+    ['multiGet', 'multiSet'],
+  )
+  assert.equal(
+    (backend.calls[1]![1] as Array<[string, unknown]>).map(([key]) => key),
+    ['a', 'c'],
+    'only fetched keys are stored',
+  )
 })
 
 test('multiCached: every key cached: fn is not called, nothing is written', async () => {
@@ -671,7 +883,10 @@ test('multiCached: every key cached: fn is not called, nothing is written', asyn
   assert.equal(asked.length, 1)
   assert.equal(Object.keys(users), ['b', 'a'])
   assert.equal(users.a, { id: 'a', tenant: 't1' })
-  assert.equal(backend.calls.map(([method]) => method), ['multiGet'])
+  assert.equal(
+    backend.calls.map(([method]) => method),
+    ['multiGet'],
+  )
   assert.equal(await get([]), {}, 'no keys: no call, an empty answer')
   assert.equal(asked.length, 1)
 })
@@ -679,28 +894,52 @@ test('multiCached: every key cached: fn is not called, nothing is written', asyn
 test('multiCached: a Map-answering fn (returns: "map") answers Maps, also when every key is cached', async () => {
   const cache = new MemoryCache()
   const asked: string[][] = []
-  const get = multiCached(async function scores(ids: string[]): Promise<Map<string, number>> {
-    asked.push(ids)
-    return new Map(ids.map((id) => [id, id.length]))
-  }, { cache, keysFrom: 0, returns: 'map' })
+  const get = multiCached(
+    async function scores(ids: string[]): Promise<Map<string, number>> {
+      asked.push(ids)
+      return new Map(ids.map((id) => [id, id.length]))
+    },
+    { cache, keysFrom: 0, returns: 'map' },
+  )
   const first = await get(['a', 'bb'])
   assert.instance(first, Map)
-  assert.equal([...first], [['a', 1], ['bb', 2]])
+  assert.equal(
+    [...first],
+    [
+      ['a', 1],
+      ['bb', 2],
+    ],
+  )
   const second = await get(['bb', 'ccc'])
-  assert.equal([...second], [['bb', 2], ['ccc', 3]])
+  assert.equal(
+    [...second],
+    [
+      ['bb', 2],
+      ['ccc', 3],
+    ],
+  )
   const third = await get(['ccc', 'a'])
   assert.instance(third, Map)
-  assert.equal([...third], [['ccc', 3], ['a', 1]])
+  assert.equal(
+    [...third],
+    [
+      ['ccc', 3],
+      ['a', 1],
+    ],
+  )
   assert.equal(asked, [['a', 'bb'], ['ccc']])
 })
 
 test('multiCached: keysFrom as an index: the other arguments are passed on unchanged', async () => {
   const cache = new MemoryCache()
   const calls: unknown[][] = []
-  const get = multiCached(async function lookup(prefix: string, ids: string[], options: { upper: boolean }): Promise<Record<string, string>> {
-    calls.push([prefix, ids, options])
-    return Object.fromEntries(ids.map((id) => [id, prefix + (options.upper ? id.toUpperCase() : id)]))
-  }, { cache, keysFrom: 1 })
+  const get = multiCached(
+    async function lookup(prefix: string, ids: string[], options: { upper: boolean }): Promise<Record<string, string>> {
+      calls.push([prefix, ids, options])
+      return Object.fromEntries(ids.map((id) => [id, prefix + (options.upper ? id.toUpperCase() : id)]))
+    },
+    { cache, keysFrom: 1 },
+  )
   const options = { upper: true }
   const ids = ['a', 'b']
   await get('x-', ['a'], options)
@@ -710,13 +949,16 @@ test('multiCached: keysFrom as an index: the other arguments are passed on uncha
   assert.equal(ids, ['a', 'b'], "the caller's array is left alone")
 })
 
-test('multiCached: keysFrom as a property name: fn gets a shallow copy of the first argument with the missing keys', async () => {
+test('multiCached: keysFrom a property: fn gets a copy of the first argument with the missing keys', async () => {
   const cache = new MemoryCache()
   const calls: Array<{ ids: string[]; tenant: string; db: object }> = []
-  const get = multiCached(async function byQuery(query: { ids: string[]; tenant: string; db: object }): Promise<Record<string, string>> {
-    calls.push(query)
-    return Object.fromEntries(query.ids.map((id) => [id, `${query.tenant}/${id}`]))
-  }, { cache, keysFrom: 'ids' })
+  const get = multiCached(
+    async function byQuery(query: { ids: string[]; tenant: string; db: object }): Promise<Record<string, string>> {
+      calls.push(query)
+      return Object.fromEntries(query.ids.map((id) => [id, `${query.tenant}/${id}`]))
+    },
+    { cache, keysFrom: 'ids' },
+  )
   const db = {}
   await get({ ids: ['a'], tenant: 't', db })
   const query = { ids: ['a', 'b', 'c'], tenant: 't', db }
@@ -727,25 +969,38 @@ test('multiCached: keysFrom as a property name: fn gets a shallow copy of the fi
   assert.equal(query.ids, ['a', 'b', 'c'], "the caller's object is left alone")
 })
 
-test('multiCached: keys fn leaves out or answers undefined are absent and unstored; skipCache(key, value) skips the store; duplicates are asked once', async () => {
-  const { cache, backend } = spied()
-  const asked: string[][] = []
-  const get = multiCached(async function partial(ids: string[]): Promise<Record<string, number | undefined>> {
-    asked.push(ids)
-    return { a: 1, b: undefined, c: -3, extra: 9 }
-  }, { cache, keysFrom: 0, skipCache: (key, value) => key === 'c' || value === 9 })
-  const answer = await get(['a', 'b', 'c', 'd', 'a'])
-  assert.equal(answer, { a: 1, c: -3 })
-  assert.equal(asked, [['a', 'b', 'c', 'd']])
-  const set = backend.calls.find(([method]) => method === 'multiSet')!
-  assert.equal(set[1], [['a', 1]])
-})
+test(
+  'multiCached: keys fn leaves out or answers undefined are absent and unstored; skipCache(key, value) skips the ' +
+    'store; duplicates are asked once',
+  async () => {
+    const { cache, backend } = spied()
+    const asked: string[][] = []
+    const get = multiCached(
+      async function partial(ids: string[]): Promise<Record<string, number | undefined>> {
+        asked.push(ids)
+        return { a: 1, b: undefined, c: -3, extra: 9 }
+      },
+      { cache, keysFrom: 0, skipCache: (key, value) => key === 'c' || value === 9 },
+    )
+    const answer = await get(['a', 'b', 'c', 'd', 'a'])
+    assert.equal(answer, { a: 1, c: -3 })
+    assert.equal(asked, [['a', 'b', 'c', 'd']])
+    const set = backend.calls.find(([method]) => method === 'multiSet')!
+    assert.equal(set[1], [['a', 1]])
+  },
+)
 
 test('multiCached: keyBuilder(key, args), ttl and namespace apply to the stored entries', async () => {
   const clock = new ManualClock()
   const cache = new MemoryCache({ clock })
   const { fn, asked } = usersLoader()
-  const get = multiCached(fn, { cache, keysFrom: 0, keyBuilder: (id, args) => `${args[1]}:user:${id}`, ttl: 10, namespace: 'users' })
+  const get = multiCached(fn, {
+    cache,
+    keysFrom: 0,
+    keyBuilder: (id, args) => `${args[1]}:user:${id}`,
+    ttl: 10,
+    namespace: 'users',
+  })
   await get(['a'], 't1')
   await get(['a'], 't2')
   assert.equal(await storedKeys(cache), ['users:t1:user:a', 'users:t2:user:a'])
@@ -767,13 +1022,16 @@ test('multiCached: options(): cacheRead false asks for every key; cacheWrite fal
   assert.equal(asked, [['a'], ['a'], ['a', 'b']])
 })
 
-test('multiCached: a failing cache: every key counts as missing, fn\'s answer is returned', async () => {
+test("multiCached: a failing cache: every key counts as missing, fn's answer is returned", async () => {
   for (const cache of [new Cache({ backend: new FailingBackend() }), new MemoryCache({ plugins: [throwingPlugin] })]) {
     const { fn, asked } = usersLoader()
     const get = multiCached(fn, { cache, keysFrom: 0 })
     assert.equal(await get(['a', 'b']), { a: { id: 'a', tenant: undefined }, b: { id: 'b', tenant: undefined } })
     await get(['a', 'b'])
-    assert.equal(asked, [['a', 'b'], ['a', 'b']])
+    assert.equal(asked, [
+      ['a', 'b'],
+      ['a', 'b'],
+    ])
   }
   const backend = new HangingBackend()
   try {
@@ -785,48 +1043,71 @@ test('multiCached: a failing cache: every key counts as missing, fn\'s answer is
   }
 })
 
-test('multiCached: misuse is a TypeError: keysFrom, a keys argument that is not an iterable of strings, an answer that is no record or Map', async () => {
-  const cache = new MemoryCache()
-  const { fn, asked } = usersLoader()
-  for (const keysFrom of [-1, 1.5, '', null]) {
-    assert.throws(() => multiCached(fn, { cache, keysFrom: keysFrom as never }), (e: unknown) => e instanceof TypeError && /keysFrom must be/.test((e as Error).message))
-  }
-  assert.throws(() => multiCached(fn, { cache, keysFrom: 0, returns: 'set' as never }), TypeError)
-  assert.throws(() => multiCached(fn, { cache, keysFrom: 0, key: 'x' } as never), TypeError)
-  const get = multiCached(fn, { cache, keysFrom: 0 })
-  const notArray = await rejectionError(get('a' as never))
-  assert.instance(notArray, TypeError)
-  assert.match(notArray.message, /argument 0 \(keysFrom\) must be an iterable of string keys/)
-  assert.instance(await rejectionError(get([1] as never)), TypeError)
-  const byProp = multiCached(async (query: { ids: string[] }) => Object.fromEntries(query.ids.map((id) => [id, 1])), { cache, keysFrom: 'ids' })
-  assert.match((await rejectionError(byProp({ id: [] } as never))).message, /the "ids" property of the first argument/)
-  assert.equal(asked, [])
+test(
+  'multiCached: misuse is a TypeError: keysFrom, a keys argument that is not an iterable of strings, an answer ' +
+    'that is no record or Map',
+  async () => {
+    const cache = new MemoryCache()
+    const { fn, asked } = usersLoader()
+    for (const keysFrom of [-1, 1.5, '', null]) {
+      assert.throws(
+        () => multiCached(fn, { cache, keysFrom: keysFrom as never }),
+        (e: unknown) => e instanceof TypeError && /keysFrom must be/.test((e as Error).message),
+      )
+    }
+    assert.throws(() => multiCached(fn, { cache, keysFrom: 0, returns: 'set' as never }), TypeError)
+    assert.throws(() => multiCached(fn, { cache, keysFrom: 0, key: 'x' } as never), TypeError)
+    const get = multiCached(fn, { cache, keysFrom: 0 })
+    const notArray = await rejectionError(get('a' as never))
+    assert.instance(notArray, TypeError)
+    assert.match(notArray.message, /argument 0 \(keysFrom\) must be an iterable of string keys/)
+    assert.instance(await rejectionError(get([1] as never)), TypeError)
+    const byProp = multiCached(async (query: { ids: string[] }) => Object.fromEntries(query.ids.map((id) => [id, 1])), {
+      cache,
+      keysFrom: 'ids',
+    })
+    assert.match(
+      (await rejectionError(byProp({ id: [] } as never))).message,
+      /the "ids" property of the first argument/,
+    )
+    assert.equal(asked, [])
 
-  const listFn = async (ids: string[]): Promise<Record<string, number>> => ids as never
-  assert.match((await rejectionError(multiCached(listFn, { cache, keysFrom: 0 })(['s']))).message, /must answer a record or a Map/)
-})
+    const listFn = async (ids: string[]): Promise<Record<string, number>> => ids as never
+    assert.match(
+      (await rejectionError(multiCached(listFn, { cache, keysFrom: 0 })(['s']))).message,
+      /must answer a record or a Map/,
+    )
+  },
+)
 
-test('multiCached: the keys argument may be any iterable of strings (a Set, a generator); fn gets the missing ones in the same kind', async () => {
-  const cache = new MemoryCache()
-  const asked: unknown[] = []
-  const load = multiCached(
-    async (ids: Iterable<string>) => {
-      asked.push(ids instanceof Set ? ['Set', ...ids] : ['Array', ...ids])
-      return Object.fromEntries([...ids].map((id) => [id, id.toUpperCase()]))
-    },
-    { cache, keysFrom: 0 },
-  )
-  assert.equal(await load(new Set(['a', 'b'])), { a: 'A', b: 'B' })
-  function* ids(): Generator<string> {
-    yield 'b'
-    yield 'c'
-  }
-  assert.equal(await load(ids()), { b: 'B', c: 'C' })
-  assert.equal(await load(new Set(['a', 'c'])), { a: 'A', c: 'C' }, 'every key cached: fn not called')
-  assert.equal(asked, [['Set', 'a', 'b'], ['Array', 'c']])
-  const byString = await rejectionError(load('ab' as never))
-  assert.instance(byString, TypeError, 'a string is not a keys argument')
-})
+test(
+  'multiCached: the keys argument may be any iterable of strings (a Set, a generator); fn gets the missing ones ' +
+    'in the same kind',
+  async () => {
+    const cache = new MemoryCache()
+    const asked: unknown[] = []
+    const load = multiCached(
+      async (ids: Iterable<string>) => {
+        asked.push(ids instanceof Set ? ['Set', ...ids] : ['Array', ...ids])
+        return Object.fromEntries([...ids].map((id) => [id, id.toUpperCase()]))
+      },
+      { cache, keysFrom: 0 },
+    )
+    assert.equal(await load(new Set(['a', 'b'])), { a: 'A', b: 'B' })
+    function* ids(): Generator<string> {
+      yield 'b'
+      yield 'c'
+    }
+    assert.equal(await load(ids()), { b: 'B', c: 'C' })
+    assert.equal(await load(new Set(['a', 'c'])), { a: 'A', c: 'C' }, 'every key cached: fn not called')
+    assert.equal(asked, [
+      ['Set', 'a', 'b'],
+      ['Array', 'c'],
+    ])
+    const byString = await rejectionError(load('ab' as never))
+    assert.instance(byString, TypeError, 'a string is not a keys argument')
+  },
+)
 
 test('multiCached: a Map answer is cached like a record; the shape answered follows returns', async () => {
   const cache = new MemoryCache()
@@ -840,9 +1121,18 @@ test('multiCached: a Map answer is cached like a record; the shape answered foll
   assert.equal(await asRecord(['q', 'rr']), { q: 1, rr: 2 }, 'and cached: fn not called again')
   assert.is(calls, 1)
   const asMap = multiCached(mapFn, { cache, keysFrom: 0, returns: 'map' })
-  assert.equal(await asMap(['q', 'sss']), new Map([['q', 1], ['sss', 3]]))
-  const recordFn = async (ids: string[]): Promise<Record<string, number>> => Object.fromEntries(ids.map((id) => [id, 7]))
-  const recordAsMap = multiCached(recordFn, { cache: new MemoryCache(), keysFrom: 0, returns: 'map' } as never) as (ids: string[]) => Promise<unknown>
+  assert.equal(
+    await asMap(['q', 'sss']),
+    new Map([
+      ['q', 1],
+      ['sss', 3],
+    ]),
+  )
+  const recordFn = async (ids: string[]): Promise<Record<string, number>> =>
+    Object.fromEntries(ids.map((id) => [id, 7]))
+  const recordAsMap = multiCached(recordFn, { cache: new MemoryCache(), keysFrom: 0, returns: 'map' } as never) as (
+    ids: string[],
+  ) => Promise<unknown>
   assert.equal(await recordAsMap(['x']), new Map([['x', 7]]), 'a record answer with returns: map is a Map')
 })
 
@@ -873,9 +1163,12 @@ class UserService {
     return `${this.tag}:${id}`
   }
 
-  @Cached({ cache: shared, keyBuilder(this: UserService, args) {
-    return `${this.tag}/${String(args[0])}`
-  } })
+  @Cached({
+    cache: shared,
+    keyBuilder(this: UserService, args) {
+      return `${this.tag}/${String(args[0])}`
+    },
+  })
   async perTag(id: number): Promise<string> {
     this.db.push(id)
     return `${this.tag}:${id}`
@@ -883,6 +1176,7 @@ class UserService {
 
   @Cached({ cache: shared })
   static async lookup(name: string): Promise<number> {
+    // biome-ignore lint/complexity/noThisInStatic: the class a static call runs on, as users write it
     this.loads++
     return name.length
   }
@@ -902,7 +1196,7 @@ class UserService {
 
 class AdminService extends UserService {}
 
-test('@Cached: `this` is the instance; the key is Class.method(args); instances sharing a cache share entries', async () => {
+test('@Cached: `this` is the instance; key Class.method(args); instances share a shared cache', async () => {
   await shared.clear()
   const a = new UserService('a')
   const b = new UserService('b')
@@ -940,7 +1234,7 @@ test('@Cached: keyBuilder runs with the instance as this', async () => {
   assert.equal(await storedKeys(shared), ['a/1', 'b/1'])
 })
 
-test('@Cached: static methods are keyed by their class; a subclass uses the class that defined the method', async () => {
+test('@Cached: static methods keyed by their class; a subclass uses the defining class', async () => {
   await shared.clear()
   UserService.loads = 0
   assert.is(await UserService.lookup('ada'), 3)
@@ -977,12 +1271,18 @@ test('@MultiCached: `this` is the instance; only missing keys are asked for; rec
   const first = await a.findMap({ ids: ['p', 'qq'] })
   const second = await a.findMap({ ids: ['qq'] })
   assert.instance(second, Map)
-  assert.equal([...first], [['p', 1], ['qq', 2]])
+  assert.equal(
+    [...first],
+    [
+      ['p', 1],
+      ['qq', 2],
+    ],
+  )
   assert.equal([...second], [['qq', 2]])
   assert.equal(a.db, ['x', 'y', 'z', 'p', 'qq'])
 })
 
-test('@Cached on a failing cache: the method\'s result is returned', async () => {
+test("@Cached on a failing cache: the method's result is returned", async () => {
   class Flaky {
     calls = 0
     @Cached({ cache: new Cache({ backend: new FailingBackend() }) })
@@ -999,12 +1299,28 @@ test('@Cached on a failing cache: the method\'s result is returned', async () =>
 
 test('decorators check what they decorate and their options', () => {
   const decorator = Cached({ cache: shared })
-  const fieldContext = { kind: 'field', name: 'x', static: false, private: false } as unknown as ClassMethodDecoratorContext
-  assert.throws(() => decorator(async () => 1, fieldContext as never), (e: unknown) => e instanceof TypeError && /decorates methods.*a field/.test((e as Error).message))
-  const getterContext = { kind: 'getter', name: 'x', static: false, private: false } as unknown as ClassMethodDecoratorContext
+  const fieldContext = {
+    kind: 'field',
+    name: 'x',
+    static: false,
+    private: false,
+  } as unknown as ClassMethodDecoratorContext
+  assert.throws(
+    () => decorator(async () => 1, fieldContext as never),
+    (e: unknown) => e instanceof TypeError && /decorates methods.*a field/.test((e as Error).message),
+  )
+  const getterContext = {
+    kind: 'getter',
+    name: 'x',
+    static: false,
+    private: false,
+  } as unknown as ClassMethodDecoratorContext
   assert.throws(() => MultiCached({ cache: shared, keysFrom: 0 })(async () => ({}), getterContext as never), TypeError)
   assert.throws(() => Cached({ cache: shared, ttl: -1 }), RangeError)
-  assert.throws(() => Cached({ cache: 'x' as never }), (e: unknown) => e instanceof TypeError && /function \(self\) => Cache/.test((e as Error).message))
+  assert.throws(
+    () => Cached({ cache: 'x' as never }),
+    (e: unknown) => e instanceof TypeError && /function \(self\) => Cache/.test((e as Error).message),
+  )
   assert.throws(() => MultiCached({ cache: shared, keysFrom: -2 }), TypeError)
 })
 
@@ -1040,18 +1356,23 @@ test('cachedInvoker: aroundMiss wraps the miss path only, and its read() looks t
   const cache = new MemoryCache()
   const misses: Miss[] = []
   let calls = 0
-  const invoke = cachedInvoker(async (id: number) => ++calls + id * 0, cachedConfig('test', { cache }, CACHED_OPTIONS), {
-    kind: 'test',
-    name: () => 'wrapped',
-    keyName: () => 'wrapped',
-    cache: () => cache,
-  }, async (miss, fill) => {
-    misses.push(miss)
-    assert.is(await miss.read(), undefined)
-    const result = await fill()
-    assert.is(await miss.read(), result, 'fill stored the result before answering')
-    return result
-  })
+  const invoke = cachedInvoker(
+    async (id: number) => ++calls + id * 0,
+    cachedConfig('test', { cache }, CACHED_OPTIONS),
+    {
+      kind: 'test',
+      name: () => 'wrapped',
+      keyName: () => 'wrapped',
+      cache: () => cache,
+    },
+    async (miss, fill) => {
+      misses.push(miss)
+      assert.is(await miss.read(), undefined)
+      const result = await fill()
+      assert.is(await miss.read(), result, 'fill stored the result before answering')
+      return result
+    },
+  )
   const flags = { cacheRead: true, cacheWrite: true, waitForWrite: true }
   assert.is(await invoke(undefined, [1], flags), 1)
   assert.is(await invoke(undefined, [1], flags), 1)
@@ -1063,32 +1384,41 @@ test('cachedInvoker: aroundMiss wraps the miss path only, and its read() looks t
 // ---------------------------------------------------------------------------
 // Child processes: debug lines and the example
 
-
-test('NODE_DEBUG=oniocache: every cache failure a decorator swallows is logged, and none leaves an unhandled rejection', () => {
-  const script = fileURLToPath(new URL('./support/fixtures/decorators-debug.ts', import.meta.url))
-  const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
-    env: childEnv({ NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '' }),
-    encoding: 'utf8',
-    timeout: 20_000,
-  })
-  assert.is(child.status, 0, `exits 0 (an unhandled rejection would crash it):\n${child.stderr}`)
-  const answers = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as unknown[]
-  assert.equal(answers, [{ id: 1 }, { id: 2 }, 30, 'v4', '100000000000000000000', { a: 'A', b: 'B' }], 'every call answered its own result')
-  const stderr = child.stderr.replace(/\u001b\[[0-9;]*m/g, '')
-  const expected = [
-    /cached lookup#[0-9a-f]{8}\(1\): cache read failed, calling the function: BackendError: \[oniocache\] \[failing 127\.0\.0\.1:1\]/,
-    /cached lookup#[0-9a-f]{8}\(1\): cache write failed, the result is returned uncached: BackendError/,
-    /cached lookup#[0-9a-f]{8}\(2\): cache write failed, the result is returned uncached: BackendError/,
-    /cached viaPlugin#[0-9a-f]{8}\(3\): cache read failed, calling the function: Error: plugin broke on get/,
-    /cached viaPlugin#[0-9a-f]{8}\(3\): cache write failed, the result is returned uncached: Error: plugin broke on set/,
-    /cached onHangingServer#[0-9a-f]{8}\(4\): cache read failed, calling the function: TimeoutError/,
-    /cached onHangingServer#[0-9a-f]{8}\(4\): cache write failed, the result is returned uncached: TimeoutError/,
-    /cached bigNumber#[0-9a-f]{8}\(\): cache write failed, the result is returned uncached: SerializationError/,
-    /multiCached usersById: cache read failed, every key counts as missing: BackendError/,
-    /multiCached usersById: cache write failed, the values are returned uncached: BackendError/,
-  ]
-  for (const line of expected) assert.match(stderr, new RegExp(`^ONIOCACHE \\d+: ${line.source}`, 'm'), `${line.source}\n${stderr}`)
-})
+test(
+  'NODE_DEBUG=oniocache: every cache failure a decorator swallows is logged, and none leaves an unhandled ' +
+    'rejection',
+  () => {
+    const script = fileURLToPath(new URL('./support/fixtures/decorators-debug.ts', import.meta.url))
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
+      env: childEnv({ NODE_DEBUG: 'oniocache', ONIOCACHE_DISABLE: '' }),
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    assert.is(child.status, 0, `exits 0 (an unhandled rejection would crash it):\n${child.stderr}`)
+    const answers = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as unknown[]
+    assert.equal(
+      answers,
+      [{ id: 1 }, { id: 2 }, 30, 'v4', '100000000000000000000', { a: 'A', b: 'B' }],
+      'every call answered its own result',
+    )
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
+    const stderr = child.stderr.replace(/\u001b\[[0-9;]*m/g, '')
+    const expected = [
+      /cached lookup#[0-9a-f]{8}\(1\): cache read failed, calling the function: BackendError: \[oniocache\] \[failing /,
+      /cached lookup#[0-9a-f]{8}\(1\): cache write failed, the result is returned uncached: BackendError/,
+      /cached lookup#[0-9a-f]{8}\(2\): cache write failed, the result is returned uncached: BackendError/,
+      /cached viaPlugin#[0-9a-f]{8}\(3\): cache read failed, calling the function: Error: plugin broke on get/,
+      /cached viaPlugin#[0-9a-f]{8}\(3\): cache write failed, the result is returned uncached: Error: plugin broke/,
+      /cached onHangingServer#[0-9a-f]{8}\(4\): cache read failed, calling the function: TimeoutError/,
+      /cached onHangingServer#[0-9a-f]{8}\(4\): cache write failed, the result is returned uncached: TimeoutError/,
+      /cached bigNumber#[0-9a-f]{8}\(\): cache write failed, the result is returned uncached: SerializationError/,
+      /multiCached usersById: cache read failed, every key counts as missing: BackendError/,
+      /multiCached usersById: cache write failed, the values are returned uncached: BackendError/,
+    ]
+    for (const line of expected)
+      assert.match(stderr, new RegExp(`^ONIOCACHE \\d+: ${line.source}`, 'm'), `${line.source}\n${stderr}`)
+  },
+)
 
 test('examples/decorators.ts runs and shows hits, misses and the keys', () => {
   const root = fileURLToPath(new URL('..', import.meta.url))

@@ -23,7 +23,11 @@ test('null means none', () => {
 
 test('negative, NaN, Infinity and bad strings are RangeErrors naming the option', () => {
   for (const bad of [-1, Number.NaN, Infinity, '10', '10 years', '-5s', '', 's', {}, true]) {
-    assert.throws(() => toSeconds(bad, 'ttl'), (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message), String(bad))
+    assert.throws(
+      () => toSeconds(bad, 'ttl'),
+      (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message),
+      String(bad),
+    )
   }
 })
 

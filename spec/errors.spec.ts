@@ -1,12 +1,22 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as oniocache from '../lib/index.js'
-import { rejectionError as rejection } from './support/fixtures/backends.js'
 import {
-  BackendError, CacheError, InvalidCacheTypeError, InvalidKeyError, JsonSerializer, KeyExistsError, MemoryBackend, MemoryCache, OptimisticLockError,
-  SerializationError, TimeoutError, type Backend, type Middleware,
+  type Backend,
+  BackendError,
+  CacheError,
+  InvalidCacheTypeError,
+  InvalidKeyError,
+  JsonSerializer,
+  KeyExistsError,
+  MemoryBackend,
+  MemoryCache,
+  type Middleware,
+  OptimisticLockError,
+  SerializationError,
+  TimeoutError,
 } from '../lib/index.js'
-
+import { rejectionError as rejection } from './support/fixtures/backends.js'
 
 const cause = new Error('the original error')
 
@@ -14,10 +24,14 @@ const cause = new Error('the original error')
 function slowUntilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const slow = setTimeout(resolve, 2_000)
-    signal.addEventListener('abort', () => {
-      clearTimeout(slow)
-      resolve()
-    }, { once: true })
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(slow)
+        resolve()
+      },
+      { once: true },
+    )
   })
 }
 
@@ -28,7 +42,10 @@ const INSTANCES: Array<[string, Error]> = [
   ['TimeoutError', new TimeoutError('get', 0.25)],
   ['SerializationError', new SerializationError('[oniocache] set: cannot encode', { cause })],
   ['InvalidKeyError', new InvalidKeyError('[oniocache] [memcached] key too long', { cause })],
-  ['InvalidCacheTypeError', new InvalidCacheTypeError('[oniocache] unknown cache "nope"; available: memory', { cause })],
+  [
+    'InvalidCacheTypeError',
+    new InvalidCacheTypeError('[oniocache] unknown cache "nope"; available: memory', { cause }),
+  ],
   ['OptimisticLockError', new OptimisticLockError('[oniocache] the value changed', { cause })],
   ['BackendError', new BackendError('redis 127.0.0.1:6379', 'connection refused', { cause })],
 ]
@@ -108,7 +125,9 @@ test('TimeoutError names the command and the timeout, and says what to raise', (
 
 test('BackendError message: [oniocache] [backend server] message, with backend and cause', () => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })
-  const error = new BackendError('redis 127.0.0.1:6379', 'cannot reach the server: connect ECONNREFUSED', { cause: refused })
+  const error = new BackendError('redis 127.0.0.1:6379', 'cannot reach the server: connect ECONNREFUSED', {
+    cause: refused,
+  })
   assert.is(error.message, '[oniocache] [redis 127.0.0.1:6379] cannot reach the server: connect ECONNREFUSED')
   assert.is(error.backend, 'redis 127.0.0.1:6379')
   assert.is(error.cause, refused)

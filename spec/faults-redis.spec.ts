@@ -5,9 +5,9 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RedisCache } from '../lib/redis.js'
-import { sleep } from './support/fixtures/backends.js'
 import { FaultWorkload, pauseKillRestart } from './support/fault-workload.js'
-import { startRedis, type RedisServer } from './support/servers.js'
+import { sleep } from './support/fixtures/backends.js'
+import { type RedisServer, startRedis } from './support/servers.js'
 
 /** Per-command timeout: a paused server turns into TimeoutErrors this fast. */
 const TIMEOUT_S = 0.3
@@ -28,55 +28,84 @@ faults.after(async ({ server }) => {
   await server.stop()
 })
 
-faults('10k mixed commands at concurrency 100 through SIGSTOP/SIGCONT and SIGKILL/restart: 0 wrong values, 0 unhandled, only BackendError/TimeoutError, recovery without a new client', async ({ server }) => {
-  const cache = new RedisCache({ port: server.port, namespace: 'faults', timeout: TIMEOUT_S })
-  const workload = new FaultWorkload({ cache })
-  try {
-    await cache.set('warm', 1, { timeout: 10 }) // client loaded and connected before the clock starts
-    workload.start()
-    await sleep(400)
+faults(
+  '10k mixed commands at concurrency 100 through SIGSTOP/SIGCONT and SIGKILL/restart: 0 wrong values, 0 unhandled, ' +
+    'only BackendError/TimeoutError, recovery without a new client',
+  async ({ server }) => {
+    const cache = new RedisCache({ port: server.port, namespace: 'faults', timeout: TIMEOUT_S })
+    const workload = new FaultWorkload({ cache })
+    try {
+      await cache.set('warm', 1, { timeout: 10 }) // client loaded and connected before the clock starts
+      workload.start()
+      await sleep(400)
 
-    const { pausedAt, resumedAt, killedAt, restartAt, backAt } = await pauseKillRestart(server)
-    // Keep the load on until the cache has recovered (bounded), then until MIN_OPS.
-    while (workload.recovery(backAt) === undefined && performance.now() - backAt < RESTART_BOUND_MS + 2000) await sleep(50)
-    await sleep(300)
-    await workload.finish(MIN_OPS)
+      const { pausedAt, resumedAt, killedAt, restartAt, backAt } = await pauseKillRestart(server)
+      // Keep the load on until the cache has recovered (bounded), then until MIN_OPS.
+      while (workload.recovery(backAt) === undefined && performance.now() - backAt < RESTART_BOUND_MS + 2000)
+        await sleep(50)
+      await sleep(300)
+      await workload.finish(MIN_OPS)
 
-    const verified = await workload.verify()
-    await sleep(50) // let late rejections of timed-out commands surface
-    const totals = workload.totals()
-    const paused = workload.phase(pausedAt + 50, resumedAt)
-    const down = workload.phase(killedAt + 300, restartAt)
-    const afterResume = workload.recovery(resumedAt)
-    const afterRestart = workload.recovery(backAt)
-    const maxLatency = workload.maxLatency()
-    console.log(
-      `[faults] redis single node: ${totals.ops} ops at concurrency 100, ok ${totals.ok}, failures: ${FaultWorkload.describeFailures(totals)}; ` +
-        `wrong values ${workload.wrong.length}, non-SPEC errors ${workload.nonSpec.length}, unhandled ${workload.unhandled.length}, uncaught ${workload.uncaught.length}; ` +
-        `paused 2 s: ${paused.ops} ops (${FaultWorkload.describeFailures(paused)}), killed 1 s: ${down.ops} ops (${FaultWorkload.describeFailures(down)}); ` +
-        `recovery after SIGCONT ${afterResume?.toFixed(0)} ms, after restart ${afterRestart?.toFixed(0)} ms; max latency ${maxLatency.toFixed(0)} ms; verify ${verified.reads} reads`,
-    )
+      const verified = await workload.verify()
+      await sleep(50) // let late rejections of timed-out commands surface
+      const totals = workload.totals()
+      const paused = workload.phase(pausedAt + 50, resumedAt)
+      const down = workload.phase(killedAt + 300, restartAt)
+      const afterResume = workload.recovery(resumedAt)
+      const afterRestart = workload.recovery(backAt)
+      const maxLatency = workload.maxLatency()
+      console.log(
+        `[faults] redis single node: ${totals.ops} ops at concurrency 100, ok ${totals.ok}, failures: ` +
+          `${FaultWorkload.describeFailures(totals)}; ` +
+          `wrong values ${workload.wrong.length}, non-SPEC errors ${workload.nonSpec.length}, unhandled ` +
+          `${workload.unhandled.length}, uncaught ${workload.uncaught.length}; ` +
+          `paused 2 s: ${paused.ops} ops (${FaultWorkload.describeFailures(paused)}), killed 1 s: ${down.ops} ops ` +
+          `(${FaultWorkload.describeFailures(down)}); ` +
+          `recovery after SIGCONT ${afterResume?.toFixed(0)} ms, after restart ${afterRestart?.toFixed(0)} ms; max ` +
+          `latency ${maxLatency.toFixed(0)} ms; verify ${verified.reads} reads`,
+      )
 
-    assert.equal(workload.wrong.slice(0, 5), [], 'every value read was written for its key, every answer has its shape')
-    assert.equal(workload.nonSpec.slice(0, 5), [], 'every failure is a BackendError or a TimeoutError')
-    assert.equal(workload.unhandled, [], 'no unhandled rejection')
-    assert.equal(workload.uncaught, [], 'no uncaught exception')
-    assert.ok(totals.ops >= MIN_OPS, `${totals.ops} ops`)
+      assert.equal(
+        workload.wrong.slice(0, 5),
+        [],
+        'every value read was written for its key, every answer has its shape',
+      )
+      assert.equal(workload.nonSpec.slice(0, 5), [], 'every failure is a BackendError or a TimeoutError')
+      assert.equal(workload.unhandled, [], 'no unhandled rejection')
+      assert.equal(workload.uncaught, [], 'no uncaught exception')
+      assert.ok(totals.ops >= MIN_OPS, `${totals.ops} ops`)
 
-    // The faults happened, and each showed the way the README says it does.
-    assert.ok((paused.failures.TimeoutError ?? 0) > 0, 'a paused server gives TimeoutError')
-    assert.equal(Object.keys(paused.failures), ['TimeoutError'], 'a paused server gives TimeoutError only')
-    assert.ok(down.ops > 0 && down.ok === 0, `a killed server answers nothing (${down.ok}/${down.ops} ok)`)
-    assert.equal(Object.keys(down.failures), ['BackendError'], 'a killed server gives BackendError at once, not a TimeoutError')
+      // The faults happened, and each showed the way the README says it does.
+      assert.ok((paused.failures.TimeoutError ?? 0) > 0, 'a paused server gives TimeoutError')
+      assert.equal(Object.keys(paused.failures), ['TimeoutError'], 'a paused server gives TimeoutError only')
+      assert.ok(down.ops > 0 && down.ok === 0, `a killed server answers nothing (${down.ok}/${down.ops} ok)`)
+      assert.equal(
+        Object.keys(down.failures),
+        ['BackendError'],
+        'a killed server gives BackendError at once, not a TimeoutError',
+      )
 
-    assert.ok(afterResume !== undefined && afterResume < RESUME_BOUND_MS, `recovered ${afterResume?.toFixed(0)} ms after SIGCONT (bound ${RESUME_BOUND_MS} ms)`)
-    assert.ok(afterRestart !== undefined && afterRestart < RESTART_BOUND_MS, `recovered ${afterRestart?.toFixed(0)} ms after the restart (bound ${RESTART_BOUND_MS} ms)`)
-    assert.ok(maxLatency < LATENCY_BOUND_MS, `every command settled within ${LATENCY_BOUND_MS} ms (max ${maxLatency.toFixed(0)} ms)`)
-    assert.ok(verified.reads >= 2 * (workload.valueKeys.length + workload.counterKeys.length), 'the final pass read every key')
-  } finally {
-    workload.dispose()
-    await cache.close()
-  }
-})
+      assert.ok(
+        afterResume !== undefined && afterResume < RESUME_BOUND_MS,
+        `recovered ${afterResume?.toFixed(0)} ms after SIGCONT (bound ${RESUME_BOUND_MS} ms)`,
+      )
+      assert.ok(
+        afterRestart !== undefined && afterRestart < RESTART_BOUND_MS,
+        `recovered ${afterRestart?.toFixed(0)} ms after the restart (bound ${RESTART_BOUND_MS} ms)`,
+      )
+      assert.ok(
+        maxLatency < LATENCY_BOUND_MS,
+        `every command settled within ${LATENCY_BOUND_MS} ms (max ${maxLatency.toFixed(0)} ms)`,
+      )
+      assert.ok(
+        verified.reads >= 2 * (workload.valueKeys.length + workload.counterKeys.length),
+        'the final pass read every key',
+      )
+    } finally {
+      workload.dispose()
+      await cache.close()
+    }
+  },
+)
 
 faults.run()

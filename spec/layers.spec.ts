@@ -67,12 +67,16 @@ test('every import names a file that exists', () => {
   assert.ok(edges.length > 100, `${edges.length} imports read`)
 })
 
-test('layers point one way: util → core → plugins, serializers, backends, locks → decorators, caches, testing → config → entry points', () => {
-  const upward = edges
-    .filter((e) => e.from.split('/')[0] !== e.to.split('/')[0] && layerOf(e.to) >= layerOf(e.from))
-    .map((e) => `${e.from} -> ${e.to} (${e.kind})`)
-  assert.equal(upward, [])
-})
+test(
+  'layers point one way: util → core → plugins, serializers, backends, locks → decorators, caches, testing → ' +
+    'config → entry points',
+  () => {
+    const upward = edges
+      .filter((e) => e.from.split('/')[0] !== e.to.split('/')[0] && layerOf(e.to) >= layerOf(e.from))
+      .map((e) => `${e.from} -> ${e.to} (${e.kind})`)
+    assert.equal(upward, [])
+  },
+)
 
 test('no import cycle, type-only, dynamic imports and module augmentations included', () => {
   const next = new Map<string, string[]>()
@@ -94,15 +98,21 @@ test('no import cycle, type-only, dynamic imports and module augmentations inclu
 })
 
 test('no side-effect imports; the entry points only re-export', () => {
-  assert.equal(edges.filter((e) => e.kind === 'side-effect').map((e) => `${e.from} -> ${e.to}`), [])
+  assert.equal(
+    edges.filter((e) => e.kind === 'side-effect').map((e) => `${e.from} -> ${e.to}`),
+    [],
+  )
   for (const entry of ['index.ts', 'redis.ts', 'memcached.ts']) {
-    const code = sources.get(entry)!.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+    const code = sources
+      .get(entry)!
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '')
     const rest = code.replace(/^export (type )?\{[^}]*\} from '[^']+'$/gm, '').trim()
     assert.is(rest, '', `${entry} holds more than re-exports`)
   }
 })
 
-test("importing the core reaches neither backend module nor a client, even through types", () => {
+test('importing the core reaches neither backend module nor a client, even through types', () => {
   const reached = new Set<string>()
   const walk = (file: string): void => {
     if (reached.has(file)) return
@@ -132,7 +142,10 @@ test('every entry point is reachable and every lib file is reached from one', ()
     for (const e of edges) if (e.from === file) walk(e.to)
   }
   for (const entry of ENTRIES) walk(entry)
-  assert.equal([...sources.keys()].filter((file) => !reached.has(file)), [])
+  assert.equal(
+    [...sources.keys()].filter((file) => !reached.has(file)),
+    [],
+  )
 })
 
 test.run()

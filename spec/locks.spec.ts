@@ -3,13 +3,21 @@
 // against a shared Redis and a shared Memcached) and Redis' pub/sub connection.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Cache, cachedStampede, MemoryBackend, OptimisticLock, OptimisticLockError, RedLock, TimeoutError, lockChannel } from '../lib/index.js'
+import {
+  Cache,
+  cachedStampede,
+  lockChannel,
+  MemoryBackend,
+  OptimisticLock,
+  OptimisticLockError,
+  RedLock,
+  TimeoutError,
+} from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
 import { AsyncBackend, rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
 import { startWorker, type Worker } from './support/fixtures/workers.js'
-import { redisCommand, startMemcached, startRedis, type MemcachedServer, type RedisServer } from './support/servers.js'
-
+import { type MemcachedServer, type RedisServer, redisCommand, startMemcached, startRedis } from './support/servers.js'
 
 async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
@@ -32,7 +40,9 @@ let unique = 0
 const keyOf = (name: string): string => `${name}-${process.pid}-${++unique}`
 
 function lockSuite(name: string, start: () => Promise<Target>): void {
-  const test = suite<{ target: Target; unhandled: ReturnType<typeof watchUnhandled>; caches: Cache[] }>(`locks: ${name}`)
+  const test = suite<{ target: Target; unhandled: ReturnType<typeof watchUnhandled>; caches: Cache[] }>(
+    `locks: ${name}`,
+  )
   const cacheOf = (ctx: { target: Target; caches: Cache[] }, namespace = 'locks'): Cache => {
     const cache = ctx.target.make(namespace)
     ctx.caches.push(cache)
@@ -53,7 +63,7 @@ function lockSuite(name: string, start: () => Promise<Target>): void {
     ctx.unhandled.stop()
   })
 
-  test('dogpile: 4 concurrent workers around read → miss → compute → set compute once; the others read the value', async (ctx) => {
+  test('dogpile: 4 workers around read → miss → compute → set compute once; the others read it', async (ctx) => {
     const key = keyOf('dogpile')
     let computed = 0
     const worker = async (cache: Cache): Promise<unknown> => {
@@ -95,7 +105,12 @@ function lockSuite(name: string, start: () => Promise<Target>): void {
   test('a custom key builder and namespace apply to the lock key', async (ctx) => {
     const key = keyOf('builder')
     const base = ctx.target.make('app')
-    const cache = new Cache({ backend: base.backend, serializer: base.serializer, namespace: 'app', keyBuilder: (k, ns) => `${ns}/${k}` })
+    const cache = new Cache({
+      backend: base.backend,
+      serializer: base.serializer,
+      namespace: 'app',
+      keyBuilder: (k, ns) => `${ns}/${k}`,
+    })
     ctx.caches.push(base)
     await using lock = await RedLock.acquire(cache, key)
     assert.is(lock.held, true)
@@ -107,7 +122,9 @@ function lockSuite(name: string, start: () => Promise<Target>): void {
     const key = keyOf('prompt')
     const holder = await RedLock.acquire(cacheOf(ctx), key, { lease: 10 })
     const proceeded: number[] = []
-    const waiters = [0, 1, 2].map(() => RedLock.acquire(cacheOf(ctx), key, { lease: 10 }).then(() => proceeded.push(Date.now())))
+    const waiters = [0, 1, 2].map(() =>
+      RedLock.acquire(cacheOf(ctx), key, { lease: 10 }).then(() => proceeded.push(Date.now())),
+    )
     await sleep(700) // every poll is at its longest interval by now
     const releasedAt = Date.now()
     await holder.release()
@@ -122,14 +139,18 @@ function lockSuite(name: string, start: () => Promise<Target>): void {
     const holder = await RedLock.acquire(cacheOf(ctx), key, { lease })
     assert.is(holder.held, true)
     const started = Date.now()
-    const waited = await Promise.all([0, 1, 2].map(() => RedLock.acquire(cacheOf(ctx), key, { lease }).then((lock) => ({ ms: Date.now() - started, held: lock.held }))))
+    const waited = await Promise.all(
+      [0, 1, 2].map(() =>
+        RedLock.acquire(cacheOf(ctx), key, { lease }).then((lock) => ({ ms: Date.now() - started, held: lock.held })),
+      ),
+    )
     for (const { ms, held } of waited) {
       assert.is(held, false)
       assert.ok(ms >= minWaitMs && ms <= lease * 1000 + 600, `a waiter went on after ${ms} ms (lease ${lease} s)`)
     }
   })
 
-  test('release removes only its own lock: after its lease ran out and another took the lock, it leaves it alone', async (ctx) => {
+  test('release removes only its own lock: once its lease ran out and another took it, it stays', async (ctx) => {
     const key = keyOf('owner')
     const cache = cacheOf(ctx)
     const first = await RedLock.acquire(cache, key, { lease: ctx.target.expiry.lease })
@@ -153,9 +174,11 @@ function lockSuite(name: string, start: () => Promise<Target>): void {
     assert.is(result, 'done')
     assert.is(await cache.exists(`${key}-lock`), false)
     const boom = new Error('boom')
-    const error = await rejection(RedLock.run(cache, key, { lease: 5 }, async () => {
-      throw boom
-    }))
+    const error = await rejection(
+      RedLock.run(cache, key, { lease: 5 }, async () => {
+        throw boom
+      }),
+    )
     assert.is(error, boom, "the callback's own error")
     assert.is(await cache.exists(`${key}-lock`), false, 'released after the throw')
     const next = await RedLock.acquire(cache, key, { lease: 5 })
@@ -287,7 +310,7 @@ hung('RedLock.release rejects with TimeoutError once the cache timeout has passe
   assert.ok(Date.now() - started < 1000, `settled after ${Date.now() - started} ms`)
 })
 
-hung('cachedStampede answers the function\'s result although the release hangs', async () => {
+hung("cachedStampede answers the function's result although the release hangs", async () => {
   const cache = new Cache({ backend: new HungRelease(), timeout: 0.1 })
   const compute = cachedStampede(async (id: string) => `value ${id}`, { cache, lease: 5 })
   const started = Date.now()
@@ -317,27 +340,35 @@ pubsub.after(async ({ server }) => {
   await server.stop()
 })
 
-const numsub = async (port: number, channel: string): Promise<number> => ((await redisCommand(port, 'PUBSUB', 'NUMSUB', channel)) as [string, number])[1]
+const numsub = async (port: number, channel: string): Promise<number> =>
+  ((await redisCommand(port, 'PUBSUB', 'NUMSUB', channel)) as [string, number])[1]
 
-pubsub('subscribe/publish deliver messages; unsubscribe and close() leave no subscription behind', async ({ server }) => {
-  const cache = new RedisCache({ port: server.port })
-  const got: string[] = []
-  const off = await cache.backend.subscribe('chan', (message) => got.push(message))
-  assert.is(await numsub(server.port, 'chan'), 1)
-  assert.is(await cache.backend.publish('chan', 'hello'), 1)
-  await until(async () => got.length === 1, 1000, 'the message')
-  assert.equal(got, ['hello'])
-  await off()
-  await off()
-  assert.is(await numsub(server.port, 'chan'), 0)
-  await cache.backend.subscribe('chan', () => {})
-  assert.is(await numsub(server.port, 'chan'), 1)
-  await cache.close()
-  await until(async () => (await numsub(server.port, 'chan')) === 0, 2000, 'close() to drop the subscriber connection')
-  // A client passed in stays the caller's, but the duplicated subscriber is oniocache's and closes.
-  const clients = ((await redisCommand(server.port, 'CLIENT', 'LIST')) as string).trim().split('\n').length
-  assert.ok(clients <= 1, `${clients} connections left`)
-})
+pubsub(
+  'subscribe/publish deliver messages; unsubscribe and close() leave no subscription behind',
+  async ({ server }) => {
+    const cache = new RedisCache({ port: server.port })
+    const got: string[] = []
+    const off = await cache.backend.subscribe('chan', (message) => got.push(message))
+    assert.is(await numsub(server.port, 'chan'), 1)
+    assert.is(await cache.backend.publish('chan', 'hello'), 1)
+    await until(async () => got.length === 1, 1000, 'the message')
+    assert.equal(got, ['hello'])
+    await off()
+    await off()
+    assert.is(await numsub(server.port, 'chan'), 0)
+    await cache.backend.subscribe('chan', () => {})
+    assert.is(await numsub(server.port, 'chan'), 1)
+    await cache.close()
+    await until(
+      async () => (await numsub(server.port, 'chan')) === 0,
+      2000,
+      'close() to drop the subscriber connection',
+    )
+    // A client passed in stays the caller's, but the duplicated subscriber is oniocache's and closes.
+    const clients = ((await redisCommand(server.port, 'CLIENT', 'LIST')) as string).trim().split('\n').length
+    assert.ok(clients <= 1, `${clients} connections left`)
+  },
+)
 
 pubsub('waiters subscribe to the lock channel while they wait and unsubscribe after', async ({ server }) => {
   await using cache = new RedisCache({ port: server.port, namespace: 'ps' })
@@ -401,13 +432,15 @@ xproc.after(async (ctx) => {
 xproc('redis: 4 waiter processes go on after the release, woken by pub/sub within 100 ms', async ({ redis }) => {
   const latencies = await crossProcess('redis', redis.url, 'xr', 4)
   console.log(`    redis cross-process wake-up latencies (ms): ${latencies.join(', ')}`)
-  for (const latency of latencies) assert.ok(latency >= 0 && latency < 100, `a waiter went on ${latency} ms after the release`)
+  for (const latency of latencies)
+    assert.ok(latency >= 0 && latency < 100, `a waiter went on ${latency} ms after the release`)
 })
 
 xproc('memcached: 4 waiter processes go on after the release, within the polling bound', async ({ memcached }) => {
   const latencies = await crossProcess('memcached', memcached.server, 'xm', 4)
   console.log(`    memcached cross-process wake-up latencies (ms): ${latencies.join(', ')}`)
-  for (const latency of latencies) assert.ok(latency >= 0 && latency < 150, `a waiter went on ${latency} ms after the release`)
+  for (const latency of latencies)
+    assert.ok(latency >= 0 && latency < 150, `a waiter went on ${latency} ms after the release`)
 })
 
 xproc.run()

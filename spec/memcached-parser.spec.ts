@@ -5,12 +5,22 @@
 // MEMCACHED_FUZZ_SEED=<seed>.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MAX_LINE_BYTES, MAX_VALUE_BYTES, ProtocolError, ReplyParser, type ParseResult, type Reply } from '../lib/backends/memcached/parser.js'
+import {
+  MAX_LINE_BYTES,
+  MAX_VALUE_BYTES,
+  type ParseResult,
+  ProtocolError,
+  type Reply,
+  ReplyParser,
+} from '../lib/backends/memcached/parser.js'
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1')
 
 /** Feeds `chunks` one by one; collects every reply and the error, if any. */
-function parseChunks(chunks: readonly Uint8Array[], parser = new ReplyParser()): { replies: Reply[]; error?: ProtocolError; parser: ReplyParser } {
+function parseChunks(
+  chunks: readonly Uint8Array[],
+  parser = new ReplyParser(),
+): { replies: Reply[]; error?: ProtocolError; parser: ReplyParser } {
   const replies: Reply[] = []
   let error: ProtocolError | undefined
   for (const chunk of chunks) {
@@ -26,14 +36,20 @@ function parseChunks(chunks: readonly Uint8Array[], parser = new ReplyParser()):
 
 /** Plain data for deep comparison (Buffers as byte arrays). */
 function plain(replies: readonly Reply[]): unknown[] {
-  return replies.map((reply) => ('code' in reply ? { code: reply.code, flags: { ...reply.flags }, value: reply.value && [...reply.value] } : { ...reply }))
+  return replies.map((reply) =>
+    'code' in reply
+      ? { code: reply.code, flags: { ...reply.flags }, value: reply.value && [...reply.value] }
+      : { ...reply },
+  )
 }
 
 // ---------------------------------------------------------------------------
 const forms = suite('memcached parser: reply forms')
 
 forms('meta replies: the code, flags by letter (empty token when none), and the exact data block of VA', () => {
-  const { replies, error } = parseChunks([bytes('HD c123 t-1 s5 W\r\nVA 7 f0 kfoo\r\nhel\r\nlo\r\nEN\r\nNF\r\nNS\r\nEX\r\nMN\r\nVA 0\r\n\r\n')])
+  const { replies, error } = parseChunks([
+    bytes('HD c123 t-1 s5 W\r\nVA 7 f0 kfoo\r\nhel\r\nlo\r\nEN\r\nNF\r\nNS\r\nEX\r\nMN\r\nVA 0\r\n\r\n'),
+  ])
   assert.is(error, undefined)
   assert.equal(plain(replies), [
     { code: 'HD', flags: { c: '123', t: '-1', s: '5', W: '' }, value: undefined },
@@ -54,7 +70,9 @@ forms('a flag token with UTF-8 bytes (the key of a `k` flag) comes back as the s
 })
 
 forms('error lines and the text replies the client uses are whole-line replies', () => {
-  const text = 'ERROR\r\nCLIENT_ERROR bad data chunk\r\nSERVER_ERROR object too large for cache\r\nOK\r\nVERSION 1.6.18\r\nSTAT item_size_max 1048576\r\nEND\r\n'
+  const text =
+    'ERROR\r\nCLIENT_ERROR bad data chunk\r\nSERVER_ERROR object too large for cache\r\nOK\r\nVERSION ' +
+    '1.6.18\r\nSTAT item_size_max 1048576\r\nEND\r\n'
   const { replies, error } = parseChunks([bytes(text)])
   assert.is(error, undefined)
   assert.equal(plain(replies), [
@@ -192,7 +210,12 @@ function randomReply(r: Rng): { wire: Buffer; reply: Reply } {
   }
   const line =
     kind < 8
-      ? r.pick(['ERROR', 'CLIENT_ERROR bad data chunk', 'SERVER_ERROR object too large for cache', `SERVER_ERROR ${'é'.repeat(r.int(5))}`])
+      ? r.pick([
+          'ERROR',
+          'CLIENT_ERROR bad data chunk',
+          'SERVER_ERROR object too large for cache',
+          `SERVER_ERROR ${'é'.repeat(r.int(5))}`,
+        ])
       : r.pick(['OK', 'END', 'VERSION 1.6.18', `STAT item_size_max ${r.int(1e9)}`, 'STAT evictions on'])
   return { wire: bytes(`${line}\r\n`), reply: { kind: kind < 8 ? 'error' : 'text', line } }
 }
@@ -250,68 +273,102 @@ fuzz(`${ROUNDS.truncated} truncated streams give exactly the replies that were c
   }
 })
 
-fuzz(`${ROUNDS.mutated} mutated streams: the replies before the damage are intact, then replies or a ProtocolError, never a throw`, () => {
-  for (let round = 0; round < ROUNDS.mutated; round++) {
-    const seed = BASE_SEED + 20_000 + round
-    const r = rng(seed)
-    const { wire, replies, ends } = randomStream(r)
-    const damaged = Buffer.from(wire)
-    const at = r.int(wire.length)
-    let mutated: Buffer
-    switch (r.int(4)) {
-      case 0:
-        damaged[at] = (damaged[at] as number) ^ (1 + r.int(255))
-        mutated = damaged
-        break
-      case 1:
-        mutated = Buffer.concat([damaged.subarray(0, at), Buffer.of(r.pick([13, 10, 32, 0, 86, r.int(256)])), damaged.subarray(at)])
-        break
-      case 2:
-        mutated = Buffer.concat([damaged.subarray(0, at), damaged.subarray(at + 1 + r.int(8))])
-        break
-      default:
-        mutated = Buffer.concat([damaged.subarray(0, at), bytes(r.pick(['\r\n', 'VA 99999\r\n', 'HD\r\n', '\n', 'VA 3 x\r\n']))])
-    }
-    const intact = ends.filter((end) => end <= at).length
-    let result: ReturnType<typeof parseChunks> | undefined
-    try {
-      result = parseChunks(randomSplit(r, mutated))
-    } catch (error) {
-      assert.unreachable(`seed ${seed}: the parser threw ${String(error)}`)
-    }
-    assert.ok(result, `seed ${seed}`)
-    assert.equal(plain(result.replies.slice(0, intact)), plain(replies.slice(0, intact)), `seed ${seed}`)
-    if (result.error) assert.instance(result.error, ProtocolError, `seed ${seed}`)
-  }
-})
-
-fuzz(`${ROUNDS.garbage} garbage streams (random bytes and reply-like tokens) end in replies or a ProtocolError, and nothing after the error`, () => {
-  const tokens = ['HD', 'VA', 'EN', 'VA 5', ' ', '\r', '\n', '\r\n', 'c12', 'STAT x', 'END', 'OK', 'ERROR', '\x00', 'VA 1000000', 'VERSION ']
-  for (let round = 0; round < ROUNDS.garbage; round++) {
-    const seed = BASE_SEED + 30_000 + round
-    const r = rng(seed)
-    const pieces: Buffer[] = []
-    for (let i = 1 + r.int(60); i > 0; i--) {
-      pieces.push(r.chance(0.5) ? bytes(r.pick(tokens)) : Buffer.from(Array.from({ length: 1 + r.int(20) }, () => r.int(256))))
-    }
-    if (r.chance(0.05)) pieces.push(Buffer.alloc(MAX_LINE_BYTES + 10, 0x41))
-    const parser = new ReplyParser()
-    let failed = false
-    for (const chunk of randomSplit(r, Buffer.concat(pieces))) {
-      let result: ParseResult | undefined
+fuzz(
+  `${ROUNDS.mutated} mutated streams: the replies before the damage are intact, then replies or a ProtocolError, ` +
+    `never a throw`,
+  () => {
+    for (let round = 0; round < ROUNDS.mutated; round++) {
+      const seed = BASE_SEED + 20_000 + round
+      const r = rng(seed)
+      const { wire, replies, ends } = randomStream(r)
+      const damaged = Buffer.from(wire)
+      const at = r.int(wire.length)
+      let mutated: Buffer
+      switch (r.int(4)) {
+        case 0:
+          damaged[at] = (damaged[at] as number) ^ (1 + r.int(255))
+          mutated = damaged
+          break
+        case 1:
+          mutated = Buffer.concat([
+            damaged.subarray(0, at),
+            Buffer.of(r.pick([13, 10, 32, 0, 86, r.int(256)])),
+            damaged.subarray(at),
+          ])
+          break
+        case 2:
+          mutated = Buffer.concat([damaged.subarray(0, at), damaged.subarray(at + 1 + r.int(8))])
+          break
+        default:
+          mutated = Buffer.concat([
+            damaged.subarray(0, at),
+            bytes(r.pick(['\r\n', 'VA 99999\r\n', 'HD\r\n', '\n', 'VA 3 x\r\n'])),
+          ])
+      }
+      const intact = ends.filter((end) => end <= at).length
+      let result: ReturnType<typeof parseChunks> | undefined
       try {
-        result = parser.feed(chunk)
+        result = parseChunks(randomSplit(r, mutated))
       } catch (error) {
         assert.unreachable(`seed ${seed}: the parser threw ${String(error)}`)
       }
-      assert.ok(result)
-      if (failed) assert.equal(result.replies, [], `seed ${seed}: replies after a ProtocolError`)
-      if (result.error) {
-        assert.instance(result.error, ProtocolError, `seed ${seed}`)
-        failed = true
+      assert.ok(result, `seed ${seed}`)
+      assert.equal(plain(result.replies.slice(0, intact)), plain(replies.slice(0, intact)), `seed ${seed}`)
+      if (result.error) assert.instance(result.error, ProtocolError, `seed ${seed}`)
+    }
+  },
+)
+
+fuzz(
+  `${ROUNDS.garbage} garbage streams (random bytes and reply-like tokens) end in replies or a ProtocolError, and ` +
+    `nothing after the error`,
+  () => {
+    const tokens = [
+      'HD',
+      'VA',
+      'EN',
+      'VA 5',
+      ' ',
+      '\r',
+      '\n',
+      '\r\n',
+      'c12',
+      'STAT x',
+      'END',
+      'OK',
+      'ERROR',
+      '\x00',
+      'VA 1000000',
+      'VERSION ',
+    ]
+    for (let round = 0; round < ROUNDS.garbage; round++) {
+      const seed = BASE_SEED + 30_000 + round
+      const r = rng(seed)
+      const pieces: Buffer[] = []
+      for (let i = 1 + r.int(60); i > 0; i--) {
+        pieces.push(
+          r.chance(0.5) ? bytes(r.pick(tokens)) : Buffer.from(Array.from({ length: 1 + r.int(20) }, () => r.int(256))),
+        )
+      }
+      if (r.chance(0.05)) pieces.push(Buffer.alloc(MAX_LINE_BYTES + 10, 0x41))
+      const parser = new ReplyParser()
+      let failed = false
+      for (const chunk of randomSplit(r, Buffer.concat(pieces))) {
+        let result: ParseResult | undefined
+        try {
+          result = parser.feed(chunk)
+        } catch (error) {
+          assert.unreachable(`seed ${seed}: the parser threw ${String(error)}`)
+        }
+        assert.ok(result)
+        if (failed) assert.equal(result.replies, [], `seed ${seed}: replies after a ProtocolError`)
+        if (result.error) {
+          assert.instance(result.error, ProtocolError, `seed ${seed}`)
+          failed = true
+        }
       }
     }
-  }
-})
+  },
+)
 
 fuzz.run()

@@ -5,11 +5,10 @@ import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, InvalidKeyError, KeyExistsError, TimeoutError } from '../lib/index.js'
-import { MemcachedCache, exptime } from '../lib/memcached.js'
-import { rejection, sleep } from './support/fixtures/backends.js'
-import { memcachedCommand, startMemcached, type MemcachedServer } from './support/servers.js'
+import { exptime, MemcachedCache } from '../lib/memcached.js'
 import { childEnv } from './support/children.js'
-
+import { rejection, sleep } from './support/fixtures/backends.js'
+import { type MemcachedServer, memcachedCommand, startMemcached } from './support/servers.js'
 
 /** `mg <key> <flags>` straight to the server, bypassing oniocache. */
 async function mg(server: MemcachedServer, key: string, flags = 'v t'): Promise<string> {
@@ -31,28 +30,32 @@ one('values are raw bytes: JSON text as text, with no encoding of our own', asyn
   assert.match(await mg(server, 'fmt:obj', 'v'), /^VA 16\r\n\{"a":1,"b":"é"\}\r\n/)
 })
 
-one('spaces in keys become _ as in aiocache; control characters and keys over 250 bytes are InvalidKeyError before any I/O', async ({ server }) => {
-  await using cache = new MemcachedCache({ servers: [server.server], namespace: 'keys' })
-  await cache.set('with spaces', 1)
-  assert.is(await cache.get('with_spaces'), 1)
-  assert.match(await mg(server, 'keys:with_spaces', 'v'), /^VA 1\r\n1\r\n/)
-  await cache.set('victim', 'safe')
-  for (const bad of ['a\r\nflush_all', 'a\nmd keys:victim', 'tab\there', 'nul\u0000', 'del\u007f']) {
-    assert.instance(await rejection(cache.set(bad, 'x')), InvalidKeyError, JSON.stringify(bad.slice(0, 20)))
-    assert.instance(await rejection(cache.get(bad)), InvalidKeyError)
-  }
-  assert.is(await cache.get('victim'), 'safe', 'no command was injected')
-  // Before any I/O: a cache whose server is down still answers InvalidKeyError, not BackendError.
-  await using nowhere = new MemcachedCache({ servers: ['127.0.0.1:1'] })
-  assert.instance(await rejection(nowhere.get('a\r\nb')), InvalidKeyError)
-  assert.instance(await rejection(nowhere.get('ok')), BackendError)
-  // 250 bytes including the namespace is the limit.
-  const longest = 'k'.repeat(250 - 'keys:'.length)
-  await cache.set(longest, 1)
-  assert.is(await cache.get(longest), 1)
-  assert.instance(await rejection(cache.get(longest + 'k')), InvalidKeyError)
-  assert.instance(await rejection(cache.get('é'.repeat(123))), InvalidKeyError, 'bytes, not characters, are counted')
-})
+one(
+  'spaces in keys become _ as in aiocache; control characters and keys over 250 bytes are InvalidKeyError before ' +
+    'any I/O',
+  async ({ server }) => {
+    await using cache = new MemcachedCache({ servers: [server.server], namespace: 'keys' })
+    await cache.set('with spaces', 1)
+    assert.is(await cache.get('with_spaces'), 1)
+    assert.match(await mg(server, 'keys:with_spaces', 'v'), /^VA 1\r\n1\r\n/)
+    await cache.set('victim', 'safe')
+    for (const bad of ['a\r\nflush_all', 'a\nmd keys:victim', 'tab\there', 'nul\u0000', 'del\u007f']) {
+      assert.instance(await rejection(cache.set(bad, 'x')), InvalidKeyError, JSON.stringify(bad.slice(0, 20)))
+      assert.instance(await rejection(cache.get(bad)), InvalidKeyError)
+    }
+    assert.is(await cache.get('victim'), 'safe', 'no command was injected')
+    // Before any I/O: a cache whose server is down still answers InvalidKeyError, not BackendError.
+    await using nowhere = new MemcachedCache({ servers: ['127.0.0.1:1'] })
+    assert.instance(await rejection(nowhere.get('a\r\nb')), InvalidKeyError)
+    assert.instance(await rejection(nowhere.get('ok')), BackendError)
+    // 250 bytes including the namespace is the limit.
+    const longest = 'k'.repeat(250 - 'keys:'.length)
+    await cache.set(longest, 1)
+    assert.is(await cache.get(longest), 1)
+    assert.instance(await rejection(cache.get(longest + 'k')), InvalidKeyError)
+    assert.instance(await rejection(cache.get('é'.repeat(123))), InvalidKeyError, 'bytes, not characters, are counted')
+  },
+)
 
 one('ttls: whole seconds rounded up; over 30 days sent as an absolute Unix time', async ({ server }) => {
   assert.is(exptime(0.2), 1)
@@ -82,30 +85,33 @@ one('add stores only a missing key (ms mode E)', async ({ server }) => {
   assert.is(await cache.get('k'), 1)
 })
 
-one('increment: ma for deltas >= 0, a missing key starts at the delta, negative counts through CAS, text is a TypeError', async ({ server }) => {
-  await using cache = new MemcachedCache({ servers: [server.server], namespace: 'inc' })
-  assert.is(await cache.increment('n', 5), 5)
-  assert.is(await cache.increment('n'), 6)
-  assert.is(await cache.increment('n', -10), -4)
-  assert.is(await cache.increment('n', 1), -3, 'a negative counter keeps counting')
-  assert.is(await cache.increment('n', 10), 7)
-  assert.is(await cache.get('n'), 7)
-  await cache.set('ttl', 1, { ttl: 100 })
-  await cache.increment('ttl', -1)
-  assert.match(await mg(server, 'inc:ttl', 't'), /^HD t(99|100)\r\n/, 'the ttl stays')
-  await cache.set('text', 'abc')
-  assert.instance(await rejection(cache.increment('text')), TypeError)
-  assert.instance(await rejection(cache.increment('text', -1)), TypeError)
-  assert.is(await cache.get('text'), 'abc')
-  // memcached's own decrement pads a shorter number with spaces in place: still an integer to us.
-  await cache.set('padded', 10)
-  await cache.raw('ma', 'inc:padded', 'MD', 'D1')
-  assert.match(await mg(server, 'inc:padded', 'v'), /^VA 2\r\n9 \r\n/)
-  assert.is(await cache.increment('padded', 1), 10)
-  assert.is(await cache.increment('padded', -3), 7)
-  await Promise.all(Array.from({ length: 50 }, (_, i) => cache.increment('race', i % 2 === 0 ? 2 : -1)))
-  assert.is(await cache.get('race'), 25, 'concurrent increments, mixed signs, lose nothing')
-})
+one(
+  'increment: ma for deltas >= 0, a missing key starts at the delta, negative counts through CAS, text is a TypeError',
+  async ({ server }) => {
+    await using cache = new MemcachedCache({ servers: [server.server], namespace: 'inc' })
+    assert.is(await cache.increment('n', 5), 5)
+    assert.is(await cache.increment('n'), 6)
+    assert.is(await cache.increment('n', -10), -4)
+    assert.is(await cache.increment('n', 1), -3, 'a negative counter keeps counting')
+    assert.is(await cache.increment('n', 10), 7)
+    assert.is(await cache.get('n'), 7)
+    await cache.set('ttl', 1, { ttl: 100 })
+    await cache.increment('ttl', -1)
+    assert.match(await mg(server, 'inc:ttl', 't'), /^HD t(99|100)\r\n/, 'the ttl stays')
+    await cache.set('text', 'abc')
+    assert.instance(await rejection(cache.increment('text')), TypeError)
+    assert.instance(await rejection(cache.increment('text', -1)), TypeError)
+    assert.is(await cache.get('text'), 'abc')
+    // memcached's own decrement pads a shorter number with spaces in place: still an integer to us.
+    await cache.set('padded', 10)
+    await cache.raw('ma', 'inc:padded', 'MD', 'D1')
+    assert.match(await mg(server, 'inc:padded', 'v'), /^VA 2\r\n9 \r\n/)
+    assert.is(await cache.increment('padded', 1), 10)
+    assert.is(await cache.increment('padded', -3), 7)
+    await Promise.all(Array.from({ length: 50 }, (_, i) => cache.increment('race', i % 2 === 0 ? 2 : -1)))
+    assert.is(await cache.get('race'), 25, 'concurrent increments, mixed signs, lose nothing')
+  },
+)
 
 one('set with a casToken (the stored value read earlier) writes only if it is still stored', async ({ server }) => {
   await using cache = new MemcachedCache({ servers: [server.server], namespace: 'cas' })
@@ -127,29 +133,44 @@ one('a value over the item size limit is a RangeError and nothing is written', a
   assert.instance(error, RangeError)
   assert.match((error as Error).message, /item size limit \(1048576 bytes, memcached -I\); nothing was written/)
   assert.is(await cache.get('k'), 'small')
-  assert.instance(await rejection(cache.multiSet([['a', 1], ['b', 'x'.repeat(2_000_000)]])), RangeError)
+  assert.instance(
+    await rejection(
+      cache.multiSet([
+        ['a', 1],
+        ['b', 'x'.repeat(2_000_000)],
+      ]),
+    ),
+    RangeError,
+  )
   assert.is(await cache.exists('a'), false, 'multiSet wrote none of the pairs')
   await cache.set('fits', 'x'.repeat(1000 * 1000))
   assert.is(((await cache.get('fits')) as string).length, 1000 * 1000)
 })
 
-one('clear({ namespace }) rejects: memcached cannot clear by namespace; clear() with namespace "" is flush_all', async ({ server }) => {
-  await using cache = new MemcachedCache({ servers: [server.server], namespace: 'ns' })
-  await cache.set('k', 1)
-  const error = await rejection(cache.clear())
-  assert.instance(error, BackendError)
-  assert.match((error as Error).message, /Memcached cannot clear by namespace/)
-  assert.is(await cache.get('k'), 1, 'nothing was removed')
-  await using all = new MemcachedCache({ servers: [server.server] })
-  assert.is(await all.clear(), true)
-  assert.is(await cache.get('k'), undefined)
-})
+one(
+  'clear({ namespace }) rejects: memcached cannot clear by namespace; clear() with namespace "" is flush_all',
+  async ({ server }) => {
+    await using cache = new MemcachedCache({ servers: [server.server], namespace: 'ns' })
+    await cache.set('k', 1)
+    const error = await rejection(cache.clear())
+    assert.instance(error, BackendError)
+    assert.match((error as Error).message, /Memcached cannot clear by namespace/)
+    assert.is(await cache.get('k'), 1, 'nothing was removed')
+    await using all = new MemcachedCache({ servers: [server.server] })
+    assert.is(await all.clear(), true)
+    assert.is(await cache.get('k'), undefined)
+  },
+)
 
 one('raw sends meta commands, version and flush_all', async ({ server }) => {
   await using cache = new MemcachedCache({ servers: [server.server] })
   assert.match(String(await cache.raw('version')), /^1\.\d+\.\d+/)
   await cache.raw('ms', 'rawkey', 'abc', 'T50')
-  const reply = (await cache.raw('mg', 'rawkey', 'v', 't')) as { code: string; value: Buffer; flags: Record<string, string> }
+  const reply = (await cache.raw('mg', 'rawkey', 'v', 't')) as {
+    code: string
+    value: Buffer
+    flags: Record<string, string>
+  }
   assert.is(reply.code, 'VA')
   assert.is(reply.value.toString(), 'abc')
   assert.instance(await rejection(cache.raw('stats')), TypeError)
@@ -208,14 +229,20 @@ two('keys are spread over both servers, each key on the server ketama names', as
     assert.match(await mg(other, `spread:${key}`, 'v'), /^EN\r\n/, `${key} is not on the other server`)
   }
   assert.ok(onA > 60 && onA < 140, `${onA}/200 keys on the first server`)
-  assert.equal(await cache.multiGet(keys), keys.map((_, i) => i))
+  assert.equal(
+    await cache.multiGet(keys),
+    keys.map((_, i) => i),
+  )
 })
 
 two('clear() with namespace "" flushes every server', async ({ a, b }) => {
   await using cache = new MemcachedCache({ servers: [a.server, b.server] })
   await cache.multiSet(Array.from({ length: 50 }, (_, i) => [`f${i}`, i] as const))
   await cache.clear()
-  assert.equal(await cache.multiGet(Array.from({ length: 50 }, (_, i) => `f${i}`)), Array.from({ length: 50 }, () => undefined))
+  assert.equal(
+    await cache.multiGet(Array.from({ length: 50 }, (_, i) => `f${i}`)),
+    Array.from({ length: 50 }, () => undefined),
+  )
 })
 
 two('a server killed mid-traffic fails only its keys, at once; restarted, it is used again', async ({ a, b }) => {
@@ -231,9 +258,15 @@ two('a server killed mid-traffic fails only its keys, at once; restarted, it is 
     await cache.multiSet(keys.map((k) => [k, k] as const))
     const onB = keys.filter((k) => client.serverFor(`fault:${k}`) === b.server)
     const onA = keys.filter((k) => client.serverFor(`fault:${k}`) === a.server)
-    const traffic = Array.from({ length: 300 }, (_, i) => cache.get(keys[i % keys.length]!).then(() => 'ok', (e: unknown) => e))
+    const traffic = Array.from({ length: 300 }, (_, i) =>
+      cache.get(keys[i % keys.length]!).then(
+        () => 'ok',
+        (e: unknown) => e,
+      ),
+    )
     await b.kill('SIGKILL')
-    for (const outcome of await Promise.all(traffic)) assert.ok(outcome === 'ok' || outcome instanceof BackendError, String(outcome))
+    for (const outcome of await Promise.all(traffic))
+      assert.ok(outcome === 'ok' || outcome instanceof BackendError, String(outcome))
 
     for (const key of onB.slice(0, 5)) {
       const started = performance.now()
@@ -248,7 +281,10 @@ two('a server killed mid-traffic fails only its keys, at once; restarted, it is 
     const restarted = performance.now()
     let ok = false
     while (!ok && performance.now() - restarted < 3000) {
-      ok = await cache.set(onB[0]!, 'back').then(() => true, () => false)
+      ok = await cache.set(onB[0]!, 'back').then(
+        () => true,
+        () => false,
+      )
       if (!ok) await sleep(20)
     }
     assert.ok(ok, 'recovered within 3 s of the restart')

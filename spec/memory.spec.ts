@@ -2,9 +2,17 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { gcFunction } from './support/soak.js'
-import { Cache, KeyExistsError, MemoryBackend, MemoryCache, NullSerializer, SimpleMemoryCache, type Clock } from '../lib/index.js'
+import {
+  Cache,
+  type Clock,
+  KeyExistsError,
+  MemoryBackend,
+  MemoryCache,
+  NullSerializer,
+  SimpleMemoryCache,
+} from '../lib/index.js'
 import { childEnv } from './support/children.js'
+import { gcFunction } from './support/soak.js'
 
 /** A clock the test moves by hand; `onRead` sees every read (the sweeper reads it once per sweep). */
 interface ManualClock extends Clock {
@@ -101,7 +109,16 @@ test('multiGet answers in key order with undefined for misses; repeated keys rep
 test('multiSet stores every pair with the same ttl', () => {
   const clock = manualClock()
   const backend = new MemoryBackend({ clock })
-  assert.is(backend.multiSet([['a', 1], ['b', 2]], 5), true)
+  assert.is(
+    backend.multiSet(
+      [
+        ['a', 1],
+        ['b', 2],
+      ],
+      5,
+    ),
+    true,
+  )
   assert.equal(backend.multiGet(['a', 'b']), [1, 2])
   clock.t += 4_999
   assert.equal(backend.multiGet(['a', 'b']), [1, 2])
@@ -273,7 +290,11 @@ test('increment on a value that is not an integer is a TypeError and leaves it a
   const bad: unknown[] = [1.5, 'abc', '1.5', ' 1', '1e3', '', '0x10', true, { n: 1 }, [1], NaN, Infinity, 2 ** 60]
   for (const value of bad) {
     backend.set('k', value, 0)
-    assert.throws(() => backend.increment('k', 1), (e: unknown) => e instanceof TypeError && /not an integer/.test((e as Error).message), String(value))
+    assert.throws(
+      () => backend.increment('k', 1),
+      (e: unknown) => e instanceof TypeError && /not an integer/.test((e as Error).message),
+      String(value),
+    )
     assert.ok(Object.is(backend.get('k'), value), `${String(value)} was changed`)
   }
 })
@@ -304,7 +325,10 @@ test('increment past Number.MAX_SAFE_INTEGER is a RangeError and leaves the valu
   const backend = new MemoryBackend()
   backend.set('n', Number.MAX_SAFE_INTEGER - 1, 0)
   assert.is(backend.increment('n', 1), Number.MAX_SAFE_INTEGER)
-  assert.throws(() => backend.increment('n', 1), (e: unknown) => e instanceof RangeError && /MAX_SAFE_INTEGER/.test((e as Error).message))
+  assert.throws(
+    () => backend.increment('n', 1),
+    (e: unknown) => e instanceof RangeError && /MAX_SAFE_INTEGER/.test((e as Error).message),
+  )
   assert.is(backend.get('n'), Number.MAX_SAFE_INTEGER)
   backend.set('low', Number.MIN_SAFE_INTEGER, 0)
   assert.throws(() => backend.increment('low', -1), RangeError)
@@ -366,7 +390,7 @@ test("through a cache: clearing namespace 'user' never touches 'users:…' keys"
   assert.is(await cache.get('1', { namespace: 'users' }), 'us1')
 })
 
-test('through a cache: clear with an explicit namespace, and a cache with namespace "" empties everything', async () => {
+test('through a cache: clear with an explicit namespace; a cache with namespace "" empties everything', async () => {
   const cache = new MemoryCache()
   await cache.set('1', 'a', { namespace: 'users' })
   await cache.set('1', 'b', { namespace: 'user' })
@@ -389,7 +413,13 @@ test('raw runs Map methods on the store', () => {
   assert.is((backend.raw('set', ['b', 2]) as Map<string, unknown>).get('b'), 2)
   assert.is(backend.get('b'), 2)
   assert.equal(keysOf(backend), ['a', 'b'])
-  assert.equal([...(backend.raw('entries', []) as Iterable<[string, unknown]>)], [['a', 1], ['b', 2]])
+  assert.equal(
+    [...(backend.raw('entries', []) as Iterable<[string, unknown]>)],
+    [
+      ['a', 1],
+      ['b', 2],
+    ],
+  )
   assert.equal([...(backend.raw('values', []) as Iterable<unknown>)], [1, 2])
   assert.is(backend.raw('delete', ['a']), true)
   assert.is(backend.raw('delete', ['a']), false)
@@ -424,8 +454,22 @@ test("raw('size') answers the number of entries", () => {
 test('raw rejects what is not a Map method with a TypeError', () => {
   const backend = new MemoryBackend()
   backend.set('a', 1, 0)
-  for (const command of ['nope', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__', '__defineGetter__', 'GET', '']) {
-    assert.throws(() => backend.raw(command, []), (e: unknown) => e instanceof TypeError && /Map method/.test((e as Error).message), command)
+  for (const command of [
+    'nope',
+    'constructor',
+    'toString',
+    'hasOwnProperty',
+    'valueOf',
+    '__proto__',
+    '__defineGetter__',
+    'GET',
+    '',
+  ]) {
+    assert.throws(
+      () => backend.raw(command, []),
+      (e: unknown) => e instanceof TypeError && /Map method/.test((e as Error).message),
+      command,
+    )
   }
   assert.is(backend.get('a'), 1)
 })
@@ -523,7 +567,14 @@ test('add, multiSet and increment of new keys evict as well', () => {
   backend.add('b', 2, 0)
   backend.add('c', 3, 0)
   assert.equal(keysOf(backend), ['b', 'c'])
-  backend.multiSet([['d', 4], ['e', 5], ['f', 6]], 0)
+  backend.multiSet(
+    [
+      ['d', 4],
+      ['e', 5],
+      ['f', 6],
+    ],
+    0,
+  )
   assert.equal(keysOf(backend), ['e', 'f'])
   backend.increment('n', 1)
   assert.equal(keysOf(backend), ['f', 'n'])
@@ -673,13 +724,29 @@ test('raw sees values, not ttl records: get, values, entries, forEach, the view 
   backend.set('p', 'plain', 0)
   assert.is(backend.raw('get', ['t']), 'with ttl')
   assert.equal([...(backend.raw('values', []) as Iterable<unknown>)], ['with ttl', 'plain'])
-  assert.equal([...(backend.raw('entries', []) as Iterable<unknown>)], [['t', 'with ttl'], ['p', 'plain']])
+  assert.equal(
+    [...(backend.raw('entries', []) as Iterable<unknown>)],
+    [
+      ['t', 'with ttl'],
+      ['p', 'plain'],
+    ],
+  )
   const seen: unknown[] = []
   backend.raw('forEach', [(value: unknown, key: string) => seen.push([key, value])])
-  assert.equal(seen, [['t', 'with ttl'], ['p', 'plain']])
+  assert.equal(seen, [
+    ['t', 'with ttl'],
+    ['p', 'plain'],
+  ])
   const view = backend.raw('set', ['n', 'new']) as Map<string, unknown>
   assert.is(view.get('t'), 'with ttl')
-  assert.equal([...view], [['t', 'with ttl'], ['p', 'plain'], ['n', 'new']])
+  assert.equal(
+    [...view],
+    [
+      ['t', 'with ttl'],
+      ['p', 'plain'],
+      ['n', 'new'],
+    ],
+  )
   // raw bypasses ttl: an expired value is still there for raw until it is reclaimed.
   clock.t += 10_000
   assert.is(backend.raw('get', ['t']), 'with ttl')
@@ -799,7 +866,11 @@ test('slots survive compaction: after most keys go, every survivor keeps its val
   assert.ok(backend.sweep(n) > 0)
   const survivors = Array.from({ length: n / 10 }, (_, j) => j * 10)
   assert.is(backend.size, survivors.length)
-  assert.equal(keysOf(backend), survivors.map((i) => `k${i}`), 'insertion (recency) order kept')
+  assert.equal(
+    keysOf(backend),
+    survivors.map((i) => `k${i}`),
+    'insertion (recency) order kept',
+  )
   for (const i of survivors) assert.is(backend.raw('get', [`k${i}`]), `v${i}`)
   // New writes take slots again and do not disturb the survivors.
   for (let i = 0; i < 3_000; i++) backend.set(`new${i}`, i, 0)
@@ -815,29 +886,36 @@ test('slots survive compaction: after most keys go, every survivor keeps its val
   for (const i of survivors) assert.is(backend.get(`k${i}`), i % 3 === 0 ? `v${i}` : undefined)
 })
 
-test('memory is given back: a cache filled with 200k entries and emptied key by key holds no more than one cleared at once', () => {
-  const gc = gcFunction()
-  const held = (): number => {
-    gc()
-    gc()
-    const { heapUsed, external } = process.memoryUsage() // the expiry column is an ArrayBuffer: external
-    return heapUsed + external
-  }
-  const keys = Array.from({ length: 200_000 }, (_, i) => `k${i}`)
-  const backend = new MemoryBackend()
-  const empty = held()
-  for (const key of keys) backend.set(key, 1, 60)
-  const filled = held()
-  for (const key of keys) backend.delete(key)
-  const emptied = held()
-  backend.clear(null) // starts the columns over
-  const cleared = held()
-  assert.ok(filled - empty > 4_000_000, `200k entries take room (${filled - empty} bytes)`)
-  assert.ok(emptied - cleared < 300_000, `emptied key by key, the backend holds ${emptied - cleared} bytes more than cleared`)
-  backend.set('k1', 'again', 0)
-  assert.is(backend.get('k1'), 'again')
-  backend.close()
-})
+test(
+  'memory is given back: a cache filled with 200k entries and emptied key by key holds no more than one cleared ' +
+    'at once',
+  () => {
+    const gc = gcFunction()
+    const held = (): number => {
+      gc()
+      gc()
+      const { heapUsed, external } = process.memoryUsage() // the expiry column is an ArrayBuffer: external
+      return heapUsed + external
+    }
+    const keys = Array.from({ length: 200_000 }, (_, i) => `k${i}`)
+    const backend = new MemoryBackend()
+    const empty = held()
+    for (const key of keys) backend.set(key, 1, 60)
+    const filled = held()
+    for (const key of keys) backend.delete(key)
+    const emptied = held()
+    backend.clear(null) // starts the columns over
+    const cleared = held()
+    assert.ok(filled - empty > 4_000_000, `200k entries take room (${filled - empty} bytes)`)
+    assert.ok(
+      emptied - cleared < 300_000,
+      `emptied key by key, the backend holds ${emptied - cleared} bytes more than cleared`,
+    )
+    backend.set('k1', 'again', 0)
+    assert.is(backend.get('k1'), 'again')
+    backend.close()
+  },
+)
 
 test('clear() by prefix frees the slots of what it removes; clear() empties the columns', () => {
   const backend = new MemoryBackend()
@@ -901,7 +979,11 @@ const backend = new MemoryBackend({ sweepInterval: '20ms' })
 backend.set('k', 1, 3600)
 process.stdout.write('armed ' + backend.size)`
   const env = childEnv()
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 15_000, env })
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    timeout: 15_000,
+    env,
+  })
   assert.is(child.error, undefined, String(child.error))
   assert.is(child.signal, null, 'the child had to be killed: something kept it alive')
   assert.is(child.status, 0, child.stderr)
@@ -997,7 +1079,11 @@ test('close() during a burst stops every batch still scheduled', async () => {
   }
   assert.ok(await until(() => sizeAtClose !== -1, 5_000), 'the sweeper never got that far')
   await sleep(50)
-  assert.is(backend.size, sizeAtClose, `sweeping went on after close(): ${sizeAtClose - backend.size} more entries reclaimed`)
+  assert.is(
+    backend.size,
+    sizeAtClose,
+    `sweeping went on after close(): ${sizeAtClose - backend.size} more entries reclaimed`,
+  )
   backend.close()
 })
 
@@ -1005,14 +1091,24 @@ test('close() during a burst stops every batch still scheduled', async () => {
 // Options
 
 test('unknown options are TypeErrors naming the option', () => {
-  assert.throws(() => new MemoryBackend({ maxsize: 3 } as never), (e: unknown) => e instanceof TypeError && /maxsize/.test((e as Error).message))
-  assert.throws(() => new MemoryCache({ ttlSeconds: 3 } as never), (e: unknown) => e instanceof TypeError && /ttlSeconds/.test((e as Error).message))
+  assert.throws(
+    () => new MemoryBackend({ maxsize: 3 } as never),
+    (e: unknown) => e instanceof TypeError && /maxsize/.test((e as Error).message),
+  )
+  assert.throws(
+    () => new MemoryCache({ ttlSeconds: 3 } as never),
+    (e: unknown) => e instanceof TypeError && /ttlSeconds/.test((e as Error).message),
+  )
   assert.throws(() => new MemoryCache({ backend: new MemoryBackend() } as never), TypeError)
 })
 
 test('maxSize must be a positive integer', () => {
   for (const maxSize of [0, -1, 1.5, Number.NaN, Infinity, '3', null]) {
-    assert.throws(() => new MemoryBackend({ maxSize } as never), (e: unknown) => e instanceof TypeError && /maxSize/.test((e as Error).message), String(maxSize))
+    assert.throws(
+      () => new MemoryBackend({ maxSize } as never),
+      (e: unknown) => e instanceof TypeError && /maxSize/.test((e as Error).message),
+      String(maxSize),
+    )
     assert.throws(() => new MemoryCache({ maxSize } as never), TypeError, String(maxSize))
   }
   assert.not.throws(() => new MemoryBackend({ maxSize: 1 }))
@@ -1020,20 +1116,32 @@ test('maxSize must be a positive integer', () => {
 
 test('sweepBatch must be a positive integer', () => {
   for (const sweepBatch of [0, -5, 2.5, Number.NaN, '10']) {
-    assert.throws(() => new MemoryBackend({ sweepBatch } as never), (e: unknown) => e instanceof TypeError && /sweepBatch/.test((e as Error).message), String(sweepBatch))
+    assert.throws(
+      () => new MemoryBackend({ sweepBatch } as never),
+      (e: unknown) => e instanceof TypeError && /sweepBatch/.test((e as Error).message),
+      String(sweepBatch),
+    )
   }
 })
 
 test('clock must have a now() method', () => {
   for (const clock of [null, {}, { now: 5 }, 'performance', () => 1]) {
-    assert.throws(() => new MemoryBackend({ clock } as never), (e: unknown) => e instanceof TypeError && /clock/.test((e as Error).message), String(clock))
+    assert.throws(
+      () => new MemoryBackend({ clock } as never),
+      (e: unknown) => e instanceof TypeError && /clock/.test((e as Error).message),
+      String(clock),
+    )
     assert.throws(() => new MemoryCache({ clock } as never), TypeError)
   }
 })
 
 test('sweepInterval must be a duration greater than 0', () => {
   for (const sweepInterval of [0, '0ms', null, -1, 'soon', Number.NaN]) {
-    assert.throws(() => new MemoryBackend({ sweepInterval } as never), (e: unknown) => e instanceof RangeError && /sweepInterval/.test((e as Error).message), String(sweepInterval))
+    assert.throws(
+      () => new MemoryBackend({ sweepInterval } as never),
+      (e: unknown) => e instanceof RangeError && /sweepInterval/.test((e as Error).message),
+      String(sweepInterval),
+    )
   }
   assert.not.throws(() => new MemoryBackend({ sweepInterval: '250ms' }).close())
   assert.not.throws(() => new MemoryBackend({ sweepInterval: 0.5 }).close())
@@ -1064,7 +1172,13 @@ test('through MemoryCache: every command, with namespace and key builder applied
   }
   assert.is(await cache.get('a'), 1)
   assert.is(await cache.get('missing', { default: 'dflt' }), 'dflt')
-  assert.is(await cache.multiSet([['b', 2], ['c', 3]]), true)
+  assert.is(
+    await cache.multiSet([
+      ['b', 2],
+      ['c', 3],
+    ]),
+    true,
+  )
   assert.equal(await cache.multiGet(['a', 'x', 'c']), [1, undefined, 3])
   assert.is(await cache.exists('b'), true)
   assert.is(await cache.delete('b'), 1)
@@ -1086,7 +1200,15 @@ test('through a cache: ttl in seconds or with a unit, and the default ttl', asyn
   await cache.add('added', 1, { ttl: '1s' })
   await cache.multiSet([['m', 1]], { ttl: 0.5 })
   clock.t += 250
-  assert.equal(await cache.multiGet(['default', 'quarter', 'ms', 'none', 'zero', 'added', 'm']), [1, undefined, undefined, 1, 1, 1, 1])
+  assert.equal(await cache.multiGet(['default', 'quarter', 'ms', 'none', 'zero', 'added', 'm']), [
+    1,
+    undefined,
+    undefined,
+    1,
+    1,
+    1,
+    1,
+  ])
   clock.t += 750
   assert.equal(await cache.multiGet(['default', 'added', 'm']), [1, undefined, undefined])
   clock.t += 9_000

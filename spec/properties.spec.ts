@@ -6,14 +6,27 @@
 import fc from 'fast-check'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  JsonSerializer, MemoryCache, MsgPackSerializer, StringSerializer, toSeconds, V8Serializer, type AnySerializer, type Duration,
-} from '../lib/index.js'
 import { argumentsKey } from '../lib/decorators/key-encoding.js'
+import {
+  type AnySerializer,
+  type Duration,
+  JsonSerializer,
+  MemoryCache,
+  MsgPackSerializer,
+  StringSerializer,
+  toSeconds,
+  V8Serializer,
+} from '../lib/index.js'
+import {
+  hasProtoKey,
+  type SameValueOptions,
+  sameArguments,
+  sameValue,
+  withoutNegativeZero,
+} from './support/deep-equal.js'
 import { check, checkAsync, prng } from './support/fc-config.js'
-import { hasProtoKey, sameArguments, sameValue, withoutNegativeZero, type SameValueOptions } from './support/deep-equal.js'
 import { argumentList, mutate, twin } from './support/key-arguments.js'
-import { builtKey, MemoryModel, type Answer, type Ns, type Op } from './support/memory-model.js'
+import { type Answer, builtKey, MemoryModel, type Ns, type Op } from './support/memory-model.js'
 
 // ---------------------------------------------------------------------------
 // 1. The memory backend against a model
@@ -24,8 +37,27 @@ const OBJ_A = Object.freeze({ a: 1 })
 const OBJ_B = Object.freeze(['b'])
 /** Integers, integer text (counters), things increment refuses, values near the safe-integer edge. */
 const VALUES: unknown[] = [
-  0, 1, -5, 41, 1.5, Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER, 2 ** 53,
-  '7', '+3', '-12', '007', '', 'x', '1.5', '9007199254740993', null, true, false, OBJ_A, OBJ_B,
+  0,
+  1,
+  -5,
+  41,
+  1.5,
+  Number.MAX_SAFE_INTEGER - 1,
+  Number.MAX_SAFE_INTEGER,
+  2 ** 53,
+  '7',
+  '+3',
+  '-12',
+  '007',
+  '',
+  'x',
+  '1.5',
+  '9007199254740993',
+  null,
+  true,
+  false,
+  OBJ_A,
+  OBJ_B,
 ]
 /** Seconds: option left out, null, 0, fractions, whole seconds. */
 const TTLS = [undefined, null, 0, 0.001, 0.0015, 0.25, 1, 1.5, 3, 60]
@@ -40,15 +72,48 @@ const ttl = fc.constantFrom(...TTLS)
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('get' as const), key, ns }), weight: 4 },
-  { arbitrary: fc.record({ kind: fc.constant('multiGet' as const), keys: fc.array(key, { maxLength: 4 }), ns }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('set' as const), key, ns, value, ttl, cas: fc.option(value, { nil: undefined, freq: 4 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('multiGet' as const), keys: fc.array(key, { maxLength: 4 }), ns }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      key,
+      ns,
+      value,
+      ttl,
+      cas: fc.option(value, { nil: undefined, freq: 4 }),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ kind: fc.constant('add' as const), key, ns, value, ttl }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('multiSet' as const), pairs: fc.array(fc.tuple(key, value), { maxLength: 3 }), ns, ttl }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('multiSet' as const),
+      pairs: fc.array(fc.tuple(key, value), { maxLength: 3 }),
+      ns,
+      ttl,
+    }),
+    weight: 1,
+  },
   { arbitrary: fc.record({ kind: fc.constant('delete' as const), key, ns }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('exists' as const), key, ns }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('increment' as const), key, ns, delta: fc.constantFrom(...DELTAS) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('expire' as const), key, ns, ttl: fc.constantFrom(...EXPIRE_TTLS) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('clear' as const), ns: fc.constantFrom<Ns | ''>(undefined, '', 'a', 'b') }), weight: 1 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('increment' as const), key, ns, delta: fc.constantFrom(...DELTAS) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant('expire' as const), key, ns, ttl: fc.constantFrom(...EXPIRE_TTLS) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('clear' as const),
+      ns: fc.constantFrom<Ns | ''>(undefined, '', 'a', 'b'),
+    }),
+    weight: 1,
+  },
   { arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(...ADVANCES) }), weight: 3 },
 )
 
@@ -62,7 +127,8 @@ async function answer(promise: Promise<unknown>): Promise<Answer> {
 
 function sameAnswer(a: Answer, b: Answer): boolean {
   if ('error' in a || 'error' in b) return 'error' in a && 'error' in b && a.error === b.error
-  if (Array.isArray(a.value) && Array.isArray(b.value)) return a.value.length === b.value.length && a.value.every((v, i) => Object.is(v, (b.value as unknown[])[i]))
+  if (Array.isArray(a.value) && Array.isArray(b.value))
+    return a.value.length === b.value.length && a.value.every((v, i) => Object.is(v, (b.value as unknown[])[i]))
   return Object.is(a.value, b.value)
 }
 
@@ -70,16 +136,32 @@ function runOp(cache: MemoryCache, clock: { t: number }, o: Op): Promise<Answer>
   const options = (namespace: Ns): { namespace?: string } => (namespace === undefined ? {} : { namespace })
   const withTtl = (t: number | null | undefined): { ttl?: number | null } => (t === undefined ? {} : { ttl: t })
   switch (o.kind) {
-    case 'get': return answer(cache.get(o.key, options(o.ns)))
-    case 'multiGet': return answer(cache.multiGet(o.keys, options(o.ns)))
-    case 'set': return answer(cache.set(o.key, o.value, { ...options(o.ns), ...withTtl(o.ttl), ...(o.cas === undefined ? {} : { casToken: o.cas }) }))
-    case 'add': return answer(cache.add(o.key, o.value, { ...options(o.ns), ...withTtl(o.ttl) }))
-    case 'multiSet': return answer(cache.multiSet(o.pairs, { ...options(o.ns), ...withTtl(o.ttl) }))
-    case 'delete': return answer(cache.delete(o.key, options(o.ns)))
-    case 'exists': return answer(cache.exists(o.key, options(o.ns)))
-    case 'increment': return answer(cache.increment(o.key, o.delta, options(o.ns)))
-    case 'expire': return answer(cache.expire(o.key, o.ttl, options(o.ns)))
-    case 'clear': return answer(cache.clear(o.ns === undefined ? {} : { namespace: o.ns }))
+    case 'get':
+      return answer(cache.get(o.key, options(o.ns)))
+    case 'multiGet':
+      return answer(cache.multiGet(o.keys, options(o.ns)))
+    case 'set':
+      return answer(
+        cache.set(o.key, o.value, {
+          ...options(o.ns),
+          ...withTtl(o.ttl),
+          ...(o.cas === undefined ? {} : { casToken: o.cas }),
+        }),
+      )
+    case 'add':
+      return answer(cache.add(o.key, o.value, { ...options(o.ns), ...withTtl(o.ttl) }))
+    case 'multiSet':
+      return answer(cache.multiSet(o.pairs, { ...options(o.ns), ...withTtl(o.ttl) }))
+    case 'delete':
+      return answer(cache.delete(o.key, options(o.ns)))
+    case 'exists':
+      return answer(cache.exists(o.key, options(o.ns)))
+    case 'increment':
+      return answer(cache.increment(o.key, o.delta, options(o.ns)))
+    case 'expire':
+      return answer(cache.expire(o.key, o.ttl, options(o.ns)))
+    case 'clear':
+      return answer(cache.clear(o.ns === undefined ? {} : { namespace: o.ns }))
     case 'advance':
       clock.t += o.ms
       return Promise.resolve({ value: undefined })
@@ -93,24 +175,37 @@ const memoryProperty = fc.asyncProperty(
   fc.constantFrom(undefined, 0.5, 2),
   fc.array(op, { minLength: 1, maxLength: 60 }),
   async (maxSize, cacheTtl, ops) => {
-    const clock = { t: 1_000, now(): number { return this.t } }
+    const clock = {
+      t: 1_000,
+      now(): number {
+        return this.t
+      },
+    }
     // A sweep reclaims expired entries on a real-time interval: keep it out of the way, so that
     // reclaiming happens only on reads and the run is deterministic.
-    const cache = new MemoryCache({ clock, ...(maxSize === undefined ? {} : { maxSize }), ...(cacheTtl === undefined ? {} : { ttl: cacheTtl }), sweepInterval: '1d' })
+    const cache = new MemoryCache({
+      clock,
+      ...(maxSize === undefined ? {} : { maxSize }),
+      ...(cacheTtl === undefined ? {} : { ttl: cacheTtl }),
+      sweepInterval: '1d',
+    })
     const model = new MemoryModel(maxSize, cacheTtl, clock.t)
     try {
       for (const [i, o] of ops.entries()) {
         const expected = model.apply(o)
         const actual = await runOp(cache, clock, o)
         if (!sameAnswer(actual, expected)) {
-          throw new Error(`op #${i} ${JSON.stringify(o)}: answered ${JSON.stringify(actual)}, the model ${JSON.stringify(expected)}`)
+          throw new Error(
+            `op #${i} ${JSON.stringify(o)}: answered ${JSON.stringify(actual)}, the model ${JSON.stringify(expected)}`,
+          )
         }
       }
       // Final contents: what is live (exists reclaims expired entries on both, without an LRU touch)…
       for (const k of ALL_KEYS) {
         const live = model.apply({ kind: 'exists', key: k, ns: undefined })
         const actual = await cache.exists(k)
-        if (!sameAnswer({ value: actual }, live)) throw new Error(`final: exists(${k}) is ${String(actual)}, the model ${JSON.stringify(live)}`)
+        if (!sameAnswer({ value: actual }, live))
+          throw new Error(`final: exists(${k}) is ${String(actual)}, the model ${JSON.stringify(live)}`)
       }
       const backend = cache.backend
       const stored = [...(backend.raw('entries', []) as Iterable<[string, unknown]>)]
@@ -139,12 +234,18 @@ test('memory backend: every command, ttls, clock and LRU agree with a model', as
 function roundTrips(serializer: AnySerializer, expected: (v: unknown) => unknown, options: SameValueOptions = {}) {
   return (v: unknown): boolean => {
     const back = serializer.loads(serializer.dumps(v))
-    if (!sameValue(back, expected(v), options)) throw new Error(`${serializer.constructor.name} gave back ${String(back)}`)
+    if (!sameValue(back, expected(v), options))
+      throw new Error(`${serializer.constructor.name} gave back ${String(back)}`)
     return true
   }
 }
 
-async function throughCache(serializer: AnySerializer, v: unknown, expected: unknown, options: SameValueOptions = {}): Promise<boolean> {
+async function throughCache(
+  serializer: AnySerializer,
+  v: unknown,
+  expected: unknown,
+  options: SameValueOptions = {},
+): Promise<boolean> {
   const cache = new MemoryCache({ serializer })
   await cache.set('k', v)
   const back = await cache.get('k')
@@ -153,10 +254,20 @@ async function throughCache(serializer: AnySerializer, v: unknown, expected: unk
 
 /** JSON has no -0: it comes back as 0. */
 const jsonExpected = withoutNegativeZero
-/** Values MessagePack is claimed to carry: JSON-like data (any double) and bytes. Well-formed strings only (see the note below). */
+/**
+ * Values MessagePack is claimed to carry: JSON-like data (any double) and bytes. Well-formed strings only (see the note
+ * below).
+ */
 const msgpackValue = fc.anything({
   maxDepth: 3,
-  values: [fc.boolean(), fc.integer(), fc.double(), fc.string({ unit: 'grapheme' }), fc.constant(null), fc.uint8Array({ maxLength: 8 })],
+  values: [
+    fc.boolean(),
+    fc.integer(),
+    fc.double(),
+    fc.string({ unit: 'grapheme' }),
+    fc.constant(null),
+    fc.uint8Array({ maxLength: 8 }),
+  ],
   key: fc.string({ unit: 'grapheme', maxLength: 6 }),
 })
 /**
@@ -167,55 +278,142 @@ const msgpackValue = fc.anything({
 const msgpackCarries = (v: unknown): boolean => !hasProtoKey(v)
 const v8Value = fc.anything({
   maxDepth: 3,
-  withBoxedValues: true, withMap: true, withSet: true, withBigInt: true, withDate: true, withTypedArray: true,
-  withSparseArray: true, withNullPrototype: true, withObjectString: true, stringUnit: 'binary',
+  withBoxedValues: true,
+  withMap: true,
+  withSet: true,
+  withBigInt: true,
+  withDate: true,
+  withTypedArray: true,
+  withSparseArray: true,
+  withNullPrototype: true,
+  withObjectString: true,
+  stringUnit: 'binary',
 })
 
 test('JsonSerializer: every JSON value round-trips (-0 as 0), also through a cache', async () => {
-  check('json', fc.property(fc.jsonValue({ stringUnit: 'binary' }), roundTrips(new JsonSerializer(), jsonExpected)), { numRuns: 1000 })
-  await checkAsync('json cache', fc.asyncProperty(fc.jsonValue(), (v) => throughCache(new JsonSerializer(), v, jsonExpected(v))), { numRuns: 100 })
-})
-
-test('StringSerializer: every string round-trips, as text and as UTF-8 bytes, also through a cache', async () => {
-  const s = new StringSerializer()
-  check('string', fc.property(fc.string({ unit: 'binary' }), roundTrips(s, (v) => v)), { numRuns: 1000 })
-  check('string bytes', fc.property(fc.string({ unit: 'grapheme' }), (v) => s.loads(Buffer.from(s.dumps(v), 'utf8')) === v), { numRuns: 200 })
-  await checkAsync('string cache', fc.asyncProperty(fc.string({ unit: 'binary' }), (v) => throughCache(s, v, v)), { numRuns: 100 })
-})
-
-test('MsgPackSerializer: JSON-like values and bytes round-trip (-0 as 0, bytes as bytes), also through a cache', async () => {
-  const m = new MsgPackSerializer()
-  const bytes = { bytesOnly: true }
-  check('msgpack', fc.property(msgpackValue.filter(msgpackCarries), roundTrips(m, jsonExpected, bytes)), { numRuns: 1000 })
+  check('json', fc.property(fc.jsonValue({ stringUnit: 'binary' }), roundTrips(new JsonSerializer(), jsonExpected)), {
+    numRuns: 1000,
+  })
   await checkAsync(
-    'msgpack cache',
-    fc.asyncProperty(msgpackValue.filter(msgpackCarries).filter((v) => v !== undefined), (v) => throughCache(m, v, jsonExpected(v), bytes)),
+    'json cache',
+    fc.asyncProperty(fc.jsonValue(), (v) => throughCache(new JsonSerializer(), v, jsonExpected(v))),
     { numRuns: 100 },
   )
 })
 
-test('V8Serializer: anything (Date, Map, Set, BigInt, typed arrays, boxed, holes, -0) round-trips, also through a cache', async () => {
-  const v = new V8Serializer()
-  check('v8', fc.property(v8Value, roundTrips(v, (x) => x)), { numRuns: 1000 })
-  await checkAsync('v8 cache', fc.asyncProperty(v8Value.filter((x) => x !== undefined), (x) => throughCache(v, x, x)), { numRuns: 300 })
+test('StringSerializer: every string round-trips, as text and as UTF-8 bytes, also through a cache', async () => {
+  const s = new StringSerializer()
+  check(
+    'string',
+    fc.property(
+      fc.string({ unit: 'binary' }),
+      roundTrips(s, (v) => v),
+    ),
+    { numRuns: 1000 },
+  )
+  check(
+    'string bytes',
+    fc.property(fc.string({ unit: 'grapheme' }), (v) => s.loads(Buffer.from(s.dumps(v), 'utf8')) === v),
+    { numRuns: 200 },
+  )
+  await checkAsync(
+    'string cache',
+    fc.asyncProperty(fc.string({ unit: 'binary' }), (v) => throughCache(s, v, v)),
+    { numRuns: 100 },
+  )
 })
 
-test('JsonSerializer writes every string exactly as JSON.stringify does (its fast path for strings with nothing to escape)', () => {
-  const json = new JsonSerializer()
-  // Any UTF-16 code unit, lone surrogates and controls included, and mostly-plain strings.
-  const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c))
-  const plainish = fc.oneof(fc.constantFrom('a', 'Z', '0', ' ', '~', '\x7f', '\u2028', 'é', '😀'), codeUnit)
-  check('any code units', fc.property(fc.string({ unit: codeUnit, maxLength: 40 }), (v) => json.dumps(v) === JSON.stringify(v)), { numRuns: 2000 })
-  check('mostly plain', fc.property(fc.string({ unit: plainish, maxLength: 120 }), (v) => json.dumps(v) === JSON.stringify(v)), { numRuns: 2000 })
-  for (const v of ['', 'plain', 'x'.repeat(98), 'a"b', 'a\\b', '\n', '\u0000', '\u001f', '\ud800', '\udfff', '😀', '\u2028\u2029', '\x7f']) {
-    assert.is(json.dumps(v), JSON.stringify(v), JSON.stringify(v))
-  }
+test('MsgPackSerializer: JSON-like values and bytes round-trip (-0 as 0), also through a cache', async () => {
+  const m = new MsgPackSerializer()
+  const bytes = { bytesOnly: true }
+  check('msgpack', fc.property(msgpackValue.filter(msgpackCarries), roundTrips(m, jsonExpected, bytes)), {
+    numRuns: 1000,
+  })
+  await checkAsync(
+    'msgpack cache',
+    fc.asyncProperty(
+      msgpackValue.filter(msgpackCarries).filter((v) => v !== undefined),
+      (v) => throughCache(m, v, jsonExpected(v), bytes),
+    ),
+    { numRuns: 100 },
+  )
 })
+
+test(
+  'V8Serializer: anything (Date, Map, Set, BigInt, typed arrays, boxed, holes, -0) round-trips, also through a ' +
+    'cache',
+  async () => {
+    const v = new V8Serializer()
+    check(
+      'v8',
+      fc.property(
+        v8Value,
+        roundTrips(v, (x) => x),
+      ),
+      { numRuns: 1000 },
+    )
+    await checkAsync(
+      'v8 cache',
+      fc.asyncProperty(
+        v8Value.filter((x) => x !== undefined),
+        (x) => throughCache(v, x, x),
+      ),
+      { numRuns: 300 },
+    )
+  },
+)
+
+test(
+  'JsonSerializer writes every string exactly as JSON.stringify does (its fast path for strings with nothing to ' +
+    'escape)',
+  () => {
+    const json = new JsonSerializer()
+    // Any UTF-16 code unit, lone surrogates and controls included, and mostly-plain strings.
+    const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c))
+    const plainish = fc.oneof(fc.constantFrom('a', 'Z', '0', ' ', '~', '\x7f', '\u2028', 'é', '😀'), codeUnit)
+    check(
+      'any code units',
+      fc.property(fc.string({ unit: codeUnit, maxLength: 40 }), (v) => json.dumps(v) === JSON.stringify(v)),
+      { numRuns: 2000 },
+    )
+    check(
+      'mostly plain',
+      fc.property(fc.string({ unit: plainish, maxLength: 120 }), (v) => json.dumps(v) === JSON.stringify(v)),
+      { numRuns: 2000 },
+    )
+    for (const v of [
+      '',
+      'plain',
+      'x'.repeat(98),
+      'a"b',
+      'a\\b',
+      '\n',
+      '\u0000',
+      '\u001f',
+      '\ud800',
+      '\udfff',
+      '😀',
+      '\u2028\u2029',
+      '\x7f',
+    ]) {
+      assert.is(json.dumps(v), JSON.stringify(v), JSON.stringify(v))
+    }
+  },
+)
 
 test('every serializer reads a plain number (a counter increment created) as that number', () => {
-  check('numbers', fc.property(fc.maxSafeInteger(), (n) => {
-    return new JsonSerializer().loads(n) === n && new MsgPackSerializer().loads(n) === n && new V8Serializer().loads(n) === n && new StringSerializer().loads(n) === String(n)
-  }), { numRuns: 200 })
+  check(
+    'numbers',
+    fc.property(fc.maxSafeInteger(), (n) => {
+      return (
+        new JsonSerializer().loads(n) === n &&
+        new MsgPackSerializer().loads(n) === n &&
+        new V8Serializer().loads(n) === n &&
+        new StringSerializer().loads(n) === String(n)
+      )
+    }),
+    { numRuns: 200 },
+  )
 })
 
 // KNOWN ISSUE (reported), excluded from the MessagePack property above: MsgPackSerializer does
@@ -237,7 +435,11 @@ test('regression (current behaviour): MsgPackSerializer renames "__proto__" keys
 const UNITS = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 } as const
 type Unit = keyof typeof UNITS
 const unit = fc.constantFrom(...(Object.keys(UNITS) as Unit[]))
-const nonNegative = fc.oneof(fc.double({ min: 0, noNaN: true, noDefaultInfinity: true, max: Number.MAX_VALUE }), fc.nat(), fc.constantFrom(0, -0, 0.5, 1e-7, 1e21))
+const nonNegative = fc.oneof(
+  fc.double({ min: 0, noNaN: true, noDefaultInfinity: true, max: Number.MAX_VALUE }),
+  fc.nat(),
+  fc.constantFrom(0, -0, 0.5, 1e-7, 1e21),
+)
 
 function rangeError(run: () => unknown): boolean {
   try {
@@ -283,16 +485,25 @@ function oracle(text: string): number | undefined {
 }
 
 test('toSeconds: a non-negative finite number is itself', () => {
-  check('numbers', fc.property(nonNegative, (n) => Object.is(toSeconds(n, 'ttl'), n)), { numRuns: 300 })
+  check(
+    'numbers',
+    fc.property(nonNegative, (n) => Object.is(toSeconds(n, 'ttl'), n)),
+    { numRuns: 300 },
+  )
 })
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the test name shows a template
 test('toSeconds: `${n}${unit}` is n times the unit, for every n (exponent notation included)', () => {
-  check('units', fc.property(nonNegative, unit, (n, u) => {
-    const text = `${n}${u}`
-    const expected = n * UNITS[u]
-    if (expected === Infinity) return rangeError(() => toSeconds(text as Duration, 'ttl'))
-    return toSeconds(text as Duration, 'ttl') === expected
-  }), { numRuns: 300 })
+  check(
+    'units',
+    fc.property(nonNegative, unit, (n, u) => {
+      const text = `${n}${u}`
+      const expected = n * UNITS[u]
+      if (expected === Infinity) return rangeError(() => toSeconds(text as Duration, 'ttl'))
+      return toSeconds(text as Duration, 'ttl') === expected
+    }),
+    { numRuns: 300 },
+  )
 })
 
 test('toSeconds: negative, NaN and infinite numbers and other types are a RangeError', () => {
@@ -301,18 +512,37 @@ test('toSeconds: negative, NaN and infinite numbers and other types are a RangeE
     fc.constantFrom(NaN, Infinity, -Infinity, -1, -Number.MIN_VALUE),
     fc.constantFrom<unknown>(undefined, true, false, {}, [], [1], 1n, new Date(0)),
   )
-  check('bad numbers', fc.property(bad, (v) => rangeError(() => toSeconds(v, 'ttl'))), { numRuns: 200 })
+  check(
+    'bad numbers',
+    fc.property(bad, (v) => rangeError(() => toSeconds(v, 'ttl'))),
+    { numRuns: 200 },
+  )
 })
 
-test('toSeconds: a string is accepted exactly when it is <number><ms|s|m|h|d> (surrounding spaces allowed), else a RangeError', () => {
-  const near = fc.string({ unit: fc.constantFrom('0', '1', '5', '9', '.', '+', '-', 'e', 'E', ' ', '\t', 's', 'm', 'h', 'd', 'x', '_', ','), maxLength: 8 })
-  const text = fc.oneof(near, fc.string({ unit: 'binary', maxLength: 6 }), fc.tuple(fc.string({ unit: fc.constantFrom('0', '7', '.'), maxLength: 4 }), unit).map(([a, b]) => a + b))
-  check('strings', fc.property(text, (s) => {
-    const expected = oracle(s)
-    if (expected === undefined) return rangeError(() => toSeconds(s, 'ttl'))
-    return toSeconds(s, 'ttl') === expected
-  }), { numRuns: 1000 })
-})
+test(
+  'toSeconds: a string is accepted exactly when it is <number><ms|s|m|h|d> (surrounding spaces allowed), else a ' +
+    'RangeError',
+  () => {
+    const near = fc.string({
+      unit: fc.constantFrom('0', '1', '5', '9', '.', '+', '-', 'e', 'E', ' ', '\t', 's', 'm', 'h', 'd', 'x', '_', ','),
+      maxLength: 8,
+    })
+    const text = fc.oneof(
+      near,
+      fc.string({ unit: 'binary', maxLength: 6 }),
+      fc.tuple(fc.string({ unit: fc.constantFrom('0', '7', '.'), maxLength: 4 }), unit).map(([a, b]) => a + b),
+    )
+    check(
+      'strings',
+      fc.property(text, (s) => {
+        const expected = oracle(s)
+        if (expected === undefined) return rangeError(() => toSeconds(s, 'ttl'))
+        return toSeconds(s, 'ttl') === expected
+      }),
+      { numRuns: 1000 },
+    )
+  },
+)
 
 // A Duration string whose number is written with an exponent, as String(n) writes very small or
 // large numbers: the Duration type `${number}${DurationUnit}` accepts it, and so does toSeconds.
@@ -320,25 +550,36 @@ test('exponent-notation Duration strings are accepted', () => {
   assert.is(toSeconds('1e-7s', 'ttl'), 1e-7)
   assert.is(toSeconds('1e+21s', 'ttl'), 1e21)
   assert.is(toSeconds('1e3ms', 'ttl'), 1)
-  assert.ok(rangeError(() => toSeconds('1e999s', 'ttl')), 'an exponent that overflows to Infinity is a RangeError')
+  assert.ok(
+    rangeError(() => toSeconds('1e999s', 'ttl')),
+    'an exponent that overflows to Infinity is a RangeError',
+  )
 })
 
 // ---------------------------------------------------------------------------
 // 4. The decorator key encoding
 
 test('argumentsKey: structurally equal argument lists give the same key', () => {
-  check('equal keys', fc.property(argumentList, fc.nat(), (args, seed) => {
-    const other = twin(args, prng(seed)) as unknown[]
-    assert.ok(sameArguments(args, other), 'the twin is equal by the rules')
-    return argumentsKey('f', args) === argumentsKey('f', other)
-  }), { numRuns: 3000 })
+  check(
+    'equal keys',
+    fc.property(argumentList, fc.nat(), (args, seed) => {
+      const other = twin(args, prng(seed)) as unknown[]
+      assert.ok(sameArguments(args, other), 'the twin is equal by the rules')
+      return argumentsKey('f', args) === argumentsKey('f', other)
+    }),
+    { numRuns: 3000 },
+  )
 })
 
 test('argumentsKey: argument lists differing anywhere give different keys (and equal ones the same)', () => {
-  check('different keys', fc.property(argumentList, fc.nat(), (args, seed) => {
-    const other = mutate(args, prng(seed))
-    return (argumentsKey('f', args) === argumentsKey('f', other)) === sameArguments(args, other)
-  }), { numRuns: 5000 })
+  check(
+    'different keys',
+    fc.property(argumentList, fc.nat(), (args, seed) => {
+      const other = mutate(args, prng(seed))
+      return (argumentsKey('f', args) === argumentsKey('f', other)) === sameArguments(args, other)
+    }),
+    { numRuns: 5000 },
+  )
 })
 
 test.run()

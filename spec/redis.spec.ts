@@ -6,10 +6,9 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError, MsgPackSerializer, StringSerializer, TimeoutError, V8Serializer } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
-import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
-import { redisCommand, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './support/servers.js'
 import { childEnv } from './support/children.js'
-
+import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
+import { type RedisCluster, type RedisServer, redisCommand, startRedis, startRedisCluster } from './support/servers.js'
 
 // ---------------------------------------------------------------------------
 const single = suite<{ server: RedisServer }>('redis: single node')
@@ -21,27 +20,37 @@ single.after(async ({ server }) => {
   await server.stop()
 })
 
-single('values are plain Redis strings: JSON as text, strings as strings, bytes as raw bytes (no base64)', async ({ server }) => {
-  await using json = new RedisCache({ port: server.port, namespace: 'fmt' })
-  await json.set('obj', { a: 1, b: 'é' })
-  assert.is(await redisCommand(server.port, 'GET', 'fmt:obj'), '{"a":1,"b":"é"}')
+single(
+  'values are plain Redis strings: JSON as text, strings as strings, bytes as raw bytes (no base64)',
+  async ({ server }) => {
+    await using json = new RedisCache({ port: server.port, namespace: 'fmt' })
+    await json.set('obj', { a: 1, b: 'é' })
+    assert.is(await redisCommand(server.port, 'GET', 'fmt:obj'), '{"a":1,"b":"é"}')
 
-  await using text = new RedisCache({ port: server.port, serializer: new StringSerializer() })
-  await text.set('s', 'plain')
-  assert.is(await redisCommand(server.port, 'GET', 's'), 'plain')
+    await using text = new RedisCache({ port: server.port, serializer: new StringSerializer() })
+    await text.set('s', 'plain')
+    assert.is(await redisCommand(server.port, 'GET', 's'), 'plain')
 
-  await using bytes = new RedisCache({ port: server.port, serializer: new V8Serializer() })
-  const value = new Map<string, unknown>([['when', new Date(0)], ['big', 2n ** 70n]])
-  await bytes.set('v8', value)
-  const stored = await bytes.raw('STRLEN', 'v8')
-  assert.is(stored, (bytes.serializer.dumps(value) as Uint8Array).byteLength, 'the stored length is the raw byte length')
-  assert.equal(await bytes.get('v8'), value)
+    await using bytes = new RedisCache({ port: server.port, serializer: new V8Serializer() })
+    const value = new Map<string, unknown>([
+      ['when', new Date(0)],
+      ['big', 2n ** 70n],
+    ])
+    await bytes.set('v8', value)
+    const stored = await bytes.raw('STRLEN', 'v8')
+    assert.is(
+      stored,
+      (bytes.serializer.dumps(value) as Uint8Array).byteLength,
+      'the stored length is the raw byte length',
+    )
+    assert.equal(await bytes.get('v8'), value)
 
-  await using pack = new RedisCache({ port: server.port, serializer: new MsgPackSerializer() })
-  const blob = Uint8Array.from([0, 255, 0xc3, 0x28, 10, 13])
-  await pack.set('bin', blob)
-  assert.equal([...((await pack.get('bin')) as Uint8Array)], [...blob])
-})
+    await using pack = new RedisCache({ port: server.port, serializer: new MsgPackSerializer() })
+    const blob = Uint8Array.from([0, 255, 0xc3, 0x28, 10, 13])
+    await pack.set('bin', blob)
+    assert.equal([...((await pack.get('bin')) as Uint8Array)], [...blob])
+  },
+)
 
 single('add is SET NX; a ttl is EX for whole seconds and PX for fractions', async ({ server }) => {
   await using cache = new RedisCache({ port: server.port, namespace: 'add' })
@@ -72,52 +81,73 @@ single('increment is INCRBY and keeps the ttl; a non-integer value is a TypeErro
   assert.is(await cache.get('s'), 'text')
 })
 
-single('expire: EXPIRE for seconds, PEXPIRE for fractions, PERSIST for 0; false for a missing key', async ({ server }) => {
-  await using cache = new RedisCache({ port: server.port, namespace: 'exp' })
-  await cache.set('k', 1)
-  assert.is(await cache.expire('k', 50), true)
-  assert.ok(((await redisCommand(server.port, 'TTL', 'exp:k')) as number) > 45)
-  assert.is(await cache.expire('k', 0.75), true)
-  const pttl = (await redisCommand(server.port, 'PTTL', 'exp:k')) as number
-  assert.ok(pttl > 500 && pttl <= 750, `PTTL ${pttl}`)
-  assert.is(await cache.expire('k', 0), true)
-  assert.is(await redisCommand(server.port, 'TTL', 'exp:k'), -1)
-  assert.is(await cache.expire('k', null), true, 'a key without a ttl still exists: true')
-  assert.is(await cache.expire('missing', 0), false)
-  assert.is(await cache.expire('missing', 10), false)
-})
+single(
+  'expire: EXPIRE for seconds, PEXPIRE for fractions, PERSIST for 0; false for a missing key',
+  async ({ server }) => {
+    await using cache = new RedisCache({ port: server.port, namespace: 'exp' })
+    await cache.set('k', 1)
+    assert.is(await cache.expire('k', 50), true)
+    assert.ok(((await redisCommand(server.port, 'TTL', 'exp:k')) as number) > 45)
+    assert.is(await cache.expire('k', 0.75), true)
+    const pttl = (await redisCommand(server.port, 'PTTL', 'exp:k')) as number
+    assert.ok(pttl > 500 && pttl <= 750, `PTTL ${pttl}`)
+    assert.is(await cache.expire('k', 0), true)
+    assert.is(await redisCommand(server.port, 'TTL', 'exp:k'), -1)
+    assert.is(await cache.expire('k', null), true, 'a key without a ttl still exists: true')
+    assert.is(await cache.expire('missing', 0), false)
+    assert.is(await cache.expire('missing', 10), false)
+  },
+)
 
 single('multiSet with a ttl writes every key with that ttl in one script; multiGet is one MGET', async ({ server }) => {
   await using cache = new RedisCache({ port: server.port, namespace: 'ms' })
   await redisCommand(server.port, 'CONFIG', 'RESETSTAT')
-  await cache.multiSet([['a', 1], ['b', 2], ['c', 3]], { ttl: 30 })
-  for (const key of ['ms:a', 'ms:b', 'ms:c']) assert.ok(((await redisCommand(server.port, 'TTL', key)) as number) > 25, key)
+  await cache.multiSet(
+    [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ],
+    { ttl: 30 },
+  )
+  for (const key of ['ms:a', 'ms:b', 'ms:c'])
+    assert.ok(((await redisCommand(server.port, 'TTL', key)) as number) > 25, key)
   assert.equal(await cache.multiGet(['a', 'x', 'c', 'a']), [1, undefined, 3, 1])
   const stats = (await redisCommand(server.port, 'INFO', 'commandstats')) as string
   assert.match(stats, /cmdstat_mget:calls=1,/)
   assert.match(stats, /cmdstat_(evalsha|eval):calls=1,/)
 })
 
-single('clear({ namespace }) removes exactly that namespace with SCAN + UNLINK, glob characters escaped', async ({ server }) => {
-  await using cache = new RedisCache({ port: server.port, namespace: '' })
-  const pairs: Array<[string, number]> = []
-  for (let i = 0; i < 2500; i++) pairs.push([`user:${i}`, i])
-  await cache.multiSet(pairs)
-  await cache.multiSet([['users:1', 1], ['a*:1', 1], ['ab:1', 1], ['a?:1', 1], ['a[b]:1', 1], ['other', 1]])
-  await redisCommand(server.port, 'CONFIG', 'RESETSTAT')
-  await cache.clear({ namespace: 'user' })
-  assert.is(await redisCommand(server.port, 'EXISTS', 'user:0', 'user:2499'), 0)
-  assert.is(await redisCommand(server.port, 'EXISTS', 'users:1'), 1, 'namespace user never touches users:…')
-  const stats = (await redisCommand(server.port, 'INFO', 'commandstats')) as string
-  assert.match(stats, /cmdstat_scan:calls=\d+/)
-  assert.match(stats, /cmdstat_unlink:calls=\d+/)
-  assert.not.match(stats, /cmdstat_keys:/, 'never KEYS')
-  await cache.clear({ namespace: 'a*' })
-  assert.is(await redisCommand(server.port, 'EXISTS', 'a*:1'), 0)
-  assert.is(await redisCommand(server.port, 'EXISTS', 'ab:1', 'a?:1', 'a[b]:1', 'other'), 4, "'a*' is not a pattern")
-  await cache.clear({ namespace: 'a[b]' })
-  assert.is(await redisCommand(server.port, 'EXISTS', 'a[b]:1', 'ab:1'), 1)
-})
+single(
+  'clear({ namespace }) removes exactly that namespace with SCAN + UNLINK, glob characters escaped',
+  async ({ server }) => {
+    await using cache = new RedisCache({ port: server.port, namespace: '' })
+    const pairs: Array<[string, number]> = []
+    for (let i = 0; i < 2500; i++) pairs.push([`user:${i}`, i])
+    await cache.multiSet(pairs)
+    await cache.multiSet([
+      ['users:1', 1],
+      ['a*:1', 1],
+      ['ab:1', 1],
+      ['a?:1', 1],
+      ['a[b]:1', 1],
+      ['other', 1],
+    ])
+    await redisCommand(server.port, 'CONFIG', 'RESETSTAT')
+    await cache.clear({ namespace: 'user' })
+    assert.is(await redisCommand(server.port, 'EXISTS', 'user:0', 'user:2499'), 0)
+    assert.is(await redisCommand(server.port, 'EXISTS', 'users:1'), 1, 'namespace user never touches users:…')
+    const stats = (await redisCommand(server.port, 'INFO', 'commandstats')) as string
+    assert.match(stats, /cmdstat_scan:calls=\d+/)
+    assert.match(stats, /cmdstat_unlink:calls=\d+/)
+    assert.not.match(stats, /cmdstat_keys:/, 'never KEYS')
+    await cache.clear({ namespace: 'a*' })
+    assert.is(await redisCommand(server.port, 'EXISTS', 'a*:1'), 0)
+    assert.is(await redisCommand(server.port, 'EXISTS', 'ab:1', 'a?:1', 'a[b]:1', 'other'), 4, "'a*' is not a pattern")
+    await cache.clear({ namespace: 'a[b]' })
+    assert.is(await redisCommand(server.port, 'EXISTS', 'a[b]:1', 'ab:1'), 1)
+  },
+)
 
 single('clear() with namespace "" empties only the cache\'s own db', async ({ server }) => {
   await using db1 = new RedisCache({ port: server.port, db: 1 })
@@ -199,46 +229,54 @@ single('a password and a db from the URL are used, and the password never appear
   }
 })
 
-single('down is down: SIGTERM mid-traffic → BackendError at once, restart → works again, no unhandled rejection', async ({ server }) => {
-  const unhandled = watchUnhandled()
-  const cache = new RedisCache({ port: server.port, namespace: 'fault', timeout: 2 })
-  try {
-    await cache.set('k', 'v')
-    const traffic = Array.from({ length: 200 }, (_, i) => cache.set(`k${i}`, i).then(() => 'ok', (e: unknown) => e))
-    await server.kill('SIGTERM')
-    const outcomes = await Promise.all(traffic)
-    for (const outcome of outcomes) assert.ok(outcome === 'ok' || outcome instanceof BackendError, String(outcome))
+single(
+  'down is down: SIGTERM mid-traffic → BackendError at once, restart → works again, no unhandled rejection',
+  async ({ server }) => {
+    const unhandled = watchUnhandled()
+    const cache = new RedisCache({ port: server.port, namespace: 'fault', timeout: 2 })
+    try {
+      await cache.set('k', 'v')
+      const traffic = Array.from({ length: 200 }, (_, i) =>
+        cache.set(`k${i}`, i).then(
+          () => 'ok',
+          (e: unknown) => e,
+        ),
+      )
+      await server.kill('SIGTERM')
+      const outcomes = await Promise.all(traffic)
+      for (const outcome of outcomes) assert.ok(outcome === 'ok' || outcome instanceof BackendError, String(outcome))
 
-    for (let i = 0; i < 3; i++) {
-      const started = performance.now()
-      const error = await rejection(cache.get('k'))
-      const took = performance.now() - started
-      assert.instance(error, BackendError)
-      assert.ok(took < 100, `rejected after ${took.toFixed(1)} ms, not at once`)
-    }
-
-    await server.restart()
-    const restarted = performance.now()
-    let value: unknown
-    for (;;) {
-      try {
-        value = await cache.set('k', 'again')
-        break
-      } catch (error) {
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now()
+        const error = await rejection(cache.get('k'))
+        const took = performance.now() - started
         assert.instance(error, BackendError)
-        assert.ok(performance.now() - restarted < 3000, 'recovered within 3 s of the restart')
-        await sleep(20)
+        assert.ok(took < 100, `rejected after ${took.toFixed(1)} ms, not at once`)
       }
+
+      await server.restart()
+      const restarted = performance.now()
+      let value: unknown
+      for (;;) {
+        try {
+          value = await cache.set('k', 'again')
+          break
+        } catch (error) {
+          assert.instance(error, BackendError)
+          assert.ok(performance.now() - restarted < 3000, 'recovered within 3 s of the restart')
+          await sleep(20)
+        }
+      }
+      assert.is(value, true)
+      assert.is(await cache.get('k'), 'again')
+      await sleep(20)
+      unhandled.check()
+    } finally {
+      unhandled.stop()
+      await cache.close()
     }
-    assert.is(value, true)
-    assert.is(await cache.get('k'), 'again')
-    await sleep(20)
-    unhandled.check()
-  } finally {
-    unhandled.stop()
-    await cache.close()
-  }
-})
+  },
+)
 
 single('SIGSTOP → TimeoutError at the command timeout; SIGCONT → works again', async ({ server }) => {
   const unhandled = watchUnhandled()
@@ -276,7 +314,10 @@ single('a server that was never up: BackendError at once, then it works once the
     await server.restart()
     let ok = false
     for (let i = 0; i < 150 && !ok; i++) {
-      ok = await cache.set('k', 1).then(() => true, () => false)
+      ok = await cache.set('k', 1).then(
+        () => true,
+        () => false,
+      )
       if (!ok) await sleep(20)
     }
     assert.ok(ok, 'the cache connected once the server was up')
@@ -300,29 +341,33 @@ single('examples/redis.ts runs against a server and prints what it says', async 
   assert.is(await redisCommand(server.port, 'EXISTS', 'example:a'), 0, 'the example cleared its namespace')
 })
 
-single('a clear that times out stops walking: the keys deleted so far stay deleted, the rest stay, nothing else is touched', async ({ server }) => {
-  const n = 60_000
-  for (let start = 0; start < n; start += 10_000) {
-    const args: string[] = []
-    for (let i = start; i < start + 10_000; i++) args.push(`walk:k${i}`, 'v')
-    await redisCommand(server.port, 'MSET', ...args)
-  }
-  await redisCommand(server.port, 'SET', 'walkers:keep', 'kept')
-  const count = async (): Promise<number> => ((await redisCommand(server.port, 'EVAL', "return #redis.call('KEYS', 'walk:*')", '0')) as number)
-  assert.is(await count(), n)
-  await using cache = new RedisCache({ port: server.port, namespace: 'walk' })
-  await cache.exists('k0') // connected: the timeout below is spent walking
-  const error = await rejection(cache.clear({ timeout: 0.02 }))
-  assert.instance(error, TimeoutError)
-  await sleep(300)
-  const left = await count()
-  assert.ok(left > 0 && left < n, `the walk had started and stopped: ${left} of ${n} left`)
-  await sleep(300)
-  assert.is(await count(), left, 'nothing was deleted after the timeout')
-  assert.is(await cache.clear({ timeout: null }), true)
-  assert.is(await count(), 0)
-  assert.is(await redisCommand(server.port, 'GET', 'walkers:keep'), 'kept')
-})
+single(
+  'a clear that times out stops walking: the keys deleted so far stay deleted, the rest stay, nothing else is touched',
+  async ({ server }) => {
+    const n = 60_000
+    for (let start = 0; start < n; start += 10_000) {
+      const args: string[] = []
+      for (let i = start; i < start + 10_000; i++) args.push(`walk:k${i}`, 'v')
+      await redisCommand(server.port, 'MSET', ...args)
+    }
+    await redisCommand(server.port, 'SET', 'walkers:keep', 'kept')
+    const count = async (): Promise<number> =>
+      (await redisCommand(server.port, 'EVAL', "return #redis.call('KEYS', 'walk:*')", '0')) as number
+    assert.is(await count(), n)
+    await using cache = new RedisCache({ port: server.port, namespace: 'walk' })
+    await cache.exists('k0') // connected: the timeout below is spent walking
+    const error = await rejection(cache.clear({ timeout: 0.02 }))
+    assert.instance(error, TimeoutError)
+    await sleep(300)
+    const left = await count()
+    assert.ok(left > 0 && left < n, `the walk had started and stopped: ${left} of ${n} left`)
+    await sleep(300)
+    assert.is(await count(), left, 'nothing was deleted after the timeout')
+    assert.is(await cache.clear({ timeout: null }), true)
+    assert.is(await count(), 0)
+    assert.is(await redisCommand(server.port, 'GET', 'walkers:keep'), 'kept')
+  },
+)
 
 single.run()
 
@@ -336,20 +381,23 @@ cluster.after(async ({ cluster: c }) => {
   await c.stop()
 })
 
-cluster('multiGet and multiSet span hash slots: MGET grouped by slot, not one request per key', async ({ cluster: c }) => {
-  await using cache = new RedisCache({ cluster: c.rootNodes, namespace: 'c' })
-  const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
-  await cache.multiSet(keys.map((k, i) => [k, i] as const))
-  for (const node of c.nodes) await redisCommand(node.port, 'CONFIG', 'RESETSTAT')
-  assert.equal(await cache.multiGet([...keys, 'missing']), [...keys.map((_, i) => i), undefined])
-  let mgets = 0
-  for (const node of c.nodes) {
-    const stats = (await redisCommand(node.port, 'INFO', 'commandstats')) as string
-    mgets += Number(/cmdstat_mget:calls=(\d+)/.exec(stats)?.[1] ?? 0)
-    assert.not.match(stats, /cmdstat_get:/, 'no GET per key')
-  }
-  assert.ok(mgets > 0 && mgets <= 31, `${mgets} MGET calls for 31 keys`)
-})
+cluster(
+  'multiGet and multiSet span hash slots: MGET grouped by slot, not one request per key',
+  async ({ cluster: c }) => {
+    await using cache = new RedisCache({ cluster: c.rootNodes, namespace: 'c' })
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
+    await cache.multiSet(keys.map((k, i) => [k, i] as const))
+    for (const node of c.nodes) await redisCommand(node.port, 'CONFIG', 'RESETSTAT')
+    assert.equal(await cache.multiGet([...keys, 'missing']), [...keys.map((_, i) => i), undefined])
+    let mgets = 0
+    for (const node of c.nodes) {
+      const stats = (await redisCommand(node.port, 'INFO', 'commandstats')) as string
+      mgets += Number(/cmdstat_mget:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+      assert.not.match(stats, /cmdstat_get:/, 'no GET per key')
+    }
+    assert.ok(mgets > 0 && mgets <= 31, `${mgets} MGET calls for 31 keys`)
+  },
+)
 
 cluster('multiSet with a ttl is atomic per slot and sets the ttl on every key', async ({ cluster: c }) => {
   await using cache = new RedisCache({ cluster: c.rootNodes, namespace: 't' })
@@ -361,19 +409,24 @@ cluster('multiSet with a ttl is atomic per slot and sets the ttl on every key', 
   }
 })
 
-cluster('clear({ namespace }) walks every master; clear() of namespace "" empties every master', async ({ cluster: c }) => {
-  await using cache = new RedisCache({ cluster: c.rootNodes })
-  const pairs: Array<[string, number]> = []
-  for (let i = 0; i < 300; i++) pairs.push([`user:${i}`, i], [`users:${i}`, i])
-  await cache.multiSet(pairs)
-  await cache.clear({ namespace: 'user' })
-  const left = await cache.multiGet(pairs.map(([k]) => k))
-  pairs.forEach(([key], i) => assert.is(left[i] === undefined, key.startsWith('user:'), key))
-  await cache.clear()
-  let total = 0
-  for (const node of c.nodes) total += (await redisCommand(node.port, 'DBSIZE')) as number
-  assert.is(total, 0)
-})
+cluster(
+  'clear({ namespace }) walks every master; clear() of namespace "" empties every master',
+  async ({ cluster: c }) => {
+    await using cache = new RedisCache({ cluster: c.rootNodes })
+    const pairs: Array<[string, number]> = []
+    for (let i = 0; i < 300; i++) pairs.push([`user:${i}`, i], [`users:${i}`, i])
+    await cache.multiSet(pairs)
+    await cache.clear({ namespace: 'user' })
+    const left = await cache.multiGet(pairs.map(([k]) => k))
+    pairs.forEach(([key], i) => {
+      assert.is(left[i] === undefined, key.startsWith('user:'), key)
+    })
+    await cache.clear()
+    let total = 0
+    for (const node of c.nodes) total += (await redisCommand(node.port, 'DBSIZE')) as number
+    assert.is(total, 0)
+  },
+)
 
 cluster('every command works on a cluster, scripts included', async ({ cluster: c }) => {
   await using cache = new RedisCache({ cluster: c.rootNodes, namespace: 'cmd' })

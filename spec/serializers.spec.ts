@@ -2,8 +2,16 @@ import { Buffer } from 'node:buffer'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  Cache, JsonSerializer, MemoryBackend, MemoryCache, MsgPackSerializer, NullSerializer, SerializationError, StringSerializer, V8Serializer,
   type AnySerializer,
+  Cache,
+  JsonSerializer,
+  MemoryBackend,
+  MemoryCache,
+  MsgPackSerializer,
+  NullSerializer,
+  SerializationError,
+  StringSerializer,
+  V8Serializer,
 } from '../lib/index.js'
 import { rejectionError as rejection } from './support/fixtures/backends.js'
 
@@ -18,7 +26,6 @@ function thrown(fn: () => unknown): Error {
   assert.unreachable('did not throw')
   throw new Error('unreachable')
 }
-
 
 function roundTrip(serializer: AnySerializer, value: unknown): unknown {
   return serializer.loads(serializer.dumps(value))
@@ -119,8 +126,21 @@ test('StringSerializer through a cache: numbers come back as strings', async () 
 test('JsonSerializer round-trips plain data', () => {
   const serializer = new JsonSerializer()
   const values: unknown[] = [
-    null, true, false, 0, -7, 3.25, 1e300, '', 'text', 'quotes " and \\ and \n newline', 'ünïcødé ✓ 🎉',
-    [], {}, [1, 'two', null, [3]], { a: 1, nested: { list: [{ x: null }], flag: false }, 'key with space': 'v' },
+    null,
+    true,
+    false,
+    0,
+    -7,
+    3.25,
+    1e300,
+    '',
+    'text',
+    'quotes " and \\ and \n newline',
+    'ünïcødé ✓ 🎉',
+    [],
+    {},
+    [1, 'two', null, [3]],
+    { a: 1, nested: { list: [{ x: null }], flag: false }, 'key with space': 'v' },
   ]
   for (const value of values) assert.equal(roundTrip(serializer, value), value, JSON.stringify(value))
 })
@@ -146,17 +166,38 @@ test('JsonSerializer reads bytes as UTF-8 JSON', () => {
 
 test('JsonSerializer refuses what JSON cannot represent instead of storing something else', () => {
   const serializer = new JsonSerializer()
-  assert.instance(thrown(() => serializer.dumps(cycle())), TypeError)
-  assert.instance(thrown(() => serializer.dumps(10n)), TypeError)
-  assert.instance(thrown(() => serializer.dumps({ big: 10n })), TypeError)
-  assert.instance(thrown(() => serializer.dumps(() => 1)), TypeError)
-  assert.instance(thrown(() => serializer.dumps(Symbol('s'))), TypeError)
-  assert.instance(thrown(() => serializer.dumps(undefined)), TypeError)
+  assert.instance(
+    thrown(() => serializer.dumps(cycle())),
+    TypeError,
+  )
+  assert.instance(
+    thrown(() => serializer.dumps(10n)),
+    TypeError,
+  )
+  assert.instance(
+    thrown(() => serializer.dumps({ big: 10n })),
+    TypeError,
+  )
+  assert.instance(
+    thrown(() => serializer.dumps(() => 1)),
+    TypeError,
+  )
+  assert.instance(
+    thrown(() => serializer.dumps(Symbol('s'))),
+    TypeError,
+  )
+  assert.instance(
+    thrown(() => serializer.dumps(undefined)),
+    TypeError,
+  )
 })
 
 test('JsonSerializer does not pollute prototypes', () => {
   const serializer = new JsonSerializer()
-  const out = serializer.loads('{"__proto__": {"polluted": 1}, "a": {"__proto__": {"polluted": 2}}}') as Record<string, unknown>
+  const out = serializer.loads('{"__proto__": {"polluted": 1}, "a": {"__proto__": {"polluted": 2}}}') as Record<
+    string,
+    unknown
+  >
   assert.ok(Object.hasOwn(out, '__proto__'), '__proto__ is an own property')
   assert.equal(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, { polluted: 1 })
   assert.is(Object.getPrototypeOf(out), Object.prototype)
@@ -186,7 +227,10 @@ test('a cache with JsonSerializer over the memory backend stores strings, and ha
   const read = await cache.get('k')
   assert.equal(read, value)
   assert.is.not(read, value, 'a copy, not the stored object')
-  await cache.multiSet([['m', [1]], ['n', null]])
+  await cache.multiSet([
+    ['m', [1]],
+    ['n', null],
+  ])
   assert.is(await cache.backend.raw('get', ['m']), '[1]')
   assert.is(await cache.backend.raw('get', ['n']), 'null')
   assert.equal(await cache.multiGet(['m', 'n', 'missing']), [[1], null, undefined])
@@ -205,16 +249,46 @@ test('JsonSerializer through a cache: a counter stored as JSON can be incremente
 test('MsgPackSerializer round-trips nested objects, arrays and scalars', () => {
   const serializer = new MsgPackSerializer()
   const values: unknown[] = [
-    null, true, false, 0, 1, -1, 127, 128, -33, 65_535, 2 ** 32, -(2 ** 31), 2 ** 53 - 1, 3.14159, -0.5, '', 'text', 'ünïcødé ✓ 🎉', 'x'.repeat(70_000),
-    [], {}, [1, [2, [3, [4]]]], { a: { b: { c: { d: [1, 'two', null, { e: false }] } } }, list: Array.from({ length: 100 }, (_, i) => i) },
+    null,
+    true,
+    false,
+    0,
+    1,
+    -1,
+    127,
+    128,
+    -33,
+    65_535,
+    2 ** 32,
+    -(2 ** 31),
+    2 ** 53 - 1,
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: a plain float, not π
+    3.14159,
+    -0.5,
+    '',
+    'text',
+    'ünïcødé ✓ 🎉',
+    'x'.repeat(70_000),
+    [],
+    {},
+    [1, [2, [3, [4]]]],
+    { a: { b: { c: { d: [1, 'two', null, { e: false }] } } }, list: Array.from({ length: 100 }, (_, i) => i) },
   ]
-  for (const value of values) assert.equal(roundTrip(serializer, value), value, typeof value === 'string' ? value.slice(0, 20) : JSON.stringify(value))
+  for (const value of values)
+    assert.equal(
+      roundTrip(serializer, value),
+      value,
+      typeof value === 'string' ? value.slice(0, 20) : JSON.stringify(value),
+    )
 })
 
 test('MsgPackSerializer round-trips binary data', () => {
   const serializer = new MsgPackSerializer()
   const bytes = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
-  const out = roundTrip(serializer, { blob: bytes, empty: new Uint8Array(0) }) as { blob: Uint8Array; empty: Uint8Array }
+  const out = roundTrip(serializer, { blob: bytes, empty: new Uint8Array(0) }) as {
+    blob: Uint8Array
+    empty: Uint8Array
+  }
   assert.instance(out.blob, Uint8Array)
   assert.equal([...out.blob], [...bytes])
   assert.is(out.empty.byteLength, 0)
@@ -228,10 +302,14 @@ test('MsgPackSerializer writes plain MessagePack (no msgpackr record extension)'
   // with msgpackr records it would be a 0xd4 0x72 structure definition and a 0x40.. record id.
   const plainMap = (bytes: Uint8Array): boolean => {
     const list = [...bytes]
-    const body = list[0] === 0x81 ? list.slice(1) : list[0] === 0xde && list[1] === 0 && list[2] === 1 ? list.slice(3) : undefined
+    const body =
+      list[0] === 0x81 ? list.slice(1) : list[0] === 0xde && list[1] === 0 && list[2] === 1 ? list.slice(3) : undefined
     return body !== undefined && body.join() === [0xa1, 0x61, 0x01].join()
   }
-  assert.ok(plainMap(serializer.dumps({ a: 1 })), `not a plain MessagePack map: ${[...serializer.dumps({ a: 1 })].join(' ')}`)
+  assert.ok(
+    plainMap(serializer.dumps({ a: 1 })),
+    `not a plain MessagePack map: ${[...serializer.dumps({ a: 1 })].join(' ')}`,
+  )
   assert.ok(plainMap(serializer.dumps({ a: 1 })), 'the same plain map the second time (no shared structures)')
   assert.equal([...serializer.dumps([1, 'a'])], [0x92, 0x01, 0xa1, 0x61])
   assert.equal([...serializer.dumps(null)], [0xc0])
@@ -251,8 +329,14 @@ test('MsgPackSerializer reads bytes kept as a latin1 string, and byte views', ()
 
 test('MsgPackSerializer refuses functions, symbols and cycles', () => {
   const serializer = new MsgPackSerializer()
-  assert.instance(thrown(() => serializer.dumps(() => 1)), TypeError)
-  assert.instance(thrown(() => serializer.dumps(function named() {})), TypeError)
+  assert.instance(
+    thrown(() => serializer.dumps(() => 1)),
+    TypeError,
+  )
+  assert.instance(
+    thrown(() => serializer.dumps(function named() {})),
+    TypeError,
+  )
   thrown(() => serializer.dumps(Symbol('s')))
   thrown(() => serializer.dumps(cycle()))
   // It still works after refusing.
@@ -299,7 +383,11 @@ test('V8Serializer keeps Date, Map, Set, BigInt and typed arrays', () => {
   assert.instance(outDate, Date)
   assert.is((outDate as Date).getTime(), date.getTime())
 
-  const map = new Map<unknown, unknown>([['a', 1], [2, { b: [3] }], [{ objectKey: true }, 'v']])
+  const map = new Map<unknown, unknown>([
+    ['a', 1],
+    [2, { b: [3] }],
+    [{ objectKey: true }, 'v'],
+  ])
   const outMap = roundTrip(serializer, map)
   assert.instance(outMap, Map)
   assert.equal([...(outMap as Map<unknown, unknown>)], [...map])
@@ -316,7 +404,12 @@ test('V8Serializer keeps Date, Map, Set, BigInt and typed arrays', () => {
   const f64 = Float64Array.from([1.5, -0, Number.NaN, Infinity])
   const i32 = Int32Array.from([-(2 ** 31), 2 ** 31 - 1])
   const b64 = BigInt64Array.from([-(2n ** 63n), 2n ** 63n - 1n])
-  const out = roundTrip(serializer, { u8, f64, i32, b64 }) as { u8: Uint8Array; f64: Float64Array; i32: Int32Array; b64: BigInt64Array }
+  const out = roundTrip(serializer, { u8, f64, i32, b64 }) as {
+    u8: Uint8Array
+    f64: Float64Array
+    i32: Int32Array
+    b64: BigInt64Array
+  }
   assert.instance(out.u8, Uint8Array)
   assert.instance(out.f64, Float64Array)
   assert.instance(out.i32, Int32Array)
@@ -342,7 +435,11 @@ test('V8Serializer keeps cycles and shared references', () => {
 
 test('V8Serializer keeps undefined inside objects, NaN and RegExp', () => {
   const serializer = new V8Serializer()
-  const out = roundTrip(serializer, { u: undefined, nan: Number.NaN, re: /a+b/gi }) as { u: unknown; nan: number; re: RegExp }
+  const out = roundTrip(serializer, { u: undefined, nan: Number.NaN, re: /a+b/gi }) as {
+    u: unknown
+    nan: number
+    re: RegExp
+  }
   assert.ok(Object.hasOwn(out, 'u'))
   assert.ok(Number.isNaN(out.nan))
   assert.instance(out.re, RegExp)
@@ -400,11 +497,19 @@ const UNENCODABLE: Array<[string, () => AnySerializer, () => unknown]> = [
   ['MsgPack: a function', () => new MsgPackSerializer(), () => () => 1],
   ['MsgPack: a symbol', () => new MsgPackSerializer(), () => Symbol('s')],
   ['String: an object without a prototype', () => new StringSerializer(), () => Object.create(null) as unknown],
-  ['String: an object whose toString throws', () => new StringSerializer(), () => ({ toString: () => { throw new Error('no text') } })],
+  [
+    'String: an object whose toString throws',
+    () => new StringSerializer(),
+    () => ({
+      toString: () => {
+        throw new Error('no text')
+      },
+    }),
+  ],
 ]
 
 for (const [label, make, badValue] of UNENCODABLE) {
-  test(`${label}: set rejects with SerializationError whose cause is the serializer's error, and writes nothing`, async () => {
+  test(`${label}: set rejects with SerializationError (cause: the serializer's error), writes nothing`, async () => {
     const serializer = make()
     const direct = thrown(() => serializer.dumps(badValue()))
     const cache = new MemoryCache({ serializer })
@@ -434,7 +539,13 @@ for (const [label, make, badValue] of UNENCODABLE) {
 test('the cause is the very error the serializer threw', async () => {
   const boom = new Error('boom')
   const cache = new MemoryCache({ serializer: new StringSerializer() })
-  const error = await rejection(cache.set('k', { toString: () => { throw boom } }))
+  const error = await rejection(
+    cache.set('k', {
+      toString: () => {
+        throw boom
+      },
+    }),
+  )
   assert.instance(error, SerializationError)
   assert.is(error.cause, boom)
 })
@@ -443,17 +554,34 @@ test('multiSet with one value that cannot be encoded writes none of the pairs', 
   for (const serializer of [new JsonSerializer(), new V8Serializer(), new MsgPackSerializer()]) {
     const cache = new MemoryCache({ serializer })
     await cache.set('a', 'before')
-    const pairs: Array<[string, unknown]> = [['a', 'after'], ['b', 2], ['bad', () => 1], ['c', 3]]
+    const pairs: Array<[string, unknown]> = [
+      ['a', 'after'],
+      ['b', 2],
+      ['bad', () => 1],
+      ['c', 3],
+    ]
     const error = await rejection(cache.multiSet(pairs))
     assert.instance(error, SerializationError, serializer.constructor.name)
-    assert.equal(await cache.multiGet(['a', 'b', 'bad', 'c']), ['before', undefined, undefined, undefined], serializer.constructor.name)
+    assert.equal(
+      await cache.multiGet(['a', 'b', 'bad', 'c']),
+      ['before', undefined, undefined, undefined],
+      serializer.constructor.name,
+    )
     assert.is(cache.backend.size, 1)
   }
 })
 
 test('multiSet from a Map with a bad last value writes nothing', async () => {
   const cache = new MemoryCache({ serializer: new JsonSerializer() })
-  const error = await rejection(cache.multiSet(new Map<string, unknown>([['a', 1], ['b', 2], ['z', cycle()]])))
+  const error = await rejection(
+    cache.multiSet(
+      new Map<string, unknown>([
+        ['a', 1],
+        ['b', 2],
+        ['z', cycle()],
+      ]),
+    ),
+  )
   assert.instance(error, SerializationError)
   assert.is(cache.backend.size, 0)
 })
@@ -511,11 +639,24 @@ test('a per-call dumps replaces the serializer for that write', async () => {
   }
   await cache.set('s', 'x', { dumps })
   await cache.add('a', 'y', { dumps })
-  await cache.multiSet([['m1', 1], ['m2', 2]], { dumps })
+  await cache.multiSet(
+    [
+      ['m1', 1],
+      ['m2', 2],
+    ],
+    { dumps },
+  )
   assert.equal(seen, ['x', 'y', 1, 2])
   assert.is(serializer.dumpsCalls, 0)
-  assert.equal([cache.backend.raw('get', ['s']), cache.backend.raw('get', ['a']), cache.backend.raw('get', ['m1']), cache.backend.raw('get', ['m2'])],
-    ['custom:x', 'custom:y', 'custom:1', 'custom:2'])
+  assert.equal(
+    [
+      cache.backend.raw('get', ['s']),
+      cache.backend.raw('get', ['a']),
+      cache.backend.raw('get', ['m1']),
+      cache.backend.raw('get', ['m2']),
+    ],
+    ['custom:x', 'custom:y', 'custom:1', 'custom:2'],
+  )
   await cache.set('plain', 'z')
   assert.is(serializer.dumpsCalls, 1, 'the next call uses the serializer again')
   assert.is(cache.backend.raw('get', ['plain']), '"z"')
@@ -541,7 +682,13 @@ test('a per-call loads replaces the serializer for that read, and is not called 
 test('a per-call dumps that throws rejects with SerializationError (cause kept) and writes nothing', async () => {
   const cache = new MemoryCache({ serializer: new JsonSerializer() })
   const boom = new RangeError('too big')
-  const error = await rejection(cache.set('k', 1, { dumps: () => { throw boom } }))
+  const error = await rejection(
+    cache.set('k', 1, {
+      dumps: () => {
+        throw boom
+      },
+    }),
+  )
   assert.instance(error, SerializationError)
   assert.is(error.cause, boom)
   assert.is(await cache.exists('k'), false)
@@ -559,7 +706,13 @@ test('a per-call loads that throws rejects with SerializationError (cause kept)'
   const cache = new MemoryCache({ serializer: new JsonSerializer() })
   await cache.set('k', 1)
   const boom = new Error('cannot read')
-  const error = await rejection(cache.get('k', { loads: () => { throw boom } }))
+  const error = await rejection(
+    cache.get('k', {
+      loads: () => {
+        throw boom
+      },
+    }),
+  )
   assert.instance(error, SerializationError)
   assert.is(error.cause, boom)
   assert.is(await cache.get('k'), 1, 'the stored value is fine with the default loads')

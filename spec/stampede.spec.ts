@@ -3,12 +3,12 @@
 // worker processes on a shared Redis and a shared Memcached (the lock).
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Cache, CachedStampede, MemoryCache, cachedStampede, type Middleware } from '../lib/index.js'
+import { Cache, CachedStampede, cachedStampede, MemoryCache, type Middleware } from '../lib/index.js'
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
 import { rejection } from './support/fixtures/backends.js'
 import { startWorker, type Worker } from './support/fixtures/workers.js'
-import { startMemcached, startRedis, type MemcachedServer, type RedisServer } from './support/servers.js'
+import { type MemcachedServer, type RedisServer, startMemcached, startRedis } from './support/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -24,30 +24,40 @@ function countingCache(): { cache: MemoryCache; count: Map<string, number> } {
 
 const inProcess = suite('cachedStampede: in one process')
 
-inProcess('20 concurrent calls with equal arguments: one lookup, one lock attempt, one call; all get its result', async () => {
-  const { cache, count } = countingCache()
-  let calls = 0
-  const load = cachedStampede(async function load(id: string, opts: { deep: boolean }) {
-    calls++
-    await sleep(50)
-    return { id, deep: opts.deep }
-  }, { cache, lease: 5, ttl: 60 })
-  const results = await Promise.all(Array.from({ length: 20 }, () => load('42', { deep: true })))
-  assert.is(calls, 1)
-  assert.is(count.get('add'), 1, 'one lock attempt')
-  assert.is(count.get('get'), 2, 'one lookup, and one more under the lock')
-  for (const result of results) assert.equal(result, { id: '42', deep: true })
-  assert.is(load.cache, cache)
+inProcess(
+  '20 concurrent calls with equal arguments: one lookup, one lock attempt, one call; all get its result',
+  async () => {
+    const { cache, count } = countingCache()
+    let calls = 0
+    const load = cachedStampede(
+      async function load(id: string, opts: { deep: boolean }) {
+        calls++
+        await sleep(50)
+        return { id, deep: opts.deep }
+      },
+      { cache, lease: 5, ttl: 60 },
+    )
+    const results = await Promise.all(Array.from({ length: 20 }, () => load('42', { deep: true })))
+    assert.is(calls, 1)
+    assert.is(count.get('add'), 1, 'one lock attempt')
+    assert.is(count.get('get'), 2, 'one lookup, and one more under the lock')
+    for (const result of results) assert.equal(result, { id: '42', deep: true })
+    assert.is(load.cache, cache)
 
-  await load('42', { deep: true })
-  assert.is(calls, 1, 'a later call is a hit')
-  assert.is(count.get('add'), 1, 'and takes no lock')
-  await Promise.all([load('42', { deep: false }), load('43', { deep: true })])
-  assert.is(calls, 3, 'other arguments are other keys')
-  const keys = [...((await cache.raw('keys')) as Iterable<string>)]
-  assert.equal(keys.filter((k) => k.endsWith('-lock')), [], 'every lock was released')
-  assert.is(keys.length, 3)
-})
+    await load('42', { deep: true })
+    assert.is(calls, 1, 'a later call is a hit')
+    assert.is(count.get('add'), 1, 'and takes no lock')
+    await Promise.all([load('42', { deep: false }), load('43', { deep: true })])
+    assert.is(calls, 3, 'other arguments are other keys')
+    const keys = [...((await cache.raw('keys')) as Iterable<string>)]
+    assert.equal(
+      keys.filter((k) => k.endsWith('-lock')),
+      [],
+      'every lock was released',
+    )
+    assert.is(keys.length, 3)
+  },
+)
 
 inProcess('two wrappers of one function share no coalescing, yet the lock keeps it to one call', async () => {
   const cache = new MemoryCache()
@@ -68,12 +78,15 @@ inProcess('a call that throws rejects every coalesced caller, and the next call 
   const cache = new MemoryCache()
   let calls = 0
   const boom = new Error('boom')
-  const flaky = cachedStampede(async function flaky(): Promise<number> {
-    calls++
-    await sleep(20)
-    if (calls === 1) throw boom
-    return 7
-  }, { cache })
+  const flaky = cachedStampede(
+    async function flaky(): Promise<number> {
+      calls++
+      await sleep(20)
+      if (calls === 1) throw boom
+      return 7
+    },
+    { cache },
+  )
   const errors = await Promise.all([0, 1, 2].map(() => rejection(flaky())))
   for (const error of errors) assert.is(error, boom)
   assert.is(calls, 1)
@@ -84,9 +97,12 @@ inProcess('a call that throws rejects every coalesced caller, and the next call 
 inProcess('options: cacheRead false calls again; bad options throw when wrapping', async () => {
   const cache = new MemoryCache()
   let calls = 0
-  const f = cachedStampede(async function f() {
-    return ++calls
-  }, { cache })
+  const f = cachedStampede(
+    async function f() {
+      return ++calls
+    },
+    { cache },
+  )
   assert.is(await f(), 1)
   assert.is(await f(), 1)
   assert.is(await f.options({ cacheRead: false })(), 2)
@@ -112,7 +128,10 @@ inProcess('@CachedStampede: concurrent calls of a decorated method run it once',
   assert.is(calls, 1)
   for (const result of results) assert.is(result, 'report q1')
   const stored = [...((await cache.raw('keys')) as Iterable<string>)]
-  assert.equal(stored.map((key) => key.replace(/#[0-9a-f]{8}(?=\()/, '')), ['Reports.build("q1")'])
+  assert.equal(
+    stored.map((key) => key.replace(/#[0-9a-f]{8}(?=\()/, '')),
+    ['Reports.build("q1")'],
+  )
   assert.is(await cache.get(stored[0]!), 'report q1')
 })
 
@@ -123,9 +142,12 @@ inProcess('a cache that cannot lock still answers: the function is called', asyn
   }
   const cache = new Cache({ plugins: [broken] })
   let calls = 0
-  const f = cachedStampede(async function f() {
-    return ++calls
-  }, { cache })
+  const f = cachedStampede(
+    async function f() {
+      return ++calls
+    },
+    { cache },
+  )
   assert.is(await f(), 1)
 })
 
@@ -159,12 +181,22 @@ async function crowd(kind: string, where: string, namespace: string, open: () =>
 }
 
 xproc('redis: 4 processes × 5 concurrent calls run the function once in total', async ({ redis }) => {
-  const runs = await crowd('redis', redis.url, 'st-redis', () => new RedisCache({ url: redis.url, namespace: 'st-redis' }))
+  const runs = await crowd(
+    'redis',
+    redis.url,
+    'st-redis',
+    () => new RedisCache({ url: redis.url, namespace: 'st-redis' }),
+  )
   assert.is(runs, 1)
 })
 
 xproc('memcached: 4 processes × 5 concurrent calls run the function once in total', async ({ memcached }) => {
-  const runs = await crowd('memcached', memcached.server, 'st-mc', () => new MemcachedCache({ servers: [memcached.server], namespace: 'st-mc' }))
+  const runs = await crowd(
+    'memcached',
+    memcached.server,
+    'st-mc',
+    () => new MemcachedCache({ servers: [memcached.server], namespace: 'st-mc' }),
+  )
   assert.is(runs, 1)
 })
 

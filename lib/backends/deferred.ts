@@ -15,6 +15,7 @@ export interface DeferredMethods {
  * importing oniocache) loads neither backend. Every call waits for the load, then
  * goes to the real backend; a load that fails rejects that call with a
  * `BackendError` and is tried again by the next one.
+ * @internal
  */
 export class DeferredBackend implements Backend {
   readonly name: string
@@ -96,9 +97,13 @@ export class DeferredBackend implements Backend {
       },
       (error: unknown) => {
         this.#loading = undefined
-        throw new BackendError(this.name, `could not load the backend: ${error instanceof Error ? error.message : String(error)}`, {
-          cause: error,
-        })
+        throw new BackendError(
+          this.name,
+          `could not load the backend: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+          },
+        )
       },
     )
     return this.#loading

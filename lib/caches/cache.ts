@@ -1,7 +1,7 @@
-import type { Backend } from '../core/backend.js'
-import { BaseCache, CACHE_OPTIONS, type CacheOptions as BaseOptions } from '../core/cache.js'
-import type { AnySerializer } from '../core/serializer.js'
 import { MemoryBackend } from '../backends/memory/backend.js'
+import type { Backend } from '../core/backend.js'
+import { BaseCache, type CacheOptions as BaseOptions, CACHE_OPTIONS } from '../core/cache.js'
+import type { AnySerializer } from '../core/serializer.js'
 import { JsonSerializer, NullSerializer } from '../serializers.js'
 import { describe } from '../util/describe.js'
 import { InvalidCacheTypeError } from '../util/errors.js'
@@ -40,7 +40,10 @@ export class Cache extends BaseCache {
       throw new TypeError(`[oniocache] Cache.fromUrl: options must be an object; got ${describe(options)}`)
     }
     if (Object.hasOwn(options, 'backend') || Object.hasOwn(options, 'cache')) {
-      throw new TypeError('[oniocache] Cache.fromUrl: the URL picks the cache class and its backend; "cache" and "backend" cannot be given beside it')
+      throw new TypeError(
+        '[oniocache] Cache.fromUrl: the URL picks the cache class and its backend; "cache" and "backend" cannot be ' +
+          'given beside it',
+      )
     }
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined))
     try {
@@ -53,7 +56,8 @@ export class Cache extends BaseCache {
   constructor(options: CacheOptions = {}) {
     checkOptions(options, ['backend', 'serializer', ...CACHE_OPTIONS], new.target.name)
     const backend = options.backend ?? new MemoryBackend()
-    const serializer = options.serializer ?? (backend instanceof MemoryBackend ? new NullSerializer() : new JsonSerializer())
+    const serializer =
+      options.serializer ?? (backend instanceof MemoryBackend ? new NullSerializer() : new JsonSerializer())
     super({ ...options, backend, serializer })
   }
 }
@@ -61,6 +65,7 @@ export class Cache extends BaseCache {
 /**
  * A `Cache` of a built-in kind from its options (backend and cache options
  * together), as `Cache.fromUrl` and `caches` build it.
+ * @internal
  */
 export function cacheOfKind(kind: CacheKind, options: Record<string, unknown>): Cache {
   checkOptions(options, [...kind.options, 'serializer', ...CACHE_OPTIONS], kind.className)
@@ -73,6 +78,7 @@ const REWRAPPED: ReadonlySet<unknown> = new Set<unknown>([TypeError, RangeError,
 /**
  * A constructor's TypeError, RangeError or InvalidCacheTypeError again (subclasses are left alone), saying
  * which alias or URL it comes from.
+ * @internal
  */
 export function inContext(error: unknown, where: string): unknown {
   if (!(error instanceof Error) || !REWRAPPED.has(error.constructor)) return error

@@ -6,15 +6,20 @@
  * modules are loaded on the first command, so that building such a cache (and
  * importing oniocache) loads neither.
  */
-import type { Backend } from '../core/backend.js'
-import type { AnySerializer } from '../core/serializer.js'
+
 import { DeferredBackend } from '../backends/deferred.js'
+import {
+  checkMemcachedOptions,
+  MEMCACHED_OPTIONS,
+  type MemcachedBackendOptions,
+} from '../backends/memcached/options.js'
+import { memcachedLocation } from '../backends/memcached/url.js'
 import { MEMORY_OPTIONS, MemoryBackend, type MemoryBackendOptions } from '../backends/memory/backend.js'
 import { MEMORY_QUERY, memoryLocation } from '../backends/memory/url.js'
-import { checkMemcachedOptions, MEMCACHED_OPTIONS, type MemcachedBackendOptions } from '../backends/memcached/options.js'
-import { memcachedLocation } from '../backends/memcached/url.js'
 import { checkRedisOptions, REDIS_OPTIONS, type RedisBackendOptions, serverLabel } from '../backends/redis/options.js'
 import { parseRedisUrl, REDIS_QUERY, redisLocation } from '../backends/redis/url.js'
+import type { Backend } from '../core/backend.js'
+import type { AnySerializer } from '../core/serializer.js'
 import { JsonSerializer, NullSerializer } from '../serializers.js'
 import { InvalidCacheTypeError } from '../util/errors.js'
 import { CACHE_QUERY, type QueryKind, readQuery, splitUrl, type UrlParts } from '../util/url.js'
@@ -60,7 +65,8 @@ const redis: CacheKind = {
   backend(options) {
     const checked = options as RedisBackendOptions
     checkRedisOptions(checked)
-    const load = (): Promise<Backend> => import('../backends/redis/backend.js').then(({ RedisBackend }) => new RedisBackend(checked))
+    const load = (): Promise<Backend> =>
+      import('../backends/redis/backend.js').then(({ RedisBackend }) => new RedisBackend(checked))
     return new DeferredBackend(`redis ${serverLabel(checked)}`, load, { deleteIf: true, pubsub: true })
   },
   serializer: () => new JsonSerializer(),
@@ -83,29 +89,38 @@ const memcached: CacheKind = {
   serializer: () => new JsonSerializer(),
 }
 
+/** @internal */
 export const KINDS: Readonly<Record<KindName, CacheKind>> = { memory, redis, memcached }
 
-/** The scheme of every kind, for messages: `memory://, redis://, rediss://, memcached://`. */
+/** The scheme of every kind, for messages: `memory://, redis://, rediss://, memcached://`. @internal */
 export const SCHEMES: readonly string[] = Object.values(KINDS).flatMap((kind) => kind.schemes)
 
-/** What a cache URL says: its kind, and the options it sets (backend and cache options together). */
+/** What a cache URL says: its kind, and the options it sets (backend and cache options together). @internal */
 export function readCacheUrl(url: string): { kind: CacheKind; options: Record<string, unknown> } {
   const parts = splitUrl(url)
   const kind = Object.values(KINDS).find((k) => k.schemes.includes(parts.scheme))
   if (kind === undefined) {
     throw new InvalidCacheTypeError(
-      `[oniocache] unknown cache URL scheme ${JSON.stringify(parts.scheme + '://')}; available: ${SCHEMES.map((s) => s + '://').join(', ')}`,
+      `[oniocache] unknown cache URL scheme ${JSON.stringify(parts.scheme + '://')}; available: ` +
+        `${SCHEMES.map((s) => s + '://').join(', ')}`,
     )
   }
-  return { kind, options: { ...kind.location(parts), ...readQuery(parts.query, { ...CACHE_QUERY, ...kind.query }, parts.scheme) } }
+  return {
+    kind,
+    options: { ...kind.location(parts), ...readQuery(parts.query, { ...CACHE_QUERY, ...kind.query }, parts.scheme) },
+  }
 }
 
 /**
  * Splits a kind's options into its backend's and the cache's. A Redis `url`
  * becomes what it says: where it points for the backend, the cache options of
  * its query for the cache (options given beside the url win).
+ * @internal
  */
-export function splitKindOptions(kind: CacheKind, options: Record<string, unknown>): [Record<string, unknown>, Record<string, unknown>] {
+export function splitKindOptions(
+  kind: CacheKind,
+  options: Record<string, unknown>,
+): [Record<string, unknown>, Record<string, unknown>] {
   const backend: Record<string, unknown> = {}
   const cache: Record<string, unknown> = {}
   const url = kind === redis && typeof options.url === 'string' ? options.url : undefined

@@ -1,6 +1,6 @@
-import { CACHE_OPTIONS } from '../core/cache.js'
 import { MemcachedBackend } from '../backends/memcached/backend.js'
 import { MEMCACHED_OPTIONS, type MemcachedBackendOptions } from '../backends/memcached/options.js'
+import { CACHE_OPTIONS } from '../core/cache.js'
 import { JsonSerializer } from '../serializers.js'
 import { splitOptions } from '../util/options.js'
 import { Cache, type CacheOptions } from './cache.js'

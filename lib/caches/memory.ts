@@ -1,5 +1,5 @@
-import { CACHE_OPTIONS } from '../core/cache.js'
 import { MEMORY_OPTIONS, MemoryBackend, type MemoryBackendOptions } from '../backends/memory/backend.js'
+import { CACHE_OPTIONS } from '../core/cache.js'
 import { NullSerializer } from '../serializers.js'
 import { splitOptions } from '../util/options.js'
 import { Cache, type CacheOptions } from './cache.js'

@@ -1,6 +1,6 @@
-import { CACHE_OPTIONS } from '../core/cache.js'
 import { RedisBackend } from '../backends/redis/backend.js'
 import type { RedisBackendOptions } from '../backends/redis/options.js'
+import { CACHE_OPTIONS } from '../core/cache.js'
 import { JsonSerializer } from '../serializers.js'
 import { checkOptions } from '../util/options.js'
 import { Cache, type CacheOptions } from './cache.js'

@@ -70,13 +70,23 @@ type AnyClass = CacheClass | SerializerClass | PluginClass
 type Construct<T> = new (options?: Record<string, unknown>) => T
 /** What a cache name stands for: a built-in kind (built as `Cache.fromUrl` builds it) or a registered class. */
 type CacheName = CacheKind | CacheClass
-const BUILTIN_SERIALIZERS: readonly SerializerClass[] = [NullSerializer, StringSerializer, JsonSerializer, MsgPackSerializer, V8Serializer]
+const BUILTIN_SERIALIZERS: readonly SerializerClass[] = [
+  NullSerializer,
+  StringSerializer,
+  JsonSerializer,
+  MsgPackSerializer,
+  V8Serializer,
+]
 const BUILTIN_PLUGINS: readonly PluginClass[] = [HitMissRatioPlugin, TimingPlugin]
 /** The shipped serializers and plugins take no options: extra keys in their spec are a mistake. */
 const TAKES_NO_OPTIONS: ReadonlySet<unknown> = new Set<unknown>([...BUILTIN_SERIALIZERS, ...BUILTIN_PLUGINS])
 
 /** aiocache's class names (the last part of `aiocache.…` dotted paths) for our cache names. */
-const AIOCACHE_CACHES: Readonly<Record<string, string>> = { SimpleMemoryCache: 'memory', RedisCache: 'redis', MemcachedCache: 'memcached' }
+const AIOCACHE_CACHES: Readonly<Record<string, string>> = {
+  SimpleMemoryCache: 'memory',
+  RedisCache: 'redis',
+  MemcachedCache: 'memcached',
+}
 
 /**
  * Aliases and names: `caches` is the one every program shares; `new
@@ -100,11 +110,13 @@ export class CacheHandler {
    * `loads` methods). A name registered again is replaced, built-in names included.
    */
   register(name: string, ctor: CacheClass | SerializerClass | PluginClass): this {
-    if (typeof name !== 'string' || name === '') throw new TypeError(`[oniocache] caches.register: name must be a non-empty string; got ${describe(name)}`)
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError(`[oniocache] caches.register: name must be a non-empty string; got ${describe(name)}`)
     const sort = sortOf(ctor)
     if (sort === undefined) {
       throw new TypeError(
-        `[oniocache] caches.register(${JSON.stringify(name)}): expected a Cache subclass, a serializer class (dumps/loads methods) or a plugin class (a middleware method); got ${describe(ctor)}`,
+        `[oniocache] caches.register(${JSON.stringify(name)}): expected a Cache subclass, a serializer class ` +
+          `(dumps/loads methods) or a plugin class (a middleware method); got ${describe(ctor)}`,
       )
     }
     if (sort === 'cache') this.#caches.set(name, ctor as CacheClass)
@@ -119,13 +131,21 @@ export class CacheHandler {
    * now on; instances handed out before are forgotten, not closed.
    */
   setConfig(config: CachesConfig): void {
-    if (!isPlainObject(config)) throw new TypeError(`[oniocache] caches.setConfig: the config must be an object of aliases ({ default: { cache: 'memory' }, … }); got ${describe(config)}`)
+    if (!isPlainObject(config))
+      throw new TypeError(
+        `[oniocache] caches.setConfig: the config must be an object of aliases ({ default: { cache: 'memory' }, … ` +
+          `}); got ${describe(config)}`,
+      )
     if (!Object.hasOwn(config, 'default')) {
-      throw new TypeError(`[oniocache] caches.setConfig: the config must have a "default" alias (such as default: { cache: 'memory' }); it has ${aliasList(config)}`)
+      throw new TypeError(
+        `[oniocache] caches.setConfig: the config must have a "default" alias (such as default: { cache: 'memory' ` +
+          `}); it has ${aliasList(config)}`,
+      )
     }
     const copy = copyPlain(config)
     const instances = new Map<string, Cache>()
-    for (const alias of Object.keys(copy)) instances.set(alias, this.#build(copy[alias], `alias ${JSON.stringify(alias)}`))
+    for (const alias of Object.keys(copy))
+      instances.set(alias, this.#build(copy[alias], `alias ${JSON.stringify(alias)}`))
     this.#config = copy
     this.#instances = instances
   }
@@ -145,10 +165,16 @@ export class CacheHandler {
     return cache
   }
 
-  /** A new cache on every call, from the alias' config with `overrides` merged over it (one level deep, as aiocache does). */
+  /**
+   * A new cache on every call, from the alias' config with `overrides` merged over it (one level deep, as aiocache
+   * does).
+   */
   create(alias: string, overrides: Partial<CacheConfig> = {}): Cache {
     const entry = this.#entry(alias)
-    if (!isPlainObject(overrides)) throw new TypeError(`[oniocache] caches.create(${JSON.stringify(alias)}): overrides must be an object; got ${describe(overrides)}`)
+    if (!isPlainObject(overrides))
+      throw new TypeError(
+        `[oniocache] caches.create(${JSON.stringify(alias)}): overrides must be an object; got ${describe(overrides)}`,
+      )
     return this.#build({ ...entry, ...defined(overrides) }, `alias ${JSON.stringify(alias)}`)
   }
 
@@ -160,7 +186,8 @@ export class CacheHandler {
   fromUrl(url: string, overrides: UrlOverrides = {}): Cache {
     const { kind, options } = readCacheUrl(url)
     const where = `a ${url.slice(0, url.indexOf(':')).toLowerCase()}:// URL`
-    if (!isPlainObject(overrides)) throw new TypeError(`[oniocache] caches.fromUrl: overrides must be an object; got ${describe(overrides)}`)
+    if (!isPlainObject(overrides))
+      throw new TypeError(`[oniocache] caches.fromUrl: overrides must be an object; got ${describe(overrides)}`)
     if (Object.hasOwn(overrides, 'cache')) {
       throw new TypeError('[oniocache] caches.fromUrl: the URL picks the cache class; "cache" cannot be overridden')
     }
@@ -170,7 +197,8 @@ export class CacheHandler {
   #entry(alias: string): CacheConfig {
     if (!Object.hasOwn(this.#config, alias)) {
       throw new InvalidCacheTypeError(
-        `[oniocache] no cache alias ${describe(alias)} in the config; aliases: ${Object.keys(this.#config).join(', ')}. ` +
+        `[oniocache] no cache alias ${describe(alias)} in the config; aliases: ` +
+          `${Object.keys(this.#config).join(', ')}. ` +
           'Add it with caches.setConfig()',
       )
     }
@@ -183,7 +211,8 @@ export class CacheHandler {
       throw new TypeError(`[oniocache] ${where}: must be an object such as { cache: 'memory' }; got ${describe(entry)}`)
     }
     const { cache, serializer, plugins, ...options } = entry
-    if (cache === undefined) throw new TypeError(`[oniocache] ${where}: "cache" is required: ${this.#available('cache')}, or a Cache class`)
+    if (cache === undefined)
+      throw new TypeError(`[oniocache] ${where}: "cache" is required: ${this.#available('cache')}, or a Cache class`)
     const named = this.#resolveCache(cache, where)
     if (serializer !== undefined) options.serializer = this.#serializer(serializer, where)
     if (plugins !== undefined) options.plugins = this.#plugins(plugins, where)
@@ -196,8 +225,10 @@ export class CacheHandler {
   }
 
   #serializer(value: unknown, where: string): unknown {
-    if (isPlainObject(value) && Object.hasOwn(value, 'class')) return this.#instantiate('serializer', value, `${where}: serializer`)
-    if (value !== null && typeof value === 'object' && typeof (value as Partial<AnySerializer>).dumps === 'function') return value
+    if (isPlainObject(value) && Object.hasOwn(value, 'class'))
+      return this.#instantiate('serializer', value, `${where}: serializer`)
+    if (value !== null && typeof value === 'object' && typeof (value as Partial<AnySerializer>).dumps === 'function')
+      return value
     throw new TypeError(
       `[oniocache] ${where}: serializer must be { class: 'JsonSerializer' } (${this.#available('serializer')}) ` +
         `or a serializer instance; got ${describe(value)}`,
@@ -206,10 +237,13 @@ export class CacheHandler {
 
   #plugins(value: unknown, where: string): unknown[] {
     if (!Array.isArray(value)) {
-      throw new TypeError(`[oniocache] ${where}: plugins must be an array such as [{ class: 'TimingPlugin' }]; got ${describe(value)}`)
+      throw new TypeError(
+        `[oniocache] ${where}: plugins must be an array such as [{ class: 'TimingPlugin' }]; got ${describe(value)}`,
+      )
     }
     return value.map((plugin: unknown, i) => {
-      if (isPlainObject(plugin) && Object.hasOwn(plugin, 'class')) return this.#instantiate('plugin', plugin, `${where}: plugins[${i}]`)
+      if (isPlainObject(plugin) && Object.hasOwn(plugin, 'class'))
+        return this.#instantiate('plugin', plugin, `${where}: plugins[${i}]`)
       if (
         typeof plugin === 'function' ||
         (plugin !== null && typeof plugin === 'object' && typeof (plugin as Partial<Plugin>).middleware === 'function')
@@ -242,12 +276,17 @@ export class CacheHandler {
     if (typeof value === 'function') {
       if (sortOf(value) === 'cache') return value as CacheClass
       throw new InvalidCacheTypeError(
-        `[oniocache] ${where}: ${describe(value)} ${value.name === '' ? '' : `(${value.name}) `}is not a cache class; ${this.#available('cache')}`,
+        `[oniocache] ${where}: ${describe(value)} ${value.name === '' ? '' : `(${value.name}) `}is not a cache ` +
+          `class; ${this.#available('cache')}`,
       )
     }
-    if (typeof value !== 'string') throw new TypeError(`[oniocache] ${where}: a cache is a registered name or a class; got ${describe(value)}`)
+    if (typeof value !== 'string')
+      throw new TypeError(`[oniocache] ${where}: a cache is a registered name or a class; got ${describe(value)}`)
     const found = this.#caches.get(value) ?? this.#caches.get(fromAiocache('cache', value))
-    if (found === undefined) throw new InvalidCacheTypeError(`[oniocache] ${where}: unknown cache ${JSON.stringify(value)}; ${this.#available('cache')}`)
+    if (found === undefined)
+      throw new InvalidCacheTypeError(
+        `[oniocache] ${where}: unknown cache ${JSON.stringify(value)}; ${this.#available('cache')}`,
+      )
     return found
   }
 
@@ -256,13 +295,18 @@ export class CacheHandler {
     if (typeof value === 'function') {
       if (sortOf(value) === sort) return value as AnyClass
       throw new InvalidCacheTypeError(
-        `[oniocache] ${where}: ${describe(value)} ${value.name === '' ? '' : `(${value.name}) `}is not a ${sort} class; ${this.#available(sort)}`,
+        `[oniocache] ${where}: ${describe(value)} ${value.name === '' ? '' : `(${value.name}) `}is not a ${sort} ` +
+          `class; ${this.#available(sort)}`,
       )
     }
-    if (typeof value !== 'string') throw new TypeError(`[oniocache] ${where}: a ${sort} is a registered name or a class; got ${describe(value)}`)
+    if (typeof value !== 'string')
+      throw new TypeError(`[oniocache] ${where}: a ${sort} is a registered name or a class; got ${describe(value)}`)
     const names = this.#names[sort]
     const found = names.get(value) ?? names.get(fromAiocache(sort, value))
-    if (found === undefined) throw new InvalidCacheTypeError(`[oniocache] ${where}: unknown ${sort} ${JSON.stringify(value)}; ${this.#available(sort)}`)
+    if (found === undefined)
+      throw new InvalidCacheTypeError(
+        `[oniocache] ${where}: unknown ${sort} ${JSON.stringify(value)}; ${this.#available(sort)}`,
+      )
     return found
   }
 
@@ -305,7 +349,10 @@ function sortOf(ctor: unknown): Sort | undefined {
   return undefined
 }
 
-/** aiocache's dotted paths: `aiocache.RedisCache`, `aiocache.serializers.JsonSerializer`, `aiocache.plugins.TimingPlugin`, … */
+/**
+ * aiocache's dotted paths: `aiocache.RedisCache`, `aiocache.serializers.JsonSerializer`,
+ * `aiocache.plugins.TimingPlugin`, …
+ */
 function fromAiocache(sort: Sort, name: string): string {
   if (!name.startsWith('aiocache.')) return name
   const last = name.slice(name.lastIndexOf('.') + 1)

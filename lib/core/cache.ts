@@ -1,10 +1,10 @@
 import { type Clock, monotonic } from '../util/clock.js'
-import { checkOptions } from '../util/options.js'
 import { describe } from '../util/describe.js'
-import { toSeconds, type Duration } from '../util/duration.js'
+import { type Duration, toSeconds } from '../util/duration.js'
+import { checkOptions } from '../util/options.js'
 import type { Backend } from './backend.js'
-import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { core, neutral, timedCore } from './commands.js'
+import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
 import {
   type AddOptions,
@@ -61,7 +61,7 @@ export interface HitMissRatio {
  */
 export type Profiling = Record<`${CommandName}_${'total' | 'avg' | 'min' | 'max'}`, number>
 
-/** The names of `CacheOptions`, for the option checkers of `BaseCache` and its subclasses. */
+/** The names of `CacheOptions`, for the option checkers of `BaseCache` and its subclasses. @internal */
 export const CACHE_OPTIONS: ReadonlyArray<keyof CacheOptions> = ['plugins', 'namespace', 'keyBuilder', 'ttl', 'timeout']
 
 // `ctx.cache` is a BaseCache: see ContextCache in context.ts.
@@ -106,12 +106,24 @@ export class BaseCache {
 
   constructor(options: BaseCacheOptions) {
     checkOptions(options, ['backend', 'serializer', ...CACHE_OPTIONS], new.target.name)
-    const { backend, serializer, plugins = [], namespace = '', keyBuilder = defaultKeyBuilder, ttl = null, timeout = 5 } = options
+    const {
+      backend,
+      serializer,
+      plugins = [],
+      namespace = '',
+      keyBuilder = defaultKeyBuilder,
+      ttl = null,
+      timeout = 5,
+    } = options
     if (backend === null || typeof backend !== 'object' || typeof backend.get !== 'function') {
-      throw new TypeError(`[oniocache] backend must be a Backend instance (such as new MemoryBackend()); got ${describe(backend)}`)
+      throw new TypeError(
+        `[oniocache] backend must be a Backend instance (such as new MemoryBackend()); got ${describe(backend)}`,
+      )
     }
     if (typeof keyBuilder !== 'function') {
-      throw new TypeError(`[oniocache] keyBuilder must be a function (key, namespace) => string; got ${describe(keyBuilder)}`)
+      throw new TypeError(
+        `[oniocache] keyBuilder must be a function (key, namespace) => string; got ${describe(keyBuilder)}`,
+      )
     }
     this.backend = backend
     this.keyBuilder = keyBuilder
@@ -127,7 +139,8 @@ export class BaseCache {
     return this.#namespace
   }
   set namespace(namespace: string) {
-    if (typeof namespace !== 'string') throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
+    if (typeof namespace !== 'string')
+      throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
     this.#namespace = namespace
   }
 
@@ -160,7 +173,8 @@ export class BaseCache {
       typeof serializer.loads !== 'function'
     ) {
       throw new TypeError(
-        `[oniocache] serializer must have dumps(value) and loads(stored) methods, such as new JsonSerializer(); got ${describe(serializer)}`,
+        `[oniocache] serializer must have dumps(value) and loads(stored) methods, such as new JsonSerializer(); got ` +
+          `${describe(serializer)}`,
       )
     }
     this.#serializer = serializer
@@ -172,7 +186,9 @@ export class BaseCache {
   }
   set plugins(plugins: ReadonlyArray<Plugin | Middleware>) {
     if (!Array.isArray(plugins)) {
-      throw new TypeError(`[oniocache] plugins must be an array of plugins or middleware functions; got ${describe(plugins)}`)
+      throw new TypeError(
+        `[oniocache] plugins must be an array of plugins or middleware functions; got ${describe(plugins)}`,
+      )
     }
     this.#chain = plugins.length === 0 ? BARE : compose(chainLayers(plugins))
     this.#plugins = Object.freeze([...plugins])
@@ -196,10 +212,13 @@ export class BaseCache {
 
   /** The key that reaches the backend. */
   buildKey(key: string, namespace: string = this.#namespace): string {
-    if (typeof key !== 'string') throw new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
-    if (typeof namespace !== 'string') throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
+    if (typeof key !== 'string')
+      throw new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
+    if (typeof namespace !== 'string')
+      throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
     const built = this.keyBuilder(key, namespace)
-    if (typeof built !== 'string') throw new TypeError(`[oniocache] keyBuilder must return a string; it returned ${describe(built)}`)
+    if (typeof built !== 'string')
+      throw new TypeError(`[oniocache] keyBuilder must return a string; it returned ${describe(built)}`)
     return built
   }
 
@@ -284,7 +303,8 @@ export class BaseCache {
 
 function figures(plugins: ReadonlyArray<Plugin | Middleware>, name: string): unknown {
   for (const plugin of plugins) {
-    if (plugin !== null && typeof plugin === 'object' && name in plugin) return (plugin as unknown as Record<string, unknown>)[name]
+    if (plugin !== null && typeof plugin === 'object' && name in plugin)
+      return (plugin as unknown as Record<string, unknown>)[name]
   }
   return undefined
 }

@@ -25,6 +25,7 @@ interface Command {
  * The core step as a layer of the chain (the innermost; it never calls `next`).
  * With a synchronous backend (memory) it finishes before it returns and answers
  * `undefined`; otherwise it answers a promise of the backend's answer, handled.
+ * @internal
  */
 export function core(ctx: CommandContext): void | Promise<void> {
   const command = COMMAND_TABLE[ctx.command]
@@ -40,6 +41,7 @@ export function core(ctx: CommandContext): void | Promise<void> {
  * The core step timing itself into `ctx.took`: the innermost layer of a chain
  * with middleware other than `BasePlugin`s, which read `ctx.took` after `next()`
  * without measuring it (a `BasePlugin` measures its own `next()`).
+ * @internal
  */
 export function timedCore(clock: Clock): (ctx: CommandContext) => void | Promise<void> {
   return (ctx) => {
@@ -55,7 +57,7 @@ export function timedCore(clock: Clock): (ctx: CommandContext) => void | Promise
   }
 }
 
-/** What `ctx.command` answers when `ONIOCACHE_DISABLE=1`. */
+/** What `ctx.command` answers when `ONIOCACHE_DISABLE=1`. @internal */
 export function neutral(command: CommandName, args: CommandArgs): unknown {
   return COMMAND_TABLE[command].neutral(args)
 }
@@ -74,7 +76,10 @@ function ttlOf(ctx: CommandContext): number {
 
 function dump(ctx: CommandContext, key: string, value: unknown): unknown {
   if (value === undefined) {
-    throw new TypeError(`[oniocache] ${ctx.command}: the value of ${describe(key)} is undefined, which could not be told apart from a miss; store null instead`)
+    throw new TypeError(
+      `[oniocache] ${ctx.command}: the value of ${describe(key)} is undefined, which could not be told apart from a ` +
+        `miss; store null instead`,
+    )
   }
   const { serializer } = ctx.cache
   let stored: unknown
@@ -82,12 +87,16 @@ function dump(ctx: CommandContext, key: string, value: unknown): unknown {
     stored = ctx.args.dumps === undefined ? serializer.dumps(value) : ctx.args.dumps(value)
   } catch (error) {
     throw new SerializationError(
-      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot encode the value of ${describe(key)}: ${error instanceof Error ? error.message : String(error)}; nothing was written`,
+      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot encode the value of ${describe(key)}: ` +
+        `${error instanceof Error ? error.message : String(error)}; nothing was written`,
       { cause: error },
     )
   }
   if (stored === undefined) {
-    throw new SerializationError(`[oniocache] ${ctx.command}: ${serializer.constructor.name} encoded the value of ${describe(key)} as undefined; nothing was written`)
+    throw new SerializationError(
+      `[oniocache] ${ctx.command}: ${serializer.constructor.name} encoded the value of ${describe(key)} as ` +
+        `undefined; nothing was written`,
+    )
   }
   return stored
 }
@@ -98,7 +107,8 @@ function load(ctx: CommandContext, stored: unknown): unknown {
     return ctx.args.loads === undefined ? serializer.loads(stored) : ctx.args.loads(stored)
   } catch (error) {
     throw new SerializationError(
-      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot decode a stored value: ${error instanceof Error ? error.message : String(error)}`,
+      `[oniocache] ${ctx.command}: ${serializer.constructor.name} cannot decode a stored value: ` +
+        `${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     )
   }
@@ -116,14 +126,23 @@ function keysOf(ctx: CommandContext): string[] {
 
 function pairsOf(ctx: CommandContext): Array<[string, unknown]> {
   const pairs = ctx.args.pairs
-  if (pairs === null || typeof pairs !== 'object' || typeof (pairs as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new TypeError(`[oniocache] multiSet: pairs must be an iterable of [key, value] pairs (an array of pairs, a Map, Object.entries(…)); got ${describe(pairs)}`)
+  if (
+    pairs === null ||
+    typeof pairs !== 'object' ||
+    typeof (pairs as Iterable<unknown>)[Symbol.iterator] !== 'function'
+  ) {
+    throw new TypeError(
+      `[oniocache] multiSet: pairs must be an iterable of [key, value] pairs (an array of pairs, a Map, ` +
+        `Object.entries(…)); got ${describe(pairs)}`,
+    )
   }
   const out: Array<[string, unknown]> = []
   const keys: string[] = []
   for (const pair of pairs as Iterable<unknown>) {
     if (!Array.isArray(pair) || pair.length !== 2) {
-      throw new TypeError(`[oniocache] multiSet: pairs[${out.length}] is ${describe(pair)}, not a [key, value] pair; nothing was written`)
+      throw new TypeError(
+        `[oniocache] multiSet: pairs[${out.length}] is ${describe(pair)}, not a [key, value] pair; nothing was written`,
+      )
     }
     const key = keyOf(ctx, pair[0])
     keys.push(key)
@@ -246,7 +265,8 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
   expire: {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
-      if (ctx.args.ttl === undefined) throw new RangeError('[oniocache] expire: ttl is required (seconds, or 0 / null to remove the expiry)')
+      if (ctx.args.ttl === undefined)
+        throw new RangeError('[oniocache] expire: ttl is required (seconds, or 0 / null to remove the expiry)')
       return ctx.cache.backend.expire(key, ttlOf(ctx))
     },
     done: answerIsResult,
@@ -255,11 +275,14 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
   clear: {
     call(ctx) {
       const namespace = ctx.args.namespace ?? ctx.cache.namespace
-      if (typeof namespace !== 'string') throw new TypeError(`[oniocache] clear: namespace must be a string; got ${describe(namespace)}`)
+      if (typeof namespace !== 'string')
+        throw new TypeError(`[oniocache] clear: namespace must be a string; got ${describe(namespace)}`)
       const prefix = namespace === '' ? null : ctx.cache.buildKey('', namespace)
       if (prefix === '') {
         throw new TypeError(
-          `[oniocache] clear: the keyBuilder gives namespace ${describe(namespace)} no prefix (keyBuilder('', namespace) is ''), so its keys cannot be told from all others; nothing was deleted. Use a keyBuilder that prefixes keys, or clear({ namespace: '' }) to empty the whole store`,
+          `[oniocache] clear: the keyBuilder gives namespace ${describe(namespace)} no prefix (keyBuilder('', ` +
+            `namespace) is ''), so its keys cannot be told from all others; nothing was deleted. Use a keyBuilder ` +
+            `that prefixes keys, or clear({ namespace: '' }) to empty the whole store`,
         )
       }
       recordKeys(ctx, prefix === null ? '*' : prefix + '*')
@@ -273,7 +296,8 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
   raw: {
     call(ctx) {
       const { command, args = [] } = ctx.args
-      if (typeof command !== 'string') throw new TypeError(`[oniocache] raw: the command must be a string; got ${describe(command)}`)
+      if (typeof command !== 'string')
+        throw new TypeError(`[oniocache] raw: the command must be a string; got ${describe(command)}`)
       recordKeys(ctx, command)
       return ctx.cache.backend.raw(command, args)
     },

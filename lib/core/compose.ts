@@ -21,19 +21,20 @@ import { type CommandContext, type Context, enter, type Middleware, type Plugin 
  * accepts `undefined` from it, meaning that the inner layers have finished. Under
  * plain koa-compose the argument is ignored and a promise comes back, which such a
  * layer accepts too.
+ * @internal
  */
 export const SYNC_NEXT: unique symbol = Symbol('oniocache.syncNext')
 
-/** What a layer marked `SYNC_NEXT` is given as `next`. */
+/** What a layer marked `SYNC_NEXT` is given as `next`. @internal */
 export type SyncNext = (ctx: Context) => void | Promise<void>
 
-/** A layer of a chain: a middleware function, and whether it is marked `SYNC_NEXT`. */
+/** A layer of a chain: a middleware function, and whether it is marked `SYNC_NEXT`. @internal */
 export interface Layer {
   readonly run: Middleware
   readonly syncNext: boolean
 }
 
-/** A composed chain: answers `undefined` when the command finished synchronously, else a promise. */
+/** A composed chain: answers `undefined` when the command finished synchronously, else a promise. @internal */
 export type Chain = (ctx: CommandContext) => void | Promise<void>
 
 const isMarked = (fn: unknown): boolean => (fn as { [SYNC_NEXT]?: unknown })[SYNC_NEXT] === true
@@ -41,6 +42,7 @@ const isMarked = (fn: unknown): boolean => (fn as { [SYNC_NEXT]?: unknown })[SYN
 /**
  * A plugin (an object with `middleware(ctx, next)`) or a bare middleware function
  * as a layer; anything else is a TypeError that says what a plugin is.
+ * @internal
  */
 export function layerOf(plugin: unknown, index: number): Layer {
   if (typeof plugin === 'function') return { run: plugin as Middleware, syncNext: isMarked(plugin) }
@@ -54,12 +56,12 @@ export function layerOf(plugin: unknown, index: number): Layer {
   )
 }
 
-/** A layer marked `SYNC_NEXT`: for the chain's own layers (timeout, core step). */
+/** A layer marked `SYNC_NEXT`: for the chain's own layers (timeout, core step). @internal */
 export function syncLayer(run: (ctx: CommandContext, next: SyncNext) => void | Promise<unknown>): Layer {
   return { run: run as unknown as Middleware, syncNext: true }
 }
 
-/** Composes layers, the first outermost (see the module's comment for how it differs from koa-compose). */
+/** Composes layers, the first outermost (see the module's comment for how it differs from koa-compose). @internal */
 export function compose(layers: readonly Layer[]): Chain {
   const count = layers.length
   const runs = layers.map((layer) => layer.run as (ctx: CommandContext, next: unknown) => void | Promise<void>)

@@ -65,6 +65,7 @@ export let recordHits: (ctx: CommandContext, hits: number) => void
 /**
  * How many keys the core step found for a `get` or `multiGet`; `undefined` when a
  * middleware answered without reaching it (or for any other command).
+ * @internal
  */
 export let hitsOf: (ctx: Context) => number | undefined
 /** @internal The key(s) the core step built, for debug lines. */
@@ -81,6 +82,7 @@ export let enter: (ctx: CommandContext, depth: number) => boolean
  * The context of one command: exactly the fields of `Context`. What the core step
  * and the composer keep per command (the keys it built, how many it found, how
  * deep the chain got) sits in private fields, read through the functions above.
+ * @internal
  */
 export class CommandContext implements Context {
   readonly cache: ContextCache

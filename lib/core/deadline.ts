@@ -33,6 +33,7 @@ let tail: Due | null = null
 let timer: NodeJS.Timeout | undefined
 let tickMs = Infinity
 
+/** @internal */
 export function watch(item: Due, timeoutMs: number): void {
   item.timeoutMs = timeoutMs
   item.stamp = 0
@@ -45,6 +46,7 @@ export function watch(item: Due, timeoutMs: number): void {
   if (needed < tickMs) arm(needed)
 }
 
+/** @internal */
 export function unwatch(item: Due): void {
   const { prevDue, nextDue } = item
   if (prevDue === null) {
@@ -58,7 +60,7 @@ export function unwatch(item: Due): void {
   item.prevDue = item.nextDue = null
 }
 
-/** How many commands are being watched (for tests and leak checks). */
+/** How many commands are being watched (for tests and leak checks). @internal */
 export function watching(): number {
   let n = 0
   for (let item = head; item !== null; item = item.nextDue) n++

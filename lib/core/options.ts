@@ -70,6 +70,7 @@ const KNOWN = Object.fromEntries(
 /**
  * Why `options` are not options of `command` (not an object, or an unknown name),
  * as the TypeError a command rejects with; `undefined` when they are.
+ * @internal
  */
 export function optionsError(command: CommandName, options: unknown): TypeError | undefined {
   const known = KNOWN[command]
@@ -77,7 +78,11 @@ export function optionsError(command: CommandName, options: unknown): TypeError 
     let unknown: string[] | undefined
     for (const name in options) if (!known.has(name)) (unknown ??= []).push(JSON.stringify(name))
     if (unknown === undefined) return undefined
-    return new TypeError(`[oniocache] ${command}: unknown option ${unknown.join(', ')}; known: ${[...known].join(', ')}`)
+    return new TypeError(
+      `[oniocache] ${command}: unknown option ${unknown.join(', ')}; known: ${[...known].join(', ')}`,
+    )
   }
-  return new TypeError(`[oniocache] ${command}: options must be an object ({ ${[...known].join(', ')} }); got ${describe(options)}`)
+  return new TypeError(
+    `[oniocache] ${command}: options must be an object ({ ${[...known].join(', ')} }); got ${describe(options)}`,
+  )
 }

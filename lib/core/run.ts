@@ -21,6 +21,7 @@ const DEBUG = debug.enabled
  * The timeout layer: reads the call's timeout (else the cache's), runs the inner
  * layers and, if they are still running, answers the caller's promise — settled
  * with `ctx.result` when they finish, or rejected once the timeout has passed.
+ * @internal
  */
 export function timeout(ctx: CommandContext, next: SyncNext): void | Promise<unknown> {
   const given = ctx.args.timeout
@@ -33,6 +34,7 @@ export function timeout(ctx: CommandContext, next: SyncNext): void | Promise<unk
 /**
  * Runs a composed chain (the timeout outermost) and answers the caller's promise.
  * Nothing is ever thrown: every error, bad input included, is a rejection.
+ * @internal
  */
 export function run(ctx: CommandContext, chain: Chain): Promise<unknown> {
   const started = DEBUG ? now() : 0
@@ -52,6 +54,7 @@ export function run(ctx: CommandContext, chain: Chain): Promise<unknown> {
  * A backend call outside the command table (a lock's compare-and-delete, its
  * pub/sub) bounded like a command: past `seconds` (0: unbounded) it rejects with a
  * `TimeoutError` named `what`.
+ * @internal
  */
 export function bounded<T>(what: string, seconds: number, call: () => PromiseLike<T> | T): Promise<T> {
   let inner: PromiseLike<T> | T
@@ -71,7 +74,12 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
 }
 
 /** The promise of something still running: settled by it or, past its timeout, by the deadline. */
-function settleLater(inner: PromiseLike<unknown>, seconds: number, what: string, ctx: CommandContext | undefined): Promise<unknown> {
+function settleLater(
+  inner: PromiseLike<unknown>,
+  seconds: number,
+  what: string,
+  ctx: CommandContext | undefined,
+): Promise<unknown> {
   const promise = new Promise(capture)
   const pending = new Pending(what, seconds, ctx, capturedResolve, capturedReject)
   if (seconds > 0) watch(pending, seconds * 1000)

@@ -60,7 +60,8 @@ export function cached<This, Args extends unknown[], R>(
   fn: (this: This, ...args: Args) => R,
   options: CachedOptions<This, Args, R>,
 ): CachedFunction<This, Args, Awaited<R>> {
-  if (typeof fn !== 'function') throw new TypeError(`[oniocache] cached(fn, options): fn must be a function; got ${describe(fn)}`)
+  if (typeof fn !== 'function')
+    throw new TypeError(`[oniocache] cached(fn, options): fn must be a function; got ${describe(fn)}`)
   const name = fn.name === '' ? 'anonymous' : fn.name
   const config = cachedConfig(`cached ${name}`, options, CACHED_OPTIONS)
   const cache = fixedCache(`cached ${name}`, options.cache)
@@ -114,15 +115,26 @@ export const CACHED_OPTIONS: readonly string[] = ['cache', 'ttl', 'namespace', '
 export function cachedConfig(what: string, options: object, known: Iterable<string>): CachedConfig {
   checkNames(what, options, known)
   const { key, keyBuilder, skipCache } = options as { key?: unknown; keyBuilder?: unknown; skipCache?: unknown }
-  if (key !== undefined && typeof key !== 'string') throw new TypeError(`[oniocache] ${what}: key must be a string; got ${describe(key)}`)
+  if (key !== undefined && typeof key !== 'string')
+    throw new TypeError(`[oniocache] ${what}: key must be a string; got ${describe(key)}`)
   if (keyBuilder !== undefined && typeof keyBuilder !== 'function') {
-    throw new TypeError(`[oniocache] ${what}: keyBuilder must be a function (args, fn) => string; got ${describe(keyBuilder)}`)
+    throw new TypeError(
+      `[oniocache] ${what}: keyBuilder must be a function (args, fn) => string; got ${describe(keyBuilder)}`,
+    )
   }
-  if (key !== undefined && keyBuilder !== undefined) throw new TypeError(`[oniocache] ${what}: give key (one fixed key) or keyBuilder (a key per call), not both`)
+  if (key !== undefined && keyBuilder !== undefined)
+    throw new TypeError(`[oniocache] ${what}: give key (one fixed key) or keyBuilder (a key per call), not both`)
   if (skipCache !== undefined && typeof skipCache !== 'function') {
-    throw new TypeError(`[oniocache] ${what}: skipCache must be a function (result) => boolean; got ${describe(skipCache)}`)
+    throw new TypeError(
+      `[oniocache] ${what}: skipCache must be a function (result) => boolean; got ${describe(skipCache)}`,
+    )
   }
-  return { ...entryOptions(what, options), key, keyBuilder: keyBuilder as CachedConfig['keyBuilder'], skipCache: skipCache as CachedConfig['skipCache'] }
+  return {
+    ...entryOptions(what, options),
+    key,
+    keyBuilder: keyBuilder as CachedConfig['keyBuilder'],
+    skipCache: skipCache as CachedConfig['skipCache'],
+  }
 }
 
 /** The engine of `cached` and `@Cached`: look up, else call and store. @internal */
@@ -138,7 +150,10 @@ export function cachedInvoker<This, Args extends unknown[], T>(
     if (fixedKey !== undefined) return fixedKey
     if (keyBuilder !== undefined) {
       const key = keyBuilder.call(self, args, fn)
-      if (typeof key !== 'string') throw new TypeError(`[oniocache] ${site.kind} ${site.name(self)}: keyBuilder must return a string; it returned ${describe(key)}`)
+      if (typeof key !== 'string')
+        throw new TypeError(
+          `[oniocache] ${site.kind} ${site.name(self)}: keyBuilder must return a string; it returned ${describe(key)}`,
+        )
       return key
     }
     return defaultKey(site, self, args)
@@ -154,7 +169,12 @@ export function cachedInvoker<This, Args extends unknown[], T>(
     const fill = async (): Promise<unknown> => {
       const result = await fn.apply(self, args)
       if (flags.cacheWrite && result !== undefined && !(skipCache?.(result) ?? false)) {
-        const write = settle(() => cache.set(key, result, { ttl, namespace }), site.kind, key, 'the result is returned uncached')
+        const write = settle(
+          () => cache.set(key, result, { ttl, namespace }),
+          site.kind,
+          key,
+          'the result is returned uncached',
+        )
         if (flags.waitForWrite) await write
       }
       return result

@@ -1,6 +1,7 @@
 /**
  * The stable encoding of a call's arguments that default decorator keys are made
- * of: `getUser#1a2b3c4d("42")`, `UserService.find#5e6f7a8b(1,{"active":true})` (see `functionTag`). Equal argument lists
+ * of: `getUser#1a2b3c4d("42")`, `UserService.find#5e6f7a8b(1,{"active":true})` (see `functionTag`). Equal argument
+ * lists
  * (deep, object key order ignored) give the same text and different ones different
  * text, in every process, so a key written by one process is found by another.
  *
@@ -20,7 +21,8 @@
  * | typed array, `Buffer`, `DataView`, `ArrayBuffer` | `Uint8Array(0aff)`: the type name and the bytes in hex |
  * | `RegExp` | `RegExp("a.c","gi")` |
  * | boxed primitive | `Number(1)`, `String("x")`, `Boolean(true)`, `BigInt(1n)` |
- * | instance with `toJSON()` (`URL`, most value classes) | `URL("http://x/")`: the class name and the encoding of what `toJSON()` answers |
+ * | instance with `toJSON()` (`URL`, most value classes) | `URL("http://x/")`: the class name and the encoding of what
+ * `toJSON()` answers |
  * | other class instance | `User{"id":1}`: the class name and its own enumerable properties, sorted |
  *
  * Functions, symbols (as values or as property keys), promises, `WeakMap`, `WeakSet`
@@ -29,10 +31,10 @@
  */
 import { createHash } from 'node:crypto'
 
-/** Past this many bytes (UTF-8) a default key carries a sha256 digest of the arguments instead. */
+/** Past this many bytes (UTF-8) a default key carries a sha256 digest of the arguments instead. @internal */
 export const MAX_KEY_BYTES = 200
 
-/** Why an argument cannot be keyed, and where: `arguments[1].onDone`. */
+/** Why an argument cannot be keyed, and where: `arguments[1].onDone`. @internal */
 export class UnkeyableError extends Error {
   readonly path: string
   readonly reason: string
@@ -46,6 +48,7 @@ export class UnkeyableError extends Error {
 /**
  * The default key of a call: `name(encoded arguments)`, or `name(sha256:<hex>)`
  * when that would be longer than `MAX_KEY_BYTES` bytes. Throws `UnkeyableError`.
+ * @internal
  */
 export function argumentsKey(name: string, args: readonly unknown[]): string {
   const encoded = encodeList(args)
@@ -54,7 +57,7 @@ export function argumentsKey(name: string, args: readonly unknown[]): string {
   return `${name}(sha256:${createHash('sha256').update(encoded).digest('hex')})`
 }
 
-/** The encoding of an argument list, without the function name: `1,"a",undefined`. */
+/** The encoding of an argument list, without the function name: `1,"a",undefined`. @internal */
 export function encodeList(args: readonly unknown[]): string {
   const ancestors = new Set<object>()
   const parts = new Array<string>(args.length)
@@ -72,6 +75,7 @@ const tags = new WeakMap<object, string>()
  * same source in the same order gives the same tags in every process, so a key
  * written by one process is found by another; the same function always gets the
  * same tag.
+ * @internal
  */
 export function functionTag(fn: (...args: never[]) => unknown): string {
   let tag = tags.get(fn)
@@ -95,13 +99,20 @@ function encodeString(value: string): string {
 
 function encode(value: unknown, path: string, ancestors: Set<object>): string {
   switch (typeof value) {
-    case 'string': return encodeString(value)
-    case 'number': return String(value) // String(-0) is '0'; NaN is 'NaN'
-    case 'boolean': return value ? 'true' : 'false'
-    case 'undefined': return 'undefined'
-    case 'bigint': return `${value}n`
-    case 'function': throw new UnkeyableError(path, 'is a function')
-    case 'symbol': throw new UnkeyableError(path, `is a symbol (${value.toString()})`)
+    case 'string':
+      return encodeString(value)
+    case 'number':
+      return String(value) // String(-0) is '0'; NaN is 'NaN'
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'undefined':
+      return 'undefined'
+    case 'bigint':
+      return `${value}n`
+    case 'function':
+      throw new UnkeyableError(path, 'is a function')
+    case 'symbol':
+      throw new UnkeyableError(path, `is a symbol (${value.toString()})`)
   }
   if (value === null) return 'null'
   const object = value as object
@@ -156,20 +167,23 @@ function encodeObject(value: object, path: string, ancestors: Set<object>): stri
     throw new UnkeyableError(path, `is a ${className(value)}, whose contents cannot be read`)
   }
   const toJSON = (value as { toJSON?: unknown }).toJSON
-  if (typeof toJSON === 'function') return `${className(value)}(${encode(toJSON.call(value), `${path}.toJSON()`, ancestors)})`
+  if (typeof toJSON === 'function')
+    return `${className(value)}(${encode(toJSON.call(value), `${path}.toJSON()`, ancestors)})`
   return `${className(value)}{${properties(value, path, ancestors)}}`
 }
 
 function properties(value: object, path: string, ancestors: Set<object>): string {
   for (const symbol of Object.getOwnPropertySymbols(value)) {
-    if (Object.prototype.propertyIsEnumerable.call(value, symbol)) throw new UnkeyableError(`${path}[${symbol.toString()}]`, 'is a symbol-keyed property')
+    if (Object.prototype.propertyIsEnumerable.call(value, symbol))
+      throw new UnkeyableError(`${path}[${symbol.toString()}]`, 'is a symbol-keyed property')
   }
   const names = Object.keys(value).sort()
   const parts = new Array<string>(names.length)
   const record = value as Record<string, unknown>
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!
-    parts[i] = `${encodeString(name)}:${encode(record[name], `${path}${/^[A-Za-z_$][\w$]*$/.test(name) ? '.' + name : `[${JSON.stringify(name)}]`}`, ancestors)}`
+    const at = /^[A-Za-z_$][\w$]*$/.test(name) ? `${path}.${name}` : `${path}[${JSON.stringify(name)}]`
+    parts[i] = `${encodeString(name)}:${encode(record[name], at, ancestors)}`
   }
   return parts.join(',')
 }

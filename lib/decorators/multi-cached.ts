@@ -28,7 +28,8 @@ import {
 export type MultiResult = Readonly<Record<string, unknown>> | ReadonlyMap<string, unknown>
 
 /** The type of the values of a `MultiResult`. */
-export type MultiValue<Res> = Res extends ReadonlyMap<string, infer V> ? V : Res extends Readonly<Record<string, infer V>> ? V : never
+export type MultiValue<Res> =
+  Res extends ReadonlyMap<string, infer V> ? V : Res extends Readonly<Record<string, infer V>> ? V : never
 
 /** A keys argument: any iterable of strings (an array, a Set, a generator), but not a string itself. */
 type KeysLike<T> = T extends string ? never : T extends Iterable<string> ? T : never
@@ -45,11 +46,12 @@ export type KeysIndex<Args extends unknown[]> = {
 }[number]
 
 /** Names of the properties of the first argument that are iterables of strings. */
-export type KeysProperty<Args extends unknown[]> = NonNullable<Args[0]> extends infer First
-  ? First extends object
-    ? { [P in keyof First]-?: [KeysLike<NonNullable<First[P]>>] extends [never] ? never : P }[keyof First] & string
+export type KeysProperty<Args extends unknown[]> =
+  NonNullable<Args[0]> extends infer First
+    ? First extends object
+      ? { [P in keyof First]-?: [KeysLike<NonNullable<First[P]>>] extends [never] ? never : P }[keyof First] & string
+      : never
     : never
-  : never
 
 /** Where `multiCached` finds the keys: an argument's index, or a property of the first argument. */
 export type KeysFrom<Args extends unknown[]> = KeysIndex<Args> | KeysProperty<Args>
@@ -64,7 +66,10 @@ export type ReturnsOption<Res> = Res extends ReadonlyMap<string, unknown> ? { re
 export interface MultiCachedOptions<This, Args extends unknown[], Res> extends EntryOptions {
   /** The cache that holds the values. */
   cache: Cache
-  /** The index of the keys argument (an array of strings), or the name of the property of the first argument that holds them. */
+  /**
+   * The index of the keys argument (an array of strings), or the name of the property of the first argument that holds
+   * them.
+   */
   keysFrom: KeysFrom<Args>
   /** The cache key of one key. Default: the key itself. Runs with the call's `this`. */
   keyBuilder?: (this: This, key: string, args: Args) => string
@@ -94,7 +99,8 @@ export function multiCached<This, Args extends unknown[], Res extends MultiResul
   fn: (this: This, ...args: Args) => Res | Promise<Res>,
   options: MultiCachedOptions<This, Args, Res> & ReturnsOption<Res>,
 ): MultiCachedFunction<This, Args, Res> {
-  if (typeof fn !== 'function') throw new TypeError(`[oniocache] multiCached(fn, options): fn must be a function; got ${describe(fn)}`)
+  if (typeof fn !== 'function')
+    throw new TypeError(`[oniocache] multiCached(fn, options): fn must be a function; got ${describe(fn)}`)
   const name = fn.name === '' ? 'anonymous' : fn.name
   const config = multiConfig(`multiCached ${name}`, options)
   const cache = fixedCache(`multiCached ${name}`, options.cache)
@@ -128,19 +134,35 @@ const MULTI_OPTIONS: readonly string[] = ['cache', 'keysFrom', 'keyBuilder', 'sk
 
 function multiConfig(what: string, options: object): MultiConfig {
   checkNames(what, options, MULTI_OPTIONS)
-  const { keysFrom, keyBuilder, skipCache, returns = 'record' } = options as { keysFrom?: unknown; keyBuilder?: unknown; skipCache?: unknown; returns?: unknown }
-  if (!((typeof keysFrom === 'number' && Number.isSafeInteger(keysFrom) && keysFrom >= 0) || (typeof keysFrom === 'string' && keysFrom !== ''))) {
+  const {
+    keysFrom,
+    keyBuilder,
+    skipCache,
+    returns = 'record',
+  } = options as { keysFrom?: unknown; keyBuilder?: unknown; skipCache?: unknown; returns?: unknown }
+  if (
+    !(
+      (typeof keysFrom === 'number' && Number.isSafeInteger(keysFrom) && keysFrom >= 0) ||
+      (typeof keysFrom === 'string' && keysFrom !== '')
+    )
+  ) {
     throw new TypeError(
-      `[oniocache] ${what}: keysFrom must be the index of the keys argument (0, 1, …) or the name of the property of the first argument that holds the keys; got ${describe(keysFrom)}`,
+      `[oniocache] ${what}: keysFrom must be the index of the keys argument (0, 1, …) or the name of the property ` +
+        `of the first argument that holds the keys; got ${describe(keysFrom)}`,
     )
   }
   if (keyBuilder !== undefined && typeof keyBuilder !== 'function') {
-    throw new TypeError(`[oniocache] ${what}: keyBuilder must be a function (key, args) => string; got ${describe(keyBuilder)}`)
+    throw new TypeError(
+      `[oniocache] ${what}: keyBuilder must be a function (key, args) => string; got ${describe(keyBuilder)}`,
+    )
   }
   if (skipCache !== undefined && typeof skipCache !== 'function') {
-    throw new TypeError(`[oniocache] ${what}: skipCache must be a function (key, value) => boolean; got ${describe(skipCache)}`)
+    throw new TypeError(
+      `[oniocache] ${what}: skipCache must be a function (key, value) => boolean; got ${describe(skipCache)}`,
+    )
   }
-  if (returns !== 'record' && returns !== 'map') throw new TypeError(`[oniocache] ${what}: returns must be 'record' or 'map'; got ${describe(returns)}`)
+  if (returns !== 'record' && returns !== 'map')
+    throw new TypeError(`[oniocache] ${what}: returns must be 'record' or 'map'; got ${describe(returns)}`)
   return {
     ...entryOptions(what, options),
     keysFrom,
@@ -156,12 +178,19 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
   site: Site<This>,
 ): Invoke<This, Args, Res> {
   const { ttl, namespace, keysFrom, keyBuilder, skipCache, returns } = config
-  const where = typeof keysFrom === 'number' ? `argument ${keysFrom}` : `the ${JSON.stringify(keysFrom)} property of the first argument`
+  const where =
+    typeof keysFrom === 'number'
+      ? `argument ${keysFrom}`
+      : `the ${JSON.stringify(keysFrom)} property of the first argument`
 
-  /** The keys of a call (read once: a generator can be read only once), duplicates dropped, and the argument they came in. */
+  /**
+   * The keys of a call (read once: a generator can be read only once), duplicates dropped, and the argument they came
+   * in.
+   */
   function keysOf(self: This, args: Args): { keys: string[]; given: unknown } {
     const holder: unknown = typeof keysFrom === 'number' ? args : args[0]
-    const given = holder !== null && typeof holder === 'object' ? (holder as Record<string | number, unknown>)[keysFrom] : undefined
+    const given =
+      holder !== null && typeof holder === 'object' ? (holder as Record<string | number, unknown>)[keysFrom] : undefined
     // A string is iterable too, but as its characters: never what a keys argument means.
     const keys =
       given !== null && typeof given === 'object' && typeof (given as Iterable<unknown>)[Symbol.iterator] === 'function'
@@ -188,7 +217,10 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
   function cacheKeyOf(self: This, key: string, args: Args): string {
     if (keyBuilder === undefined) return key
     const built = keyBuilder.call(self, key, args)
-    if (typeof built !== 'string') throw new TypeError(`[oniocache] ${site.kind} ${site.name(self)}: keyBuilder must return a string; it returned ${describe(built)}`)
+    if (typeof built !== 'string')
+      throw new TypeError(
+        `[oniocache] ${site.kind} ${site.name(self)}: keyBuilder must return a string; it returned ${describe(built)}`,
+      )
     return built
   }
 
@@ -203,7 +235,10 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
       return found
     }
     if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
-      throw new TypeError(`[oniocache] ${site.kind} ${site.name(self)}: the function must answer a record or a Map keyed like its keys; it answered ${describe(answer)}`)
+      throw new TypeError(
+        `[oniocache] ${site.kind} ${site.name(self)}: the function must answer a record or a Map keyed like its ` +
+          `keys; it answered ${describe(answer)}`,
+      )
     }
     for (const key of keys) {
       const value: unknown = Object.hasOwn(answer, key) ? (answer as Record<string, unknown>)[key] : undefined
@@ -221,7 +256,13 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
       try {
         stored = await cache.multiGet(cacheKeys, { namespace })
       } catch (error) {
-        if (debug.enabled) debug('%s %s: cache read failed, every key counts as missing: %s', site.kind, site.name(self), errorText(error))
+        if (debug.enabled)
+          debug(
+            '%s %s: cache read failed, every key counts as missing: %s',
+            site.kind,
+            site.name(self),
+            errorText(error),
+          )
       }
     }
     const values = new Map<string, unknown>()
@@ -246,7 +287,12 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
         if (flags.cacheWrite && !(skipCache?.(key, value) ?? false)) pairs.push([missingCacheKeys[i]!, value])
       }
       if (pairs.length > 0) {
-        const write = settle(() => cache.multiSet(pairs, { ttl, namespace }), site.kind, site.name(self), 'the values are returned uncached')
+        const write = settle(
+          () => cache.multiSet(pairs, { ttl, namespace }),
+          site.kind,
+          site.name(self),
+          'the values are returned uncached',
+        )
         if (flags.waitForWrite) await write
       }
     }

@@ -10,7 +10,7 @@ import type { BaseCache as Cache } from '../core/cache.js'
 import { RedLock } from '../locks/red-lock.js'
 import { debug } from '../util/debug.js'
 import { describe } from '../util/describe.js'
-import { toSeconds, type Duration } from '../util/duration.js'
+import { type Duration, toSeconds } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import {
   type AroundMiss,
@@ -43,7 +43,9 @@ export interface StampedeOptions {
   lease?: Duration
 }
 
-export interface CachedStampedeOptions<This, Args extends unknown[], R> extends CachedOptions<This, Args, R>, StampedeOptions {}
+export interface CachedStampedeOptions<This, Args extends unknown[], R>
+  extends CachedOptions<This, Args, R>,
+    StampedeOptions {}
 export interface CachedStampedeMethodOptions<Self> extends CachedMethodOptions<Self>, StampedeOptions {}
 
 const STAMPEDE_OPTIONS: readonly string[] = [...CACHED_OPTIONS, 'lease']
@@ -58,7 +60,8 @@ export function cachedStampede<This, Args extends unknown[], R>(
   fn: (this: This, ...args: Args) => R,
   options: CachedStampedeOptions<This, Args, R>,
 ): CachedFunction<This, Args, Awaited<R>> {
-  if (typeof fn !== 'function') throw new TypeError(`[oniocache] cachedStampede(fn, options): fn must be a function; got ${describe(fn)}`)
+  if (typeof fn !== 'function')
+    throw new TypeError(`[oniocache] cachedStampede(fn, options): fn must be a function; got ${describe(fn)}`)
   const name = fn.name === '' ? 'anonymous' : fn.name
   const what = `cachedStampede ${name}`
   const [lease, config] = stampedeConfig(what, options)
@@ -92,7 +95,12 @@ function stampedeConfig(what: string, options: object): [number, CachedConfig] {
  * (`cacheRead: false`) wants a fresh result: it takes no lock, as the lock is only
  * there to read what another caller stored.
  */
-function stampedeInvoker<This, Args extends unknown[], T>(fn: (this: This, ...args: Args) => unknown, config: CachedConfig, site: Site<This>, lease: number): Invoke<This, Args, T> {
+function stampedeInvoker<This, Args extends unknown[], T>(
+  fn: (this: This, ...args: Args) => unknown,
+  config: CachedConfig,
+  site: Site<This>,
+  lease: number,
+): Invoke<This, Args, T> {
   const locked = cachedInvoker<This, Args, T>(fn, config, site, underLock(lease))
   const fresh = cachedInvoker<This, Args, T>(fn, config, site)
   return (self, args, flags) => (flags.cacheRead ? locked : fresh)(self, args, flags)
@@ -118,7 +126,9 @@ function underLock(lease: number): AroundMiss {
       if (hit !== undefined) return hit
       return await fill()
     } finally {
-      await lock.release().catch((error: unknown) => debug('cachedStampede %s: release failed: %s', miss.key, String(error)))
+      await lock
+        .release()
+        .catch((error: unknown) => debug('cachedStampede %s: release failed: %s', miss.key, String(error)))
     }
   }
 }
@@ -128,7 +138,12 @@ function underLock(lease: number): AroundMiss {
  * flight. The key is worked out as `cached` does; a call whose key cannot be
  * built goes through alone (and gets `cached`'s error).
  */
-function coalesced<This, Args extends unknown[], T>(invoke: Invoke<This, Args, T>, config: CachedConfig, site: Site<This>, fn: unknown): Invoke<This, Args, T> {
+function coalesced<This, Args extends unknown[], T>(
+  invoke: Invoke<This, Args, T>,
+  config: CachedConfig,
+  site: Site<This>,
+  fn: unknown,
+): Invoke<This, Args, T> {
   const inflight = new WeakMap<Cache, Map<string, Promise<T>>>()
   const keyOf = (self: This, args: Args): string => {
     if (config.key !== undefined) return config.key
@@ -144,7 +159,9 @@ function coalesced<This, Args extends unknown[], T>(invoke: Invoke<This, Args, T
     } catch {
       return invoke(self, args, flags)
     }
-    const id = `${Number(flags.cacheRead)}${Number(flags.cacheWrite)}${Number(flags.waitForWrite)} ${JSON.stringify(config.namespace ?? null)} ${key}`
+    const id =
+      `${Number(flags.cacheRead)}${Number(flags.cacheWrite)}${Number(flags.waitForWrite)} ` +
+      `${JSON.stringify(config.namespace ?? null)} ${key}`
     let running = inflight.get(cache)
     if (running === undefined) inflight.set(cache, (running = new Map()))
     const shared = running.get(id)
@@ -155,4 +172,3 @@ function coalesced<This, Args extends unknown[], T>(invoke: Invoke<This, Args, T
     return call
   }
 }
-

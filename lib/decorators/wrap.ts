@@ -6,7 +6,7 @@
 import type { BaseCache as Cache } from '../core/cache.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
-import { toSeconds, type Duration } from '../util/duration.js'
+import { type Duration, toSeconds } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import { functionTag } from './key-encoding.js'
 
@@ -46,6 +46,7 @@ export type CachingDecorator<Self, Res = unknown> = <This extends Self, Args ext
 /** The per-call switches, all set. */
 export type Flags = Readonly<Required<CallOptions>>
 
+/** @internal */
 export const DEFAULT_FLAGS: Flags = Object.freeze({ cacheRead: true, cacheWrite: true, waitForWrite: true })
 
 /** Runs one call: `this`, the arguments and the per-call switches. @internal */
@@ -86,7 +87,12 @@ export class MethodSite implements Site {
 
   readonly #tag: string
 
-  constructor(kind: string, context: ClassMethodDecoratorContext, cache: (self: unknown) => Cache, method: AnyFunction) {
+  constructor(
+    kind: string,
+    context: ClassMethodDecoratorContext,
+    cache: (self: unknown) => Cache,
+    method: AnyFunction,
+  ) {
     this.kind = kind
     this.#tag = functionTag(method)
     this.method = String(context.name)
@@ -105,7 +111,11 @@ export class MethodSite implements Site {
   }
 
   #findOwner(self: unknown): string {
-    for (let holder = this.#private ? null : self; (typeof holder === 'object' && holder !== null) || typeof holder === 'function'; holder = Object.getPrototypeOf(holder)) {
+    for (
+      let holder = this.#private ? null : self;
+      (typeof holder === 'object' && holder !== null) || typeof holder === 'function';
+      holder = Object.getPrototypeOf(holder)
+    ) {
       if (Object.getOwnPropertyDescriptor(holder, this.#key)?.value === this.wrapper) {
         const owner = this.isStatic ? holder : (holder as { constructor?: unknown }).constructor
         return (this.#owner = typeof owner === 'function' && owner.name !== '' ? owner.name : 'anonymous')
@@ -131,10 +141,17 @@ export function methodDecorator(
   const cache = cacheResolver(kind, source)
   return (method, context) => {
     if (context === null || typeof context !== 'object' || context.kind !== 'method') {
-      const what = context !== null && typeof context === 'object' ? `a ${String((context as { kind?: unknown }).kind)}` : describe(context)
-      throw new TypeError(`[oniocache] ${kind} decorates methods (a standard TC39 decorator, without experimentalDecorators); it was applied to ${what}`)
+      const what =
+        context !== null && typeof context === 'object'
+          ? `a ${String((context as { kind?: unknown }).kind)}`
+          : describe(context)
+      throw new TypeError(
+        `[oniocache] ${kind} decorates methods (a standard TC39 decorator, without experimentalDecorators); it was ` +
+          `applied to ${what}`,
+      )
     }
-    if (typeof method !== 'function') throw new TypeError(`[oniocache] ${kind} decorates methods; got ${describe(method)}`)
+    if (typeof method !== 'function')
+      throw new TypeError(`[oniocache] ${kind} decorates methods; got ${describe(method)}`)
     const site = new MethodSite(kind, context, cache, method)
     const wrapper = wrap(method, site)
     Object.defineProperty(wrapper, 'name', { value: method.name })
@@ -152,17 +169,27 @@ export function checkNames(what: string, options: unknown, known: Iterable<strin
 }
 
 /** @internal */
-export function entryOptions(what: string, options: object): { ttl: Duration | null | undefined; namespace: string | undefined } {
+export function entryOptions(
+  what: string,
+  options: object,
+): { ttl: Duration | null | undefined; namespace: string | undefined } {
   const { ttl, namespace } = options as { ttl?: unknown; namespace?: unknown }
   if (ttl !== undefined) toSeconds(ttl, `${what}: ttl`)
-  if (namespace !== undefined && typeof namespace !== 'string') throw new TypeError(`[oniocache] ${what}: namespace must be a string; got ${describe(namespace)}`)
+  if (namespace !== undefined && typeof namespace !== 'string')
+    throw new TypeError(`[oniocache] ${what}: namespace must be a string; got ${describe(namespace)}`)
   return { ttl: ttl as Duration | null | undefined, namespace }
 }
 
+/** @internal */
 export function isCache(value: unknown): value is Cache {
   if (value === null || typeof value !== 'object') return false
   const cache = value as Record<string, unknown>
-  return typeof cache.get === 'function' && typeof cache.set === 'function' && typeof cache.multiGet === 'function' && typeof cache.multiSet === 'function'
+  return (
+    typeof cache.get === 'function' &&
+    typeof cache.set === 'function' &&
+    typeof cache.multiGet === 'function' &&
+    typeof cache.multiSet === 'function'
+  )
 }
 
 /** @internal */
@@ -179,11 +206,15 @@ function cacheResolver(kind: string, source: unknown): (self: unknown) => Cache 
   if (typeof source === 'function') {
     return (self) => {
       const cache: unknown = source(self)
-      if (!isCache(cache)) throw new TypeError(`[oniocache] ${kind}: the cache function answered ${describe(cache)}, not a Cache`)
+      if (!isCache(cache))
+        throw new TypeError(`[oniocache] ${kind}: the cache function answered ${describe(cache)}, not a Cache`)
       return cache
     }
   }
-  throw new TypeError(`[oniocache] ${kind}: cache must be a Cache (such as new MemoryCache()) or a function (self) => Cache; got ${describe(source)}`)
+  throw new TypeError(
+    `[oniocache] ${kind}: cache must be a Cache (such as new MemoryCache()) or a function (self) => Cache; got ` +
+      `${describe(source)}`,
+  )
 }
 
 /** The site of a wrapped function: its name (`anonymous` if it has none) and its one cache. @internal */
@@ -193,8 +224,13 @@ export function functionSite(kind: string, fn: (...args: never[]) => unknown, ca
   return { kind, name: () => name, keyName: () => keyName, cache: () => cache }
 }
 
-/** A write that never rejects (nor throws): a failure is logged. */
-export async function settle(write: () => Promise<unknown>, kind: string, label: string, outcome: string): Promise<void> {
+/** A write that never rejects (nor throws): a failure is logged. @internal */
+export async function settle(
+  write: () => Promise<unknown>,
+  kind: string,
+  label: string,
+  outcome: string,
+): Promise<void> {
   try {
     await write()
   } catch (error) {
@@ -202,15 +238,24 @@ export async function settle(write: () => Promise<unknown>, kind: string, label:
   }
 }
 
+/** @internal */
 export function checkFlags(what: string, options: unknown): Flags {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`[oniocache] ${what}.options: pass an object ({ cacheRead?, cacheWrite?, waitForWrite? }); got ${describe(options)}`)
+    throw new TypeError(
+      `[oniocache] ${what}.options: pass an object ({ cacheRead?, cacheWrite?, waitForWrite? }); got ` +
+        `${describe(options)}`,
+    )
   }
   const flags = { ...DEFAULT_FLAGS }
   for (const [name, value] of Object.entries(options)) {
-    if (!(name in DEFAULT_FLAGS)) throw new TypeError(`[oniocache] ${what}.options: unknown option ${JSON.stringify(name)}; known: cacheRead, cacheWrite, waitForWrite`)
+    if (!(name in DEFAULT_FLAGS))
+      throw new TypeError(
+        `[oniocache] ${what}.options: unknown option ${JSON.stringify(name)}; known: cacheRead, cacheWrite, ` +
+          `waitForWrite`,
+      )
     if (value === undefined) continue
-    if (typeof value !== 'boolean') throw new TypeError(`[oniocache] ${what}.options: ${name} must be a boolean; got ${describe(value)}`)
+    if (typeof value !== 'boolean')
+      throw new TypeError(`[oniocache] ${what}.options: ${name} must be a boolean; got ${describe(value)}`)
     flags[name as keyof Flags] = value
   }
   return Object.freeze(flags)
@@ -225,7 +270,7 @@ export interface CachedFunction<This, Args extends unknown[], T> {
   options(options: CallOptions): (this: This, ...args: Args) => Promise<T>
 }
 
-/** The public face of an invoker: a function with `.cache` and `.options(…)`. */
+/** The public face of an invoker: a function with `.cache` and `.options(…)`. @internal */
 export function callable<This, Args extends unknown[], T>(
   invoke: Invoke<This, Args, T>,
   name: string,

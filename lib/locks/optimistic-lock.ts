@@ -32,7 +32,8 @@ export class OptimisticLock {
 
   /** Reads the stored value of `key` (as stored, serialized) as the token `cas` compares against. */
   static async acquire(cache: Cache, key: string): Promise<OptimisticLock> {
-    if (typeof key !== 'string') throw new TypeError(`[oniocache] OptimisticLock: key must be a string; got ${describe(key)}`)
+    if (typeof key !== 'string')
+      throw new TypeError(`[oniocache] OptimisticLock: key must be a string; got ${describe(key)}`)
     const token = await cache.get(key, { loads: stored })
     return new OptimisticLock(cache, key, token)
   }
@@ -43,9 +44,16 @@ export class OptimisticLock {
    */
   async cas(value: unknown, options: { ttl?: SetOptions['ttl'] } = {}): Promise<true> {
     const token = this.#token
-    const written = await this.cache.set(this.key, value, token === undefined ? { ttl: options.ttl } : { ttl: options.ttl, casToken: token })
+    const written = await this.cache.set(
+      this.key,
+      value,
+      token === undefined ? { ttl: options.ttl } : { ttl: options.ttl, casToken: token },
+    )
     if (!written) {
-      throw new OptimisticLockError(`[oniocache] the value of ${JSON.stringify(this.key)} changed since OptimisticLock.acquire: read it again and retry`)
+      throw new OptimisticLockError(
+        `[oniocache] the value of ${JSON.stringify(this.key)} changed since OptimisticLock.acquire: read it again ` +
+          `and retry`,
+      )
     }
     return true
   }

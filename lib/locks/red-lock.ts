@@ -10,7 +10,7 @@ import type { Backend } from '../core/backend.js'
 import type { BaseCache as Cache } from '../core/cache.js'
 import { bounded } from '../core/run.js'
 import { describe } from '../util/describe.js'
-import { toSeconds, type Duration } from '../util/duration.js'
+import { type Duration, toSeconds } from '../util/duration.js'
 import { KeyExistsError } from '../util/errors.js'
 
 export interface RedLockOptions {
@@ -106,7 +106,10 @@ export class RedLock {
     const lease = leaseOf(options)
     if (typeof key !== 'string') throw new TypeError(`[oniocache] RedLock: key must be a string; got ${describe(key)}`)
     if (typeof cache?.backend?.deleteIf !== 'function') {
-      throw new TypeError(`[oniocache] RedLock needs a cache whose backend has deleteIf (compare-and-delete); ${cache?.backend?.name ?? 'this backend'} has none`)
+      throw new TypeError(
+        `[oniocache] RedLock needs a cache whose backend has deleteIf (compare-and-delete); ` +
+          `${cache?.backend?.name ?? 'this backend'} has none`,
+      )
     }
     const token = randomUUID()
     try {
@@ -124,7 +127,8 @@ export class RedLock {
    * what it returns; the lock is released however `fn` ends.
    */
   static async run<T>(cache: Cache, key: string, options: RedLockOptions, fn: () => T | PromiseLike<T>): Promise<T> {
-    if (typeof fn !== 'function') throw new TypeError(`[oniocache] RedLock.run: the last argument must be a function; got ${typeof fn}`)
+    if (typeof fn !== 'function')
+      throw new TypeError(`[oniocache] RedLock.run: the last argument must be a function; got ${typeof fn}`)
     await using _lock = await RedLock.acquire(cache, key, options)
     return await fn()
   }
@@ -147,12 +151,16 @@ export class RedLock {
     const built = cache.buildKey(this.key + '-lock')
     const backend = cache.backend
     const seconds = cache.timeout ?? 0
-    const removed = await bounded('RedLock release', seconds, () => backend.deleteIf!(built, cache.serializer.dumps(token)))
+    const removed = await bounded('RedLock release', seconds, () =>
+      backend.deleteIf!(built, cache.serializer.dumps(token)),
+    )
     if (!removed) return false
     wakeLocal(backend, built)
     // Waiters elsewhere also poll: a release whose announcement fails is still a release.
     if (hasSignals(backend)) {
-      await bounded('RedLock release', seconds, () => backend.publish(lockChannel(built), 'released')).catch(() => undefined)
+      await bounded('RedLock release', seconds, () => backend.publish(lockChannel(built), 'released')).catch(
+        () => undefined,
+      )
     }
     return true
   }
@@ -163,9 +171,13 @@ export class RedLock {
 }
 
 function leaseOf(options: RedLockOptions): number {
-  if (options === null || typeof options !== 'object') throw new TypeError(`[oniocache] RedLock: options must be an object ({ lease })`)
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`[oniocache] RedLock: options must be an object ({ lease })`)
   const lease = toSeconds(options.lease === undefined ? 2 : options.lease, 'lease')
-  if (lease === 0) throw new RangeError(`[oniocache] lease must be above 0 seconds (such as 2 or '500ms'); a lock without a lease could be held forever`)
+  if (lease === 0)
+    throw new RangeError(
+      `[oniocache] lease must be above 0 seconds (such as 2 or '500ms'); a lock without a lease could be held forever`,
+    )
   return lease
 }
 
@@ -194,7 +206,10 @@ async function waitForRelease(cache: Cache, lockKey: string, lease: number): Pro
         // A subscription that answers after its timeout is undone when it does.
         subscribing.then(undefined, () => undefined)
         unsubscribe = await bounded('RedLock wait', cache.timeout ?? 0, () => subscribing).catch((error: unknown) => {
-          void subscribing.then((off) => off(), () => undefined)
+          void subscribing.then(
+            (off) => off(),
+            () => undefined,
+          )
           throw error
         })
         poll = POLL.signals

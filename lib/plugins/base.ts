@@ -1,7 +1,7 @@
-import { type Clock, monotonic } from '../util/clock.js'
 import { SYNC_NEXT, type SyncNext } from '../core/compose.js'
 import type { Context, Next, Plugin } from '../core/context.js'
 import { COMMANDS, type CommandName } from '../core/options.js'
+import { type Clock, monotonic } from '../util/clock.js'
 
 type Hook = (ctx: Context) => void | Promise<void>
 
@@ -53,6 +53,7 @@ interface Hooks {
  * command. Only methods are hooks: a field named `pre` or `postGet` that is not a
  * function is left alone. The hooks are read on the plugin's first command.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the hooks are optional methods a subclass defines
 export class BasePlugin implements Plugin {
   /**
    * Whether this plugin's post hooks read `ctx.took`. A subclass that never does

@@ -1,5 +1,5 @@
-import type { SerializerName } from './options.js'
 import type { Session } from './harness.js'
+import type { SerializerName } from './options.js'
 
 /** One test of the suite: its body gets a session whose caches are closed after it. */
 export interface Case {
@@ -13,9 +13,15 @@ export interface Case {
  */
 export type TtlCase = Case
 
-/** Stored falsy values: each must read back as itself (a hit), never as a miss or the default. */
-export function falsyValues(serializer: SerializerName): ReadonlyArray<readonly [label: string, value: unknown, expected: unknown]> {
-  const texts = [['empty string', '', ''], ['"0"', '0', '0']] as const
-  if (serializer === 'string') return [...texts, ['0 (stored as "0")', 0, '0'], ['false (stored as "false")', false, 'false']]
+/** Stored falsy values: each must read back as itself (a hit), never as a miss or the default. @internal */
+export function falsyValues(
+  serializer: SerializerName,
+): ReadonlyArray<readonly [label: string, value: unknown, expected: unknown]> {
+  const texts = [
+    ['empty string', '', ''],
+    ['"0"', '0', '0'],
+  ] as const
+  if (serializer === 'string')
+    return [...texts, ['0 (stored as "0")', 0, '0'], ['false (stored as "false")', false, 'false']]
   return [...texts, ['0', 0, 0], ['false', false, false], ['null', null, null]]
 }

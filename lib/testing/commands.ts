@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { falsyValues, type Case } from './case.js'
+import { type Case, falsyValues } from './case.js'
 import { fail, rejects, same, show } from './harness.js'
 import type { Settings } from './options.js'
 
@@ -7,6 +7,7 @@ import type { Settings } from './options.js'
  * Every command of the SPEC's table on its own, with the main serializer: what it
  * answers (exact types: `true`, not `'OK'` or `1`), what it stores, and that it is
  * atomic where two callers could race.
+ * @internal
  */
 export function commandCases(settings: Settings): Case[] {
   const { main, concurrency: n } = settings
@@ -17,16 +18,25 @@ export function commandCases(settings: Settings): Case[] {
       const cache = await h.cache()
       await cache.set('k', 'start')
       const token = await cache.backend.get(cache.buildKey('k'), cache.serializer.encoding)
-      const answers = await Promise.all(Array.from({ length: n }, (_, i) => cache.set('k', `writer ${i}`, { casToken: token })))
+      const answers = await Promise.all(
+        Array.from({ length: n }, (_, i) => cache.set('k', `writer ${i}`, { casToken: token })),
+      )
       const winners = answers.flatMap((ok, i) => (ok === true ? [i] : []))
-      assert.equal(winners.length, 1, `exactly one of ${n} writes with the same token succeeds (atomic compare-and-set); ${winners.length} did`)
-      for (const answer of answers) if (answer !== true && answer !== false) fail(`set with a casToken answers true or false, not ${show(answer)}`)
+      assert.equal(
+        winners.length,
+        1,
+        `exactly one of ${n} writes with the same token succeeds (atomic compare-and-set); ${winners.length} did`,
+      )
+      for (const answer of answers)
+        if (answer !== true && answer !== false) fail(`set with a casToken answers true or false, not ${show(answer)}`)
       assert.equal(await cache.get('k'), `writer ${winners[0]}`, 'the value is the one of the write that succeeded')
     },
   }
 
   const deleteIfCase: Case = {
-    name: `backend.deleteIf (when the backend has it): removes the key only while it holds the expected value; of ${n} racers one wins`,
+    name:
+      `backend.deleteIf (when the backend has it): removes the key only while it holds the expected value; of ` +
+      `${n} racers one wins`,
     async body(h) {
       const cache = await h.cache()
       const { backend } = cache
@@ -80,7 +90,8 @@ export function commandCases(settings: Settings): Case[] {
         const winners = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []))
         assert.equal(winners.length, 1, `exactly one of ${n} concurrent adds succeeds; ${winners.length} did`)
         for (const o of outcomes) {
-          if (o.status === 'rejected' && !(o.reason instanceof Error && o.reason.name === 'KeyExistsError')) fail(`a losing add rejects with KeyExistsError, not ${show(o.reason)}`)
+          if (o.status === 'rejected' && !(o.reason instanceof Error && o.reason.name === 'KeyExistsError'))
+            fail(`a losing add rejects with KeyExistsError, not ${show(o.reason)}`)
         }
         assert.equal(await cache.get('k'), `writer ${winners[0]}`, 'the value is the one of the add that succeeded')
       },
@@ -92,9 +103,17 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         assert.equal(await cache.get('missing'), undefined, 'a missing key reads as undefined')
-        assert.equal(await cache.get('missing', { default: 'fallback' }), 'fallback', 'a missing key reads as the default')
+        assert.equal(
+          await cache.get('missing', { default: 'fallback' }),
+          'fallback',
+          'a missing key reads as the default',
+        )
         const fallback = { an: 'object' }
-        assert.equal(await cache.get('missing', { default: fallback }), fallback, 'the default is answered as given (same object)')
+        assert.equal(
+          await cache.get('missing', { default: fallback }),
+          fallback,
+          'the default is answered as given (same object)',
+        )
         assert.equal(await cache.exists('missing'), false, 'reading with a default stores nothing')
         await cache.set('k', 'stored')
         assert.equal(await cache.get('k', { default: 'fallback' }), 'stored', 'a hit ignores the default')
@@ -126,7 +145,11 @@ export function commandCases(settings: Settings): Case[] {
           'multiGet answers in key order, duplicates and misses in place',
         )
         same(await cache.multiGet(['b', 'a']), ['B', 'A'], 'order follows the keys, not the store')
-        same(await cache.multiGet(['x', 'y', 'z']), [undefined, undefined, undefined], 'only misses: one undefined per key')
+        same(
+          await cache.multiGet(['x', 'y', 'z']),
+          [undefined, undefined, undefined],
+          'only misses: one undefined per key',
+        )
         same(await cache.multiGet([]), [], 'no keys: an empty array')
         same(await cache.multiGet(new Set(['b', 'missing', 'a'])), ['B', undefined, 'A'], 'any iterable of keys')
       },
@@ -150,8 +173,24 @@ export function commandCases(settings: Settings): Case[] {
       name: 'multiSet: stores every pair of an array of pairs, a Map, Object.entries or a generator, and answers true',
       async body(h) {
         const cache = await h.cache()
-        assert.equal(await cache.multiSet([['a1', 'A1'], ['a2', 'A2']]), true, 'an array of pairs')
-        assert.equal(await cache.multiSet(new Map([['m1', 'M1'], ['m2', 'M2']])), true, 'a Map')
+        assert.equal(
+          await cache.multiSet([
+            ['a1', 'A1'],
+            ['a2', 'A2'],
+          ]),
+          true,
+          'an array of pairs',
+        )
+        assert.equal(
+          await cache.multiSet(
+            new Map([
+              ['m1', 'M1'],
+              ['m2', 'M2'],
+            ]),
+          ),
+          true,
+          'a Map',
+        )
         assert.equal(await cache.multiSet(Object.entries({ o1: 'O1', o2: 'O2' })), true, 'Object.entries')
         function* pairs(): Generator<[string, string]> {
           yield ['g1', 'G1']
@@ -170,9 +209,16 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         await cache.set('k', 'old')
-        await cache.multiSet([['k', 'new'], ['other', 'x']])
+        await cache.multiSet([
+          ['k', 'new'],
+          ['other', 'x'],
+        ])
         assert.equal(await cache.get('k'), 'new', 'multiSet overwrites an existing key')
-        await cache.multiSet([['twice', 'first'], ['between', 'b'], ['twice', 'last']])
+        await cache.multiSet([
+          ['twice', 'first'],
+          ['between', 'b'],
+          ['twice', 'last'],
+        ])
         assert.equal(await cache.get('twice'), 'last', 'of two pairs with the same key, the last one wins')
       },
     },
@@ -195,12 +241,13 @@ export function commandCases(settings: Settings): Case[] {
         const stored = keys.filter((_, i) => i % 3 !== 0)
         assert.equal(await cache.multiSet(stored.map((k) => [k, `value of ${k}`])), true, 'multiSet answers true')
         // A fixed shuffle: the answer must follow the order asked, not the order stored.
-        const asked = keys.map((k, i) => keys[(i * 7) % keys.length]!)
+        const asked = keys.map((_, i) => keys[(i * 7) % keys.length]!)
         const values = await cache.multiGet(asked)
         assert.equal(values.length, asked.length, 'one answer per key')
         asked.forEach((k, i) => {
           const expected = stored.includes(k) ? `value of ${k}` : undefined
-          if (values[i] !== expected) fail(`multiGet answer ${i} (key ${JSON.stringify(k)}) is ${show(values[i])}, expected ${show(expected)}`)
+          if (values[i] !== expected)
+            fail(`multiGet answer ${i} (key ${JSON.stringify(k)}) is ${show(values[i])}, expected ${show(expected)}`)
         })
       },
     },
@@ -251,7 +298,8 @@ export function commandCases(settings: Settings): Case[] {
         assert.equal(await cache.increment('five', 5), 5, 'increment(key, 5) of a missing key answers 5')
         assert.equal(await cache.increment('minus', -3), -3, 'increment(key, -3) of a missing key answers -3')
         assert.equal(await cache.increment('zero', 0), 0, 'increment(key, 0) of a missing key answers 0')
-        for (const key of ['one', 'five', 'minus']) assert.equal(await cache.exists(key), true, `increment created ${key}`)
+        for (const key of ['one', 'five', 'minus'])
+          assert.equal(await cache.exists(key), true, `increment created ${key}`)
       },
     },
     {
@@ -283,7 +331,11 @@ export function commandCases(settings: Settings): Case[] {
       async body(h) {
         const cache = await h.cache()
         const answers = await Promise.all(Array.from({ length: n }, () => cache.increment('c')))
-        same([...answers].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i + 1), 'every increment counted once (atomic read-modify-write)')
+        same(
+          [...answers].sort((a, b) => a - b),
+          Array.from({ length: n }, (_, i) => i + 1),
+          'every increment counted once (atomic read-modify-write)',
+        )
         assert.equal(await cache.increment('c', 0), n, `the counter reads ${n}`)
       },
     },
@@ -324,8 +376,20 @@ export function commandCases(settings: Settings): Case[] {
         assert.equal(await cache.get('kept'), 'old', 'a rejected set keeps the old value')
         await rejects(() => cache.add('added', undefined), 'TypeError', 'add(key, undefined)')
         assert.equal(await cache.exists('added'), false, 'a rejected add writes nothing')
-        await rejects(() => cache.multiSet([['first', 'fine'], ['second', undefined]]), 'TypeError', 'multiSet with an undefined value')
-        same(await cache.multiGet(['first', 'second']), [undefined, undefined], 'a rejected multiSet writes none of its pairs')
+        await rejects(
+          () =>
+            cache.multiSet([
+              ['first', 'fine'],
+              ['second', undefined],
+            ]),
+          'TypeError',
+          'multiSet with an undefined value',
+        )
+        same(
+          await cache.multiGet(['first', 'second']),
+          [undefined, undefined],
+          'a rejected multiSet writes none of its pairs',
+        )
       },
     },
 
@@ -334,7 +398,11 @@ export function commandCases(settings: Settings): Case[] {
       name: 'raw: an unknown command rejects, and never throws synchronously',
       async body(h) {
         const cache = await h.cache()
-        await rejects(() => cache.raw('oniocache-conformance-no-such-command', 'arg'), 'Error', 'raw of an unknown command')
+        await rejects(
+          () => cache.raw('oniocache-conformance-no-such-command', 'arg'),
+          'Error',
+          'raw of an unknown command',
+        )
       },
     },
 

@@ -1,20 +1,26 @@
+import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
-import assert from 'node:assert/strict'
 import type { BaseCache as Cache } from '../core/cache.js'
-import { describe } from '../util/describe.js'
 import type { AnySerializer } from '../core/serializer.js'
 import { JsonSerializer, MsgPackSerializer, NullSerializer, StringSerializer, V8Serializer } from '../serializers.js'
+import { describe } from '../util/describe.js'
 import type { ConformanceClock, ConformanceFactoryOptions, SerializerName, Settings } from './options.js'
 
+/** @internal */
 export function serializerFor(name: SerializerName): AnySerializer {
   switch (name) {
-    case 'null': return new NullSerializer()
-    case 'string': return new StringSerializer()
-    case 'json': return new JsonSerializer()
-    case 'msgpack': return new MsgPackSerializer()
-    case 'v8': return new V8Serializer()
+    case 'null':
+      return new NullSerializer()
+    case 'string':
+      return new StringSerializer()
+    case 'json':
+      return new JsonSerializer()
+    case 'msgpack':
+      return new MsgPackSerializer()
+    case 'v8':
+      return new V8Serializer()
   }
 }
 
@@ -52,23 +58,39 @@ export class Session {
     const options: ConformanceFactoryOptions = { namespace, serializer }
     if (request.ttl !== undefined) options.ttl = request.ttl
     const made: unknown = await this.#settings.factory(options)
-    if (made === null || typeof made !== 'object' || typeof (made as Cache).get !== 'function' || typeof (made as Cache).close !== 'function') {
-      throw new TypeError(`[oniocache/testing] the factory must answer a Cache (or a promise of one); it answered ${describe(made)}`)
+    if (
+      made === null ||
+      typeof made !== 'object' ||
+      typeof (made as Cache).get !== 'function' ||
+      typeof (made as Cache).close !== 'function'
+    ) {
+      throw new TypeError(
+        `[oniocache/testing] the factory must answer a Cache (or a promise of one); it answered ${describe(made)}`,
+      )
     }
     const cache = made as Cache
     this.#caches.push(cache)
     const how = 'new Cache({ backend, namespace, serializer, ttl }) with the options the factory is given'
     if (cache.namespace !== namespace) {
-      throw new Error(`[oniocache/testing] the factory was asked for namespace ${JSON.stringify(namespace)} but its cache has ${JSON.stringify(cache.namespace)}: build it as ${how}`)
+      throw new Error(
+        `[oniocache/testing] the factory was asked for namespace ${JSON.stringify(namespace)} but its cache has ` +
+          `${JSON.stringify(cache.namespace)}: build it as ${how}`,
+      )
     }
     if (cache.serializer !== serializer) {
-      throw new Error(`[oniocache/testing] the factory was given a ${serializer.constructor.name} but its cache uses ${describe(cache.serializer)}: build it as ${how}`)
+      throw new Error(
+        `[oniocache/testing] the factory was given a ${serializer.constructor.name} but its cache uses ` +
+          `${describe(cache.serializer)}: build it as ${how}`,
+      )
     }
     const ttl = request.ttl === undefined || request.ttl === 0 ? null : request.ttl
     // A factory may leave the ttl out (the backend sees the same seconds either way): then the suite sets it.
     if (ttl !== null && cache.ttl === null) cache.ttl = ttl
     if (cache.ttl !== ttl) {
-      throw new Error(`[oniocache/testing] the factory was asked for a default ttl of ${String(ttl)} but its cache has ${String(cache.ttl)}: build it as ${how}, and set no default ttl of its own`)
+      throw new Error(
+        `[oniocache/testing] the factory was asked for a default ttl of ${String(ttl)} but its cache has ` +
+          `${String(cache.ttl)}: build it as ${how}, and set no default ttl of its own`,
+      )
     }
     return cache
   }
@@ -146,12 +168,12 @@ class RealTimeline implements Timeline {
 // ---------------------------------------------------------------------------
 // Assertions
 
-/** Short enough for a failure message, even for a 1 MB value. */
+/** Short enough for a failure message, even for a 1 MB value. @internal */
 export function show(value: unknown): string {
   return inspect(value, { depth: 4, maxArrayLength: 16, maxStringLength: 80, breakLength: Infinity })
 }
 
-/** Fails the test with a message (typed as never returning). */
+/** Fails the test with a message (typed as never returning). @internal */
 export function fail(message: string): never {
   throw new assert.AssertionError({ message, operator: 'conformance' })
 }
@@ -162,6 +184,7 @@ export type Expected = 'Error' | 'TypeError' | 'RangeError' | 'KeyExistsError' |
  * Calls a command that must fail: it must answer a promise (never throw), and
  * the promise must reject with the expected error. Library errors are told by
  * `name`, as the SPEC promises, so two copies of oniocache still agree.
+ * @internal
  */
 export async function rejects(call: () => Promise<unknown>, expected: Expected, label: string): Promise<Error> {
   let promise: Promise<unknown>
@@ -176,19 +199,23 @@ export async function rejects(call: () => Promise<unknown>, expected: Expected, 
   } catch (error) {
     outcome = { resolved: false, error }
   }
-  if (outcome.resolved) fail(`${label}: expected a rejection with ${expected}, but it resolved to ${show(outcome.value)}`)
+  if (outcome.resolved)
+    fail(`${label}: expected a rejection with ${expected}, but it resolved to ${show(outcome.value)}`)
   const error = outcome.error
-  const ok = error instanceof Error && (
-    expected === 'Error' ||
-    (expected === 'TypeError' && error instanceof TypeError) ||
-    (expected === 'RangeError' && error instanceof RangeError) ||
-    error.name === expected
-  )
+  const ok =
+    error instanceof Error &&
+    (expected === 'Error' ||
+      (expected === 'TypeError' && error instanceof TypeError) ||
+      (expected === 'RangeError' && error instanceof RangeError) ||
+      error.name === expected)
   if (!ok) fail(`${label}: expected a rejection with ${expected}, got ${show(error)}`)
   return error as Error
 }
 
-/** Byte arrays in any flavour (Buffer included) become plain `Uint8Array`s, deeply, so that equal bytes compare equal. */
+/**
+ * Byte arrays in any flavour (Buffer included) become plain `Uint8Array`s, deeply, so that equal bytes compare equal.
+ * @internal
+ */
 export function plain(value: unknown, seen = new Map<object, unknown>()): unknown {
   if (value === null || typeof value !== 'object') return value
   if (seen.has(value)) return seen.get(value)
@@ -219,25 +246,30 @@ export function plain(value: unknown, seen = new Map<object, unknown>()): unknow
   return out
 }
 
-/** Deep equality where a `Buffer` equals a `Uint8Array` of the same bytes. */
+/** Deep equality where a `Buffer` equals a `Uint8Array` of the same bytes. @internal */
 export function same(actual: unknown, expected: unknown, label: string): void {
   assert.deepEqual(plain(actual), plain(expected), label)
 }
 
-/** Exact byte equality, with the first difference in the message. */
+/** Exact byte equality, with the first difference in the message. @internal */
 export function sameBytes(actual: unknown, expected: Uint8Array, label: string): void {
   if (!(actual instanceof Uint8Array)) fail(`${label}: expected bytes (a Uint8Array), got ${show(actual)}`)
   if (actual.length !== expected.length) fail(`${label}: expected ${expected.length} bytes, got ${actual.length}`)
   for (let i = 0; i < expected.length; i++) {
-    if (actual[i] !== expected[i]) fail(`${label}: byte ${i} is 0x${(actual[i] ?? 0).toString(16)}, expected 0x${(expected[i] ?? 0).toString(16)}`)
+    if (actual[i] !== expected[i])
+      fail(`${label}: byte ${i} is 0x${(actual[i] ?? 0).toString(16)}, expected 0x${(expected[i] ?? 0).toString(16)}`)
   }
 }
 
-/** Strict equality of long strings without a diff of a megabyte. */
+/** Strict equality of long strings without a diff of a megabyte. @internal */
 export function sameString(actual: unknown, expected: string, label: string): void {
   if (actual === expected) return
-  if (typeof actual !== 'string') fail(`${label}: expected a string of ${expected.length} characters, got ${show(actual)}`)
+  if (typeof actual !== 'string')
+    fail(`${label}: expected a string of ${expected.length} characters, got ${show(actual)}`)
   let i = 0
   while (i < actual.length && actual[i] === expected[i]) i++
-  fail(`${label}: expected ${expected.length} characters, got ${actual.length}; first difference at ${i}: ${show(actual.slice(i, i + 20))} instead of ${show(expected.slice(i, i + 20))}`)
+  fail(
+    `${label}: expected ${expected.length} characters, got ${actual.length}; first difference at ${i}: ` +
+      `${show(actual.slice(i, i + 20))} instead of ${show(expected.slice(i, i + 20))}`,
+  )
 }

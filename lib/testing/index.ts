@@ -5,7 +5,8 @@
  *
  *     import { registerConformance } from 'oniocache/testing'
  *     import { test } from 'node:test'          // or vitest's / jest's `it`, or a uvu suite
- *     registerConformance(test, ({ namespace, serializer }) => new Cache({ backend: new MyBackend(), namespace, serializer }))
+ *     registerConformance(test, ({ namespace, serializer }) => new Cache({ backend: new MyBackend(), namespace,
+ * serializer }))
  *
  * `conformance(name, factory)` registers a uvu suite, `conformanceNodeTest(name, factory)`
  * a `node:test` suite, and `conformanceTests` gives the tests as plain functions.
@@ -14,12 +15,17 @@ import type { Case, TtlCase } from './case.js'
 import { commandCases } from './commands.js'
 import { Session } from './harness.js'
 import { namespaceCases } from './namespaces.js'
-import { settle, type ConformanceFactory, type ConformanceOptions, type Settings } from './options.js'
+import { type ConformanceFactory, type ConformanceOptions, type Settings, settle } from './options.js'
 import { ttlCases } from './ttl.js'
 import { valueCases } from './values.js'
 
 export type {
-  ConformanceCapabilities, ConformanceClock, ConformanceFactory, ConformanceFactoryOptions, ConformanceOptions, SerializerName,
+  ConformanceCapabilities,
+  ConformanceClock,
+  ConformanceFactory,
+  ConformanceFactoryOptions,
+  ConformanceOptions,
+  SerializerName,
 } from './options.js'
 
 /** One test of the suite, for runners other than uvu: `run()` rejects when the backend fails it. */
@@ -36,7 +42,10 @@ export interface ConformanceTest {
 export function conformanceTests(factory: ConformanceFactory, options?: ConformanceOptions): ConformanceTest[] {
   const settings = settle(factory, options)
   const plain = [...commandCases(settings), ...namespaceCases(settings), ...valueCases(settings)]
-  return [...plain.map((c) => ({ name: c.name, run: () => runCase(settings, c) })), ...ttlTests(settings, ttlCases(settings))]
+  return [
+    ...plain.map((c) => ({ name: c.name, run: () => runCase(settings, c) })),
+    ...ttlTests(settings, ttlCases(settings)),
+  ]
 }
 
 /** Any runner's way to declare a test: node:test's `test`, vitest's or jest's `it`, a uvu suite. */
@@ -47,9 +56,16 @@ export type TestFunction = (name: string, run: () => Promise<void>) => unknown
  * fresh `Cache` on the backend for the namespace, serializer and ttl it is given;
  * each test closes its caches when it ends.
  */
-export function registerConformance(test: TestFunction, factory: ConformanceFactory, options?: ConformanceOptions): void {
+export function registerConformance(
+  test: TestFunction,
+  factory: ConformanceFactory,
+  options?: ConformanceOptions,
+): void {
   if (typeof test !== 'function') {
-    throw new TypeError('[oniocache/testing] registerConformance(test, factory, options?): test must be a function (name, run) => unknown')
+    throw new TypeError(
+      '[oniocache/testing] registerConformance(test, factory, options?): test must be a function (name, run) => ' +
+        'unknown',
+    )
   }
   for (const t of conformanceTests(factory, options)) test(t.name, () => t.run())
 }
@@ -58,7 +74,11 @@ export function registerConformance(test: TestFunction, factory: ConformanceFact
  * Registers the conformance suite as one uvu suite named `name` and runs it;
  * `await` it at the top of the test file. Needs `uvu` installed.
  */
-export async function conformance(name: string, factory: ConformanceFactory, options?: ConformanceOptions): Promise<void> {
+export async function conformance(
+  name: string,
+  factory: ConformanceFactory,
+  options?: ConformanceOptions,
+): Promise<void> {
   checkName('conformance', name)
   const tests = conformanceTests(factory, options)
   const { suite } = await importRunner<typeof import('uvu')>('uvu')
@@ -68,7 +88,11 @@ export async function conformance(name: string, factory: ConformanceFactory, opt
 }
 
 /** Registers the conformance suite as one `node:test` suite named `name`; `await` it at the top of the test file. */
-export async function conformanceNodeTest(name: string, factory: ConformanceFactory, options?: ConformanceOptions): Promise<void> {
+export async function conformanceNodeTest(
+  name: string,
+  factory: ConformanceFactory,
+  options?: ConformanceOptions,
+): Promise<void> {
   checkName('conformanceNodeTest', name)
   const tests = conformanceTests(factory, options)
   const { describe, it } = await import('node:test')
@@ -88,7 +112,8 @@ async function importRunner<T>(name: string): Promise<T> {
     return (await import(name)) as T
   } catch (error) {
     throw new Error(
-      `[oniocache/testing] ${name} is not installed: install it, or declare the tests with registerConformance(test, factory) for your runner`,
+      `[oniocache/testing] ${name} is not installed: install it, or declare the tests with ` +
+        `registerConformance(test, factory) for your runner`,
       { cause: error },
     )
   }
@@ -121,7 +146,15 @@ type Outcome = { ok: true } | { ok: false; error: unknown }
 function ttlTests(settings: Settings, cases: TtlCase[]): ConformanceTest[] {
   if (settings.clock !== undefined) return cases.map((c) => ({ name: c.name, run: () => runCase(settings, c) }))
   const start = (): Map<string, Promise<Outcome>> =>
-    new Map(cases.map((c) => [c.name, runCase(settings, c).then((): Outcome => ({ ok: true }), (error: unknown): Outcome => ({ ok: false, error }))]))
+    new Map(
+      cases.map((c) => [
+        c.name,
+        runCase(settings, c).then(
+          (): Outcome => ({ ok: true }),
+          (error: unknown): Outcome => ({ ok: false, error }),
+        ),
+      ]),
+    )
   // Each outcome is handed out once; a test run again (or alone) starts a new batch.
   let batch = new Map<string, Promise<Outcome>>()
   return cases.map((c) => ({

@@ -6,24 +6,51 @@ import type { Settings } from './options.js'
 
 /** Two keys in each namespace, so that "all gone" and "all there" both mean something. */
 async function fill(cache: Cache, namespace: string): Promise<void> {
-  await cache.multiSet([['a', `a in ${namespace}`], ['b', `b in ${namespace}`]], { namespace })
+  await cache.multiSet(
+    [
+      ['a', `a in ${namespace}`],
+      ['b', `b in ${namespace}`],
+    ],
+    { namespace },
+  )
 }
 
 async function expectFilled(cache: Cache, namespace: string, label: string): Promise<void> {
-  same(await cache.multiGet(['a', 'b'], { namespace }), [`a in ${namespace}`, `b in ${namespace}`], `${label}: namespace ${JSON.stringify(namespace)} keeps its keys`)
+  same(
+    await cache.multiGet(['a', 'b'], { namespace }),
+    [`a in ${namespace}`, `b in ${namespace}`],
+    `${label}: namespace ${JSON.stringify(namespace)} keeps its keys`,
+  )
 }
 
 async function expectEmpty(cache: Cache, namespace: string, label: string): Promise<void> {
-  same(await cache.multiGet(['a', 'b'], { namespace }), [undefined, undefined], `${label}: namespace ${JSON.stringify(namespace)} has no keys left`)
-  assert.equal(await cache.exists('a', { namespace }), false, `${label}: exists agrees that namespace ${JSON.stringify(namespace)} is empty`)
+  same(
+    await cache.multiGet(['a', 'b'], { namespace }),
+    [undefined, undefined],
+    `${label}: namespace ${JSON.stringify(namespace)} has no keys left`,
+  )
+  assert.equal(
+    await cache.exists('a', { namespace }),
+    false,
+    `${label}: exists agrees that namespace ${JSON.stringify(namespace)} is empty`,
+  )
 }
 
 /** Keys that trip naive backends: non-ASCII, spaces, the namespace separator. */
-const KEYS = ['ключ', 'キー 🔑', 'a key with spaces', 'a:b:c', ':leading and trailing:', 'ünï cödé : 🎉', 'punctuation!@#$%^&*()[]{}<>?/\\|~`\'"']
+const KEYS = [
+  'ключ',
+  'キー 🔑',
+  'a key with spaces',
+  'a:b:c',
+  ':leading and trailing:',
+  'ünï cödé : 🎉',
+  'punctuation!@#$%^&*()[]{}<>?/\\|~`\'"',
+]
 
 /**
  * Namespaces (the same key in two namespaces is two entries, for every command),
  * `clear` by namespace, and keys with characters that need care.
+ * @internal
  */
 export function namespaceCases(settings: Settings): Case[] {
   const cases: Case[] = [
@@ -38,11 +65,23 @@ export function namespaceCases(settings: Settings): Case[] {
         assert.equal(await cache.get('k'), 'in a', 'get: the cache namespace')
         assert.equal(await cache.get('k', { namespace: b }), 'in b', 'get: the namespace of the call')
         same(await cache.multiGet(['k', 'nothing']), ['in a', undefined], 'multiGet: the cache namespace')
-        same(await cache.multiGet(['k', 'nothing'], { namespace: b }), ['in b', undefined], 'multiGet: the namespace of the call')
+        same(
+          await cache.multiGet(['k', 'nothing'], { namespace: b }),
+          ['in b', undefined],
+          'multiGet: the namespace of the call',
+        )
 
         await cache.set('only-a', 'A')
-        assert.equal(await cache.exists('only-a', { namespace: b }), false, 'exists: a key of namespace a is missing in b')
-        assert.equal(await cache.add('only-a', 'B', { namespace: b }), true, 'add: a key of namespace a can be added in b')
+        assert.equal(
+          await cache.exists('only-a', { namespace: b }),
+          false,
+          'exists: a key of namespace a is missing in b',
+        )
+        assert.equal(
+          await cache.add('only-a', 'B', { namespace: b }),
+          true,
+          'add: a key of namespace a can be added in b',
+        )
         assert.equal(await cache.get('only-a'), 'A', 'add in b left a alone')
 
         assert.equal(await cache.increment('n', 5), 5, 'increment in a')
@@ -70,9 +109,19 @@ export function namespaceCases(settings: Settings): Case[] {
 
         // What reaches the backend is buildKey(key, namespace).
         const { encoding } = cache.serializer
-        assert.ok((await cache.backend.get(cache.buildKey('only-a'), encoding)) !== undefined, 'the backend holds buildKey(key)')
-        assert.ok((await cache.backend.get(cache.buildKey('only-a', b), encoding)) !== undefined, 'the backend holds buildKey(key, b)')
-        assert.equal(await cache.backend.get(cache.buildKey('m'), encoding), undefined, 'the backend has no buildKey("m") in a')
+        assert.ok(
+          (await cache.backend.get(cache.buildKey('only-a'), encoding)) !== undefined,
+          'the backend holds buildKey(key)',
+        )
+        assert.ok(
+          (await cache.backend.get(cache.buildKey('only-a', b), encoding)) !== undefined,
+          'the backend holds buildKey(key, b)',
+        )
+        assert.equal(
+          await cache.backend.get(cache.buildKey('m'), encoding),
+          undefined,
+          'the backend has no buildKey("m") in a',
+        )
       },
     },
     {
@@ -89,9 +138,17 @@ export function namespaceCases(settings: Settings): Case[] {
             assert.equal(await cache.expire(key, 100), true, `expire ${JSON.stringify(key)} ${where}`)
             assert.equal(await cache.increment(`${key} #`, 2), 2, `increment ${JSON.stringify(key + ' #')} ${where}`)
           }
-          same(await cache.multiGet(KEYS), KEYS.map((_, i) => `value ${i}`), `multiGet of every key ${where}: each keeps its own value`)
+          same(
+            await cache.multiGet(KEYS),
+            KEYS.map((_, i) => `value ${i}`),
+            `multiGet of every key ${where}: each keeps its own value`,
+          )
           await cache.multiSet(KEYS.map((key, i) => [key, `again ${i}`]))
-          same(await cache.multiGet(KEYS), KEYS.map((_, i) => `again ${i}`), `multiSet then multiGet of every key ${where}`)
+          same(
+            await cache.multiGet(KEYS),
+            KEYS.map((_, i) => `again ${i}`),
+            `multiSet then multiGet of every key ${where}`,
+          )
           for (const key of KEYS) {
             assert.equal(await cache.delete(key), 1, `delete ${JSON.stringify(key)} ${where}`)
             assert.equal(await cache.get(key), undefined, `${JSON.stringify(key)} is gone ${where}`)
@@ -104,14 +161,17 @@ export function namespaceCases(settings: Settings): Case[] {
   if (settings.clearNamespace) {
     cases.push(
       {
-        name: 'clear({ namespace }): removes that namespace only: never "…-users" keys when clearing "…-user", never the cache\'s own',
+        name:
+          'clear({ namespace }): removes that namespace only: never "…-users" keys when clearing "…-user", ' +
+          "never the cache's own",
         async body(h) {
           const cache = await h.cache()
           const [user, users, userX] = [`${h.ns}-user`, `${h.ns}-users`, `${h.ns}-user-x`]
           for (const ns of [user, users, userX, h.ns]) await fill(cache, ns)
           assert.equal(await cache.clear({ namespace: user }), true, 'clear answers true')
           await expectEmpty(cache, user, `after clear({ namespace: ${JSON.stringify(user)} })`)
-          for (const ns of [users, userX, h.ns]) await expectFilled(cache, ns, `after clear({ namespace: ${JSON.stringify(user)} })`)
+          for (const ns of [users, userX, h.ns])
+            await expectFilled(cache, ns, `after clear({ namespace: ${JSON.stringify(user)} })`)
         },
       },
       {
@@ -133,7 +193,10 @@ export function namespaceCases(settings: Settings): Case[] {
           const big = `${h.ns}-big`
           const cache = await h.cache()
           const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`)
-          await cache.multiSet(keys.map((k) => [k, 'v']), { namespace: big })
+          await cache.multiSet(
+            keys.map((k) => [k, 'v']),
+            { namespace: big },
+          )
           await fill(cache, `${h.ns}-bigger`)
           await cache.clear({ namespace: big })
           const left = (await cache.multiGet(keys, { namespace: big })).filter((v) => v !== undefined).length
@@ -155,7 +218,8 @@ export function namespaceCases(settings: Settings): Case[] {
           for (const [special, neighbours] of pairs) {
             await cache.clear({ namespace: special })
             await expectEmpty(cache, special, `after clear({ namespace: ${JSON.stringify(special)} })`)
-            for (const ns of neighbours) await expectFilled(cache, ns, `after clear({ namespace: ${JSON.stringify(special)} })`)
+            for (const ns of neighbours)
+              await expectFilled(cache, ns, `after clear({ namespace: ${JSON.stringify(special)} })`)
           }
         },
       },
@@ -169,7 +233,11 @@ export function namespaceCases(settings: Settings): Case[] {
         for (const ns of [h.ns, other]) await fill(cache, ns)
         const error = await rejects(() => cache.clear({ namespace: other }), 'Error', 'clear({ namespace })')
         assert.ok(error.message.length > 0, `the rejection says why: ${show(error)}`)
-        await rejects(() => cache.clear(), 'Error', "clear() of a cache with a namespace (clearing the cache's own namespace)")
+        await rejects(
+          () => cache.clear(),
+          'Error',
+          "clear() of a cache with a namespace (clearing the cache's own namespace)",
+        )
         for (const ns of [h.ns, other]) await expectFilled(cache, ns, 'after the rejected clears')
       },
     })

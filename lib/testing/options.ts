@@ -1,7 +1,7 @@
 import type { BaseCache as Cache } from '../core/cache.js'
+import type { AnySerializer } from '../core/serializer.js'
 import { describe } from '../util/describe.js'
 import { checkOptions } from '../util/options.js'
-import type { AnySerializer } from '../core/serializer.js'
 
 /** The serializers the suite knows, by the name a backend lists them under. */
 export type SerializerName = 'null' | 'string' | 'json' | 'msgpack' | 'v8'
@@ -70,6 +70,7 @@ export interface ConformanceOptions {
   concurrency?: number
 }
 
+/** @internal */
 export const SERIALIZER_NAMES: readonly SerializerName[] = ['null', 'string', 'json', 'msgpack', 'v8']
 const DEFAULT_SERIALIZERS: readonly SerializerName[] = ['string', 'json', 'msgpack', 'v8']
 /** Which serializer runs the tests that are not about serializers: text first, so counters read back. */
@@ -92,26 +93,47 @@ export interface Settings {
 const OPTIONS = new Set(['serializers', 'clock', 'capabilities', 'concurrency'])
 const CAPABILITIES = new Set(['clearNamespace', 'clearAll', 'casToken', 'raw'])
 
+/** @internal */
 export function settle(factory: ConformanceFactory, options: ConformanceOptions = {}): Settings {
   if (typeof factory !== 'function') {
-    throw new TypeError(`[oniocache/testing] the factory must be a function ({ namespace, serializer, ttl }) => Cache; got ${describe(factory)}`)
+    throw new TypeError(
+      `[oniocache/testing] the factory must be a function ({ namespace, serializer, ttl }) => Cache; got ` +
+        `${describe(factory)}`,
+    )
   }
   checkOptions(options, OPTIONS, 'conformance options')
   const { serializers = DEFAULT_SERIALIZERS, clock, capabilities = {}, concurrency = 20 } = options
-  if (!Array.isArray(serializers) || serializers.length === 0 || !serializers.every((s) => SERIALIZER_NAMES.includes(s))) {
-    throw new TypeError(`[oniocache/testing] serializers must be a non-empty array of ${SERIALIZER_NAMES.map((s) => `'${s}'`).join(', ')}; got ${describe(serializers)}`)
+  if (
+    !Array.isArray(serializers) ||
+    serializers.length === 0 ||
+    !serializers.every((s) => SERIALIZER_NAMES.includes(s))
+  ) {
+    throw new TypeError(
+      `[oniocache/testing] serializers must be a non-empty array of ` +
+        `${SERIALIZER_NAMES.map((s) => `'${s}'`).join(', ')}; got ${describe(serializers)}`,
+    )
   }
   if (clock !== undefined && typeof clock?.advance !== 'function') {
-    throw new TypeError('[oniocache/testing] clock must be an object with an advance(seconds) method that moves the clock the backend reads')
+    throw new TypeError(
+      '[oniocache/testing] clock must be an object with an advance(seconds) method that moves the clock the backend ' +
+        'reads',
+    )
   }
   checkOptions(capabilities, CAPABILITIES, 'conformance capabilities')
   const { clearNamespace = true, clearAll = false, casToken = true, raw } = capabilities
   for (const [name, value] of Object.entries({ clearNamespace, clearAll, casToken })) {
-    if (typeof value !== 'boolean') throw new TypeError(`[oniocache/testing] capabilities.${name} must be a boolean; got ${describe(value)}`)
+    if (typeof value !== 'boolean')
+      throw new TypeError(`[oniocache/testing] capabilities.${name} must be a boolean; got ${describe(value)}`)
   }
-  if (raw !== undefined && typeof raw !== 'function') throw new TypeError(`[oniocache/testing] capabilities.raw must be a function (cache) => Promise<void>; got ${describe(raw)}`)
+  if (raw !== undefined && typeof raw !== 'function')
+    throw new TypeError(
+      `[oniocache/testing] capabilities.raw must be a function (cache) => Promise<void>; got ${describe(raw)}`,
+    )
   if (!(Number.isSafeInteger(concurrency) && concurrency >= 2)) {
-    throw new TypeError(`[oniocache/testing] concurrency must be an integer >= 2 (calls made at once by the atomicity tests); got ${describe(concurrency)}`)
+    throw new TypeError(
+      `[oniocache/testing] concurrency must be an integer >= 2 (calls made at once by the atomicity tests); got ` +
+        `${describe(concurrency)}`,
+    )
   }
   const unique = [...new Set(serializers)]
   const main = MAIN_PREFERENCE.find((s) => unique.includes(s))!

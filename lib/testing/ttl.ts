@@ -12,7 +12,9 @@ async function present(cache: Cache, keys: readonly string[], label: string): Pr
     assert.equal(await cache.exists(key), true, `${label}: ${JSON.stringify(key)} exists`)
   }
   const values = await cache.multiGet(keys)
-  keys.forEach((key, i) => assert.ok(values[i] !== undefined, `${label}: ${JSON.stringify(key)} reads back (multiGet)`))
+  for (const [i, key] of keys.entries()) {
+    assert.ok(values[i] !== undefined, `${label}: ${JSON.stringify(key)} reads back (multiGet)`)
+  }
 }
 
 async function gone(cache: Cache, keys: readonly string[], label: string): Promise<void> {
@@ -27,6 +29,7 @@ async function gone(cache: Cache, keys: readonly string[], label: string): Promi
  * two checkpoints (see `Timeline`): `early`, when every key with a ttl of 1.5 to
  * 2 s must still be there, and `late`, when all of them must be gone. On real
  * servers all these cases run side by side, so the waiting is paid once.
+ * @internal
  */
 export function ttlCases(settings: Settings): TtlCase[] {
   const cases: TtlCase[] = [
@@ -38,7 +41,13 @@ export function ttlCases(settings: Settings): TtlCase[] {
         await cache.set('fraction', 'v', { ttl: 1.5 })
         await cache.set('string', 'v', { ttl: '1500ms' })
         await cache.add('added', 'v', { ttl: 1.5 })
-        await cache.multiSet([['multi1', 'v'], ['multi2', 'v']], { ttl: 1.5 })
+        await cache.multiSet(
+          [
+            ['multi1', 'v'],
+            ['multi2', 'v'],
+          ],
+          { ttl: 1.5 },
+        )
         await cache.multiSet(new Map([['map', 'v']]), { ttl: 1.5 })
         const t = h.timeline()
         const keys = ['two', 'fraction', 'string', 'added', 'multi1', 'multi2', 'map']
@@ -47,11 +56,17 @@ export function ttlCases(settings: Settings): TtlCase[] {
         await present(cache, keys, `at ${t.early} s`)
         await t.at(t.late)
         await gone(cache, keys, `at ${t.late} s`)
-        same(await cache.multiGet(keys), keys.map(() => undefined), `at ${t.late} s, multiGet answers undefined for every expired key`)
+        same(
+          await cache.multiGet(keys),
+          keys.map(() => undefined),
+          `at ${t.late} s, multiGet answers undefined for every expired key`,
+        )
       },
     },
     {
-      name: "ttl: the cache's default ttl applies when a call gives none; ttl 0, null or a long ttl given per call overrides it",
+      name:
+        "ttl: the cache's default ttl applies when a call gives none; ttl 0, null or a long ttl given per call " +
+        'overrides it',
       async body(h) {
         const cache = await h.cache({ ttl: 1.5 })
         await cache.set('default', 'v')
@@ -170,12 +185,16 @@ export function ttlCases(settings: Settings): TtlCase[] {
       },
     },
     {
-      name: 'ttl: once a key expired, every command sees it missing (get, multiGet, exists, delete, expire, add, increment)',
+      name:
+        'ttl: once a key expired, every command sees it missing (get, multiGet, exists, delete, expire, add, ' +
+        'increment)',
       async body(h) {
         const cache = await h.cache()
         const keys = ['get', 'multi', 'exists', 'delete', 'expire', 'add', 'increment', 'cas']
         for (const key of keys) await cache.set(key, 'old', { ttl: 1.5 })
-        const token = settings.casToken ? await cache.backend.get(cache.buildKey('cas'), cache.serializer.encoding) : undefined
+        const token = settings.casToken
+          ? await cache.backend.get(cache.buildKey('cas'), cache.serializer.encoding)
+          : undefined
         const t = h.timeline()
         await t.at(t.late)
         assert.equal(await cache.get('get', { default: 'DEFAULT' }), 'DEFAULT', 'get answers the default')
@@ -188,7 +207,11 @@ export function ttlCases(settings: Settings): TtlCase[] {
         assert.equal(await cache.get('add'), 'new', 'and stores its value')
         assert.equal(await cache.increment('increment', 3), 3, 'increment starts again from 0')
         if (settings.casToken) {
-          assert.equal(await cache.set('cas', 'new', { casToken: token }), false, 'set with the token read before it expired answers false')
+          assert.equal(
+            await cache.set('cas', 'new', { casToken: token }),
+            false,
+            'set with the token read before it expired answers false',
+          )
           assert.equal(await cache.exists('cas'), false, 'and writes nothing')
         }
       },
@@ -201,7 +224,11 @@ export function ttlCases(settings: Settings): TtlCase[] {
         const cache = await h.cache()
         await cache.set('k', 'v1')
         const token = await cache.backend.get(cache.buildKey('k'), cache.serializer.encoding)
-        assert.equal(await cache.set('k', 'v2', { casToken: token, ttl: 1.5 }), true, 'set with the current token answers true')
+        assert.equal(
+          await cache.set('k', 'v2', { casToken: token, ttl: 1.5 }),
+          true,
+          'set with the current token answers true',
+        )
         const t = h.timeline()
         await t.at(t.early)
         assert.equal(await cache.get('k'), 'v2', `at ${t.early} s, the value written with the token is there`)

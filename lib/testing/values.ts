@@ -22,24 +22,43 @@ const TEXTS: ReadonlyArray<readonly [string, string]> = [
   ['JSON-looking text', '{"a":1}'],
 ]
 
-/** Every byte value, then byte sequences that are not valid UTF-8. */
+/** Every byte value, then byte sequences that are not valid UTF-8. @internal */
 export function binaryPayload(): Uint8Array {
   const bytes: number[] = []
   for (let b = 0; b < 256; b++) bytes.push(b)
   bytes.push(
-    0xef, 0xbb, 0xbf, // a UTF-8 byte order mark
-    0xc3, 0x28, // invalid 2-byte sequence
-    0xa0, 0xa1, // lone continuation bytes
-    0xe2, 0x28, 0xa1, // invalid 3-byte sequence
-    0xf0, 0x28, 0x8c, 0xbc, // invalid 4-byte sequence
-    0xc0, 0x80, // overlong NUL
-    0xed, 0xa0, 0x80, // an encoded UTF-16 surrogate
-    0xff, 0xfe, 0xfd, 0x00, 0x00, 0xff,
+    0xef,
+    0xbb,
+    0xbf, // a UTF-8 byte order mark
+    0xc3,
+    0x28, // invalid 2-byte sequence
+    0xa0,
+    0xa1, // lone continuation bytes
+    0xe2,
+    0x28,
+    0xa1, // invalid 3-byte sequence
+    0xf0,
+    0x28,
+    0x8c,
+    0xbc, // invalid 4-byte sequence
+    0xc0,
+    0x80, // overlong NUL
+    0xed,
+    0xa0,
+    0x80, // an encoded UTF-16 surrogate
+    0xff,
+    0xfe,
+    0xfd,
+    0x00,
+    0x00,
+    0xff,
   )
   return Uint8Array.from(bytes)
 }
 
-/** About a megabyte, ASCII, so that it stays under Memcached's default 1 MiB item limit whatever the serializer adds. */
+/**
+ * About a megabyte, ASCII, so that it stays under Memcached's default 1 MiB item limit whatever the serializer adds.
+ */
 const LARGE_LENGTH = 1_000_000
 
 function largeText(): string {
@@ -66,10 +85,22 @@ const NULLABLE: ReadonlySet<SerializerName> = new Set(['null', 'json', 'msgpack'
 function samples(serializer: SerializerName): Sample[] {
   const out: Sample[] = TEXTS.map(([label, text]) => [label, text, text])
   if (serializer === 'string') {
-    out.push(['the number 42 (read back as "42")', 42, '42'], ['-1.5 (read back as "-1.5")', -1.5, '-1.5'], ['true (read back as "true")', true, 'true'])
+    out.push(
+      ['the number 42 (read back as "42")', 42, '42'],
+      ['-1.5 (read back as "-1.5")', -1.5, '-1.5'],
+      ['true (read back as "true")', true, 'true'],
+    )
     return out
   }
-  const nested = { name: 'ünï', list: [1, 'two', null, true, { deep: [[], {}] }], count: -3, ratio: 0.25, nothing: null, 'key with : colon': 'ü', 'ключ 🎉': 'значение' }
+  const nested = {
+    name: 'ünï',
+    list: [1, 'two', null, true, { deep: [[], {}] }],
+    count: -3,
+    ratio: 0.25,
+    nothing: null,
+    'key with : colon': 'ü',
+    'ключ 🎉': 'значение',
+  }
   out.push(
     ['0', 0, 0],
     ['-1.5', -1.5, -1.5],
@@ -85,10 +116,25 @@ function samples(serializer: SerializerName): Sample[] {
   )
   if (BYTES.has(serializer)) {
     const bytes = binaryPayload()
-    out.push(['bytes 0x00–0xff and invalid UTF-8', bytes, bytes], ['no bytes', new Uint8Array(0), new Uint8Array(0)], ['bytes inside an object', { data: bytes, n: 1 }, { data: bytes, n: 1 }])
+    out.push(
+      ['bytes 0x00–0xff and invalid UTF-8', bytes, bytes],
+      ['no bytes', new Uint8Array(0), new Uint8Array(0)],
+      ['bytes inside an object', { data: bytes, n: 1 }, { data: bytes, n: 1 }],
+    )
   }
   if (serializer === 'v8' || serializer === 'null') {
-    const rich = { when: new Date(Date.UTC(2024, 1, 29, 12, 0, 0, 5)), map: new Map<unknown, unknown>([['a', 1], [2, 'b']]), set: new Set(['x', 'y']), big: 2n ** 70n, nan: Number.NaN, inf: -Infinity, gap: undefined }
+    const rich = {
+      when: new Date(Date.UTC(2024, 1, 29, 12, 0, 0, 5)),
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, 'b'],
+      ]),
+      set: new Set(['x', 'y']),
+      big: 2n ** 70n,
+      nan: Number.NaN,
+      inf: -Infinity,
+      gap: undefined,
+    }
     out.push(['Date, Map, Set, BigInt, NaN, -Infinity, an undefined property', rich, rich])
   }
   return out
@@ -97,15 +143,25 @@ function samples(serializer: SerializerName): Sample[] {
 /** Values the serializer refuses: each must reject with SerializationError before anything is written. */
 function unencodable(serializer: SerializerName): Array<readonly [string, () => unknown]> {
   switch (serializer) {
-    case 'string': return [['an object without toString (Object.create(null))', () => Object.create(null) as unknown]]
+    case 'string':
+      return [['an object without toString (Object.create(null))', () => Object.create(null) as unknown]]
     case 'json': {
       const cycle: Record<string, unknown> = {}
       cycle.self = cycle
-      return [['a BigInt', () => 10n], ['a cycle', () => cycle], ['a symbol', () => Symbol('s')]]
+      return [
+        ['a BigInt', () => 10n],
+        ['a cycle', () => cycle],
+        ['a symbol', () => Symbol('s')],
+      ]
     }
     case 'msgpack':
-    case 'v8': return [['a symbol', () => Symbol('s')], ['a function', () => () => 1]]
-    case 'null': return []
+    case 'v8':
+      return [
+        ['a symbol', () => Symbol('s')],
+        ['a function', () => () => 1],
+      ]
+    case 'null':
+      return []
   }
 }
 
@@ -119,15 +175,40 @@ function casValues(serializer: SerializerName): [unknown, unknown, unknown] {
 /** Stored values `increment` must refuse, per serializer. */
 function nonIntegers(serializer: SerializerName): Sample[] {
   switch (serializer) {
-    case 'string': return [['"abc"', 'abc', 'abc'], ['"1.5"', '1.5', '1.5'], ['the empty string', '', ''], ['"5 apples"', '5 apples', '5 apples']]
-    case 'json': return [['"abc"', 'abc', 'abc'], ['1.5', 1.5, 1.5], ['an object', { a: 1 }, { a: 1 }], ['true', true, true], ['null', null, null], ['the empty string', '', '']]
-    case 'null': return [['"abc"', 'abc', 'abc'], ['1.5', 1.5, 1.5], ['an object', { a: 1 }, { a: 1 }], ['true', true, true], ['null', null, null]]
+    case 'string':
+      return [
+        ['"abc"', 'abc', 'abc'],
+        ['"1.5"', '1.5', '1.5'],
+        ['the empty string', '', ''],
+        ['"5 apples"', '5 apples', '5 apples'],
+      ]
+    case 'json':
+      return [
+        ['"abc"', 'abc', 'abc'],
+        ['1.5', 1.5, 1.5],
+        ['an object', { a: 1 }, { a: 1 }],
+        ['true', true, true],
+        ['null', null, null],
+        ['the empty string', '', ''],
+      ]
+    case 'null':
+      return [
+        ['"abc"', 'abc', 'abc'],
+        ['1.5', 1.5, 1.5],
+        ['an object', { a: 1 }, { a: 1 }],
+        ['true', true, true],
+        ['null', null, null],
+      ]
     case 'msgpack':
-    case 'v8': return [['"abc"', 'abc', 'abc'], ['an object', { a: 1 }, { a: 1 }]]
+    case 'v8':
+      return [
+        ['"abc"', 'abc', 'abc'],
+        ['an object', { a: 1 }, { a: 1 }],
+      ]
   }
 }
 
-/** Every value test, once per serializer the backend supports. */
+/** Every value test, once per serializer the backend supports. @internal */
 export function valueCases(settings: Settings): Case[] {
   const cases: Case[] = []
   for (const s of settings.serializers) {
@@ -148,7 +229,8 @@ export function valueCases(settings: Settings): Case[] {
         const values = await cache.multiGet(keys)
         all.forEach(([label, , expected], i) => {
           same(values[2 * i], expected, `${tag} multiSet/multiGet of ${label}`)
-          if (values[2 * i + 1] !== undefined) fail(`${tag} multiGet answers undefined for a miss between hits, not ${show(values[2 * i + 1])}`)
+          if (values[2 * i + 1] !== undefined)
+            fail(`${tag} multiGet answers undefined for a miss between hits, not ${show(values[2 * i + 1])}`)
         })
       },
     })
@@ -176,15 +258,23 @@ export function valueCases(settings: Settings): Case[] {
           const bytes = binaryPayload()
           await cache.set('bytes', bytes)
           sameBytes(await cache.get('bytes'), bytes, `${tag} get`)
-          await cache.multiSet([['m1', bytes], ['m2', bytes.slice().reverse()]])
+          await cache.multiSet([
+            ['m1', bytes],
+            ['m2', bytes.slice().reverse()],
+          ])
           const [m1, m2] = await cache.multiGet(['m1', 'm2'])
           sameBytes(m1, bytes, `${tag} multiGet, first`)
           sameBytes(m2, bytes.slice().reverse(), `${tag} multiGet, second`)
           // The raw stored value is bytes too: the backend was asked for them (encoding null).
           if (s !== 'null') {
             const stored = await cache.backend.get(cache.buildKey('bytes'), cache.serializer.encoding)
-            if (!(stored instanceof Uint8Array)) fail(`${tag} backend.get(key, null) answers bytes (a Uint8Array), not ${show(stored)}`)
-            sameBytes(stored, cache.serializer.dumps(bytes) as Uint8Array, `${tag} the backend stores exactly the bytes the serializer made`)
+            if (!(stored instanceof Uint8Array))
+              fail(`${tag} backend.get(key, null) answers bytes (a Uint8Array), not ${show(stored)}`)
+            sameBytes(
+              stored,
+              cache.serializer.dumps(bytes) as Uint8Array,
+              `${tag} the backend stores exactly the bytes the serializer made`,
+            )
           }
         },
       })
@@ -223,15 +313,30 @@ export function valueCases(settings: Settings): Case[] {
           for (const [label, make] of refused) {
             const what = `${tag} ${label}`
             const error = await rejects(() => cache.set('k', make()), 'SerializationError', `${what}: set`)
-            assert.ok(error.cause !== undefined, `${what}: the SerializationError carries the serializer's error as cause`)
+            assert.ok(
+              error.cause !== undefined,
+              `${what}: the SerializationError carries the serializer's error as cause`,
+            )
             assert.equal(await cache.exists('k'), false, `${what}: a rejected set writes nothing`)
             await cache.set('kept', 'old')
             await rejects(() => cache.set('kept', make()), 'SerializationError', `${what}: set over an existing key`)
             assert.equal(await cache.get('kept'), 'old', `${what}: a rejected set keeps the old value`)
             await rejects(() => cache.add('added', make()), 'SerializationError', `${what}: add`)
             assert.equal(await cache.exists('added'), false, `${what}: a rejected add writes nothing`)
-            await rejects(() => cache.multiSet([['first', 'fine'], ['second', make()]]), 'SerializationError', `${what}: multiSet`)
-            same(await cache.multiGet(['first', 'second']), [undefined, undefined], `${what}: a rejected multiSet writes none of its pairs`)
+            await rejects(
+              () =>
+                cache.multiSet([
+                  ['first', 'fine'],
+                  ['second', make()],
+                ]),
+              'SerializationError',
+              `${what}: multiSet`,
+            )
+            same(
+              await cache.multiGet(['first', 'second']),
+              [undefined, undefined],
+              `${what}: a rejected multiSet writes none of its pairs`,
+            )
           }
         },
       })
@@ -242,7 +347,8 @@ export function valueCases(settings: Settings): Case[] {
         name: `${tag} increment's counter reads back through the serializer (get gives ${show(read(3))})`,
         async body(h) {
           const cache = await h.cache({ serializer: s })
-          for (const expected of [1, 2, 3]) assert.equal(await cache.increment('c'), expected, `${tag} increment answers the new count`)
+          for (const expected of [1, 2, 3])
+            assert.equal(await cache.increment('c'), expected, `${tag} increment answers the new count`)
           assert.equal(await cache.get('c'), read(3), `${tag} get of a counter made by increment`)
           await cache.set('s', 5)
           assert.equal(await cache.increment('s', 2), 7, `${tag} increment of a number stored by set`)
@@ -268,19 +374,32 @@ export function valueCases(settings: Settings): Case[] {
         async body(h) {
           const cache = await h.cache({ serializer: s })
           const [v1, v2, v3] = casValues(s)
-          const token = (): Promise<unknown> => Promise.resolve(cache.backend.get(cache.buildKey('k'), cache.serializer.encoding))
+          const token = (): Promise<unknown> =>
+            Promise.resolve(cache.backend.get(cache.buildKey('k'), cache.serializer.encoding))
           await cache.set('k', v1)
           const first = await token()
           assert.ok(first !== undefined, `${tag} backend.get(buildKey(key), encoding) answers the stored value`)
-          assert.equal(await cache.set('k', v2, { casToken: first }), true, `${tag} set with the current token answers true`)
+          assert.equal(
+            await cache.set('k', v2, { casToken: first }),
+            true,
+            `${tag} set with the current token answers true`,
+          )
           same(await cache.get('k'), v2, `${tag} and writes`)
-          assert.equal(await cache.set('k', v3, { casToken: first }), false, `${tag} set with a stale token answers false`)
+          assert.equal(
+            await cache.set('k', v3, { casToken: first }),
+            false,
+            `${tag} set with a stale token answers false`,
+          )
           same(await cache.get('k'), v2, `${tag} and writes nothing`)
           assert.equal(await cache.set('k', v3, { casToken: await token() }), true, `${tag} a fresh token works again`)
           same(await cache.get('k'), v3, `${tag} and writes`)
           const last = await token()
           await cache.delete('k')
-          assert.equal(await cache.set('k', v1, { casToken: last }), false, `${tag} set with the token of a key deleted since answers false`)
+          assert.equal(
+            await cache.set('k', v1, { casToken: last }),
+            false,
+            `${tag} set with the token of a key deleted since answers false`,
+          )
           assert.equal(await cache.exists('k'), false, `${tag} and does not bring the key back`)
         },
       })

@@ -9,8 +9,9 @@ export interface Clock {
  * Milliseconds from a monotonic high-resolution clock. Bound once: a bare
  * `performance.now()` goes through a lazy global getter and a receiver check on
  * every call, which costs as much as a memory hit.
+ * @internal
  */
 export const now: () => number = performance.now.bind(performance)
 
-/** The default clock: `performance.now`. */
+/** The default clock: `performance.now`. @internal */
 export const monotonic: Clock = { now }

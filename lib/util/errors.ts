@@ -28,7 +28,10 @@ export class TimeoutError extends CacheError {
   readonly command: string
   readonly timeout: number
   constructor(command: string, timeout: number) {
-    super(`[oniocache] ${command} timed out after ${timeout}s: raise the cache's or the call's timeout, or check the backend`)
+    super(
+      `[oniocache] ${command} timed out after ${timeout}s: raise the cache's or the call's timeout, or check the ` +
+        `backend`,
+    )
     this.command = command
     this.timeout = timeout
   }

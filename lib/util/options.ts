@@ -3,6 +3,7 @@ import { describe } from './describe.js'
 /**
  * The one option checker: `options` must be an object whose every own key is in
  * `known`; anything else is a TypeError that names `what`, the option and the known ones.
+ * @internal
  */
 export function checkOptions(options: unknown, known: Iterable<string>, what: string): asserts options is object {
   const names = known instanceof Set ? (known as ReadonlySet<string>) : new Set(known)
@@ -11,7 +12,9 @@ export function checkOptions(options: unknown, known: Iterable<string>, what: st
   }
   for (const name of Object.keys(options)) {
     if (!names.has(name)) {
-      throw new TypeError(`[oniocache] ${what}: unknown option ${JSON.stringify(name)}; known: ${[...names].join(', ')}`)
+      throw new TypeError(
+        `[oniocache] ${what}: unknown option ${JSON.stringify(name)}; known: ${[...names].join(', ')}`,
+      )
     }
   }
 }
@@ -19,6 +22,7 @@ export function checkOptions(options: unknown, known: Iterable<string>, what: st
 /**
  * Checks `options` against `own` and `rest` together, then splits them: the ones
  * named in `own` (a backend's) and the others (the cache's).
+ * @internal
  */
 export function splitOptions<Own, Rest>(
   options: unknown,

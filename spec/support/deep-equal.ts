@@ -38,7 +38,8 @@ export function sameValue(a: unknown, b: unknown, options: SameValueOptions = {}
     return true
   }
   if (Array.isArray(b)) return false
-  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && Object.is(a.getTime(), b.getTime())
+  if (a instanceof Date || b instanceof Date)
+    return a instanceof Date && b instanceof Date && Object.is(a.getTime(), b.getTime())
   if (a instanceof Map || b instanceof Map) {
     if (!(a instanceof Map && b instanceof Map) || a.size !== b.size) return false
     const bs = [...b]
@@ -57,7 +58,8 @@ export function sameValue(a: unknown, b: unknown, options: SameValueOptions = {}
     return bytes(a).equals(bytes(b))
   }
   for (const Box of BOXES) {
-    if (a instanceof Box || b instanceof Box) return a instanceof Box && b instanceof Box && Object.is(a.valueOf(), b.valueOf())
+    if (a instanceof Box || b instanceof Box)
+      return a instanceof Box && b instanceof Box && Object.is(a.valueOf(), b.valueOf())
   }
   if (!isPlain(a) || !isPlain(b)) return false
   const aKeys = Object.keys(a)
@@ -65,7 +67,7 @@ export function sameValue(a: unknown, b: unknown, options: SameValueOptions = {}
   if (aKeys.length !== bKeys.length) return false
   const aRecord = a as Record<string, unknown>
   const bRecord = b as Record<string, unknown>
-  return aKeys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue(aRecord[k], bRecord[k], options))
+  return aKeys.every((k) => Object.hasOwn(b, k) && sameValue(aRecord[k], bRecord[k], options))
 }
 
 /** The value with every `-0` turned into `0` (what JSON and MessagePack give back). */
@@ -74,7 +76,13 @@ export function withoutNegativeZero(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutNegativeZero)
   if (typeof value === 'object' && value !== null && isPlain(value) && !ArrayBuffer.isView(value)) {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: withoutNegativeZero(v), enumerable: true, writable: true, configurable: true })
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, k, {
+        value: withoutNegativeZero(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
     return out
   }
   return value
@@ -84,7 +92,7 @@ export function withoutNegativeZero(value: unknown): unknown {
 export function hasProtoKey(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return false
   if (Array.isArray(value)) return value.some(hasProtoKey)
-  return Object.prototype.hasOwnProperty.call(value, '__proto__') || Object.values(value).some(hasProtoKey)
+  return Object.hasOwn(value, '__proto__') || Object.values(value).some(hasProtoKey)
 }
 
 type Kind = 'array' | 'date' | 'map' | 'set' | 'plain' | 'other'
@@ -137,7 +145,11 @@ export function sameArgument(a: unknown, b: unknown): boolean {
       return x === y || (Number.isNaN(x) && Number.isNaN(y))
     }
     case 'map':
-      return sameMultiset([...(a as Map<unknown, unknown>)], [...(other as Map<unknown, unknown>)], (x, y) => sameArgument(x[0], y[0]) && sameArgument(x[1], y[1]))
+      return sameMultiset(
+        [...(a as Map<unknown, unknown>)],
+        [...(other as Map<unknown, unknown>)],
+        (x, y) => sameArgument(x[0], y[0]) && sameArgument(x[1], y[1]),
+      )
     case 'set':
       return sameMultiset([...(a as Set<unknown>)], [...(other as Set<unknown>)], sameArgument)
     case 'plain': {
@@ -145,7 +157,7 @@ export function sameArgument(a: unknown, b: unknown): boolean {
       const y = other as Record<string, unknown>
       const keys = Object.keys(x)
       if (keys.length !== Object.keys(y).length) return false
-      return keys.every((k) => Object.prototype.hasOwnProperty.call(y, k) && sameArgument(x[k], y[k]))
+      return keys.every((k) => Object.hasOwn(y, k) && sameArgument(x[k], y[k]))
     }
     case 'other':
       throw new TypeError('sameArgument: outside the generated grammar')

@@ -19,9 +19,9 @@
  * Every operation is recorded (command, start, end, outcome, the server group of its keys),
  * so a spec can count failures per phase of its fault schedule and measure recovery.
  */
-import { BackendError, KeyExistsError, TimeoutError, type Cache } from '../../lib/index.js'
-import { sleep } from './fixtures/backends.js'
+import { BackendError, type Cache, KeyExistsError, TimeoutError } from '../../lib/index.js'
 import { prng } from './fc-config.js'
+import { sleep } from './fixtures/backends.js'
 import type { ServerControls } from './servers.js'
 
 export type Outcome = 'ok' | 'KeyExistsError' | 'TimeoutError' | 'BackendError' | `other:${string}`
@@ -59,7 +59,6 @@ export interface PhaseCounts {
   ok: number
   failures: Record<string, number>
 }
-
 
 /** The relative weight of each command in the mix. */
 const MIX = [
@@ -150,13 +149,20 @@ export class FaultWorkload {
     let timer: NodeJS.Timeout | undefined
     const settled = await Promise.race([
       Promise.all(this.#workers).then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, until - performance.now())))),
+      new Promise<false>(
+        (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, until - performance.now()))),
+      ),
     ])
     clearTimeout(timer)
     if (!settled || this.records.length < minOps) {
       const now = performance.now()
-      const stuck = [...this.#inFlight.values()].slice(0, 10).map((op) => `${op.command} pending for ${(now - op.start).toFixed(0)} ms`)
-      throw new Error(`the workload did not finish within ${deadlineMs} ms (${this.records.length}/${minOps} ops); stuck: ${stuck.join(', ') || 'none'}`)
+      const stuck = [...this.#inFlight.values()]
+        .slice(0, 10)
+        .map((op) => `${op.command} pending for ${(now - op.start).toFixed(0)} ms`)
+      throw new Error(
+        `the workload did not finish within ${deadlineMs} ms (${this.records.length}/${minOps} ops); stuck: ` +
+          `${stuck.join(', ') || 'none'}`,
+      )
     }
   }
 
@@ -239,7 +245,8 @@ export class FaultWorkload {
     const back = await cache.multiGet(fresh.map(([key]) => key))
     fresh.forEach(([key, value], i) => {
       reads++
-      if (back[i] !== value) this.wrong.push(`verify: ${key} read ${JSON.stringify(back[i])} right after writing ${JSON.stringify(value)}`)
+      if (back[i] !== value)
+        this.wrong.push(`verify: ${key} read ${JSON.stringify(back[i])} right after writing ${JSON.stringify(value)}`)
     })
     return { reads, hits }
   }
@@ -322,7 +329,14 @@ export class FaultWorkload {
         if (outcome.startsWith('other:') || (outcome === 'KeyExistsError' && op !== 'add')) this.nonSpec.push(error)
       }
       this.#inFlight.delete(id)
-      this.records.push({ command: op, start, end: performance.now(), outcome, group: this.#group(keys), ...(message === undefined ? {} : { message }) })
+      this.records.push({
+        command: op,
+        start,
+        end: performance.now(),
+        outcome,
+        group: this.#group(keys),
+        ...(message === undefined ? {} : { message }),
+      })
       if (outcome !== 'ok' && outcome !== 'KeyExistsError') await sleep(this.#backoffMs)
     }
   }
@@ -371,7 +385,9 @@ export class FaultWorkload {
         if (!Array.isArray(values) || values.length !== keys.length) {
           this.wrong.push(`multiGet of ${keys.length} keys answered ${JSON.stringify(values)}`)
         } else {
-          keys.forEach((key, i) => this.#check(key, values[i], 'multiGet'))
+          keys.forEach((key, i) => {
+            this.#check(key, values[i], 'multiGet')
+          })
         }
         break
       }
@@ -389,7 +405,10 @@ export class FaultWorkload {
         const result = await cache.increment(key)
         // Other increments of the key may land between this one and its answer, so the bound is read afterwards.
         const bound = this.#increments.get(key)!
-        this.#expect(Number.isSafeInteger(result) && result >= 1 && result <= bound, `increment ${key} answered ${JSON.stringify(result)} after ${bound} increments`)
+        this.#expect(
+          Number.isSafeInteger(result) && result >= 1 && result <= bound,
+          `increment ${key} answered ${JSON.stringify(result)} after ${bound} increments`,
+        )
         break
       }
       case 'getCounter': {

@@ -7,7 +7,8 @@ function readSeed(): number {
   const text = process.env.ONIOCACHE_FC_SEED
   if (text === undefined || text.trim() === '') return DEFAULT_SEED
   const seed = Number(text)
-  if (!Number.isSafeInteger(seed)) throw new RangeError(`ONIOCACHE_FC_SEED must be an integer; got ${JSON.stringify(text)}`)
+  if (!Number.isSafeInteger(seed))
+    throw new RangeError(`ONIOCACHE_FC_SEED must be an integer; got ${JSON.stringify(text)}`)
   return seed | 0
 }
 
@@ -32,7 +33,11 @@ export function check<Ts>(name: string, property: fc.IProperty<Ts>, params?: fc.
 }
 
 /** `fc.assert` for an asynchronous property, printing the seed on failure. */
-export async function checkAsync<Ts>(name: string, property: fc.IAsyncProperty<Ts>, params?: fc.Parameters<Ts>): Promise<void> {
+export async function checkAsync<Ts>(
+  name: string,
+  property: fc.IAsyncProperty<Ts>,
+  params?: fc.Parameters<Ts>,
+): Promise<void> {
   try {
     await fc.assert(property, params)
   } catch (error) {

@@ -76,7 +76,8 @@ export function twin(value: unknown, random: () => number): unknown {
     return out
   }
   if (value instanceof Date) return new Date(value.getTime())
-  if (value instanceof Map) return new Map(shuffled([...value], random).map(([k, v]) => [twin(k, random), twin(v, random)]))
+  if (value instanceof Map)
+    return new Map(shuffled([...value], random).map(([k, v]) => [twin(k, random), twin(v, random)]))
   if (value instanceof Set) return new Set(shuffled([...value], random).map((m) => twin(m, random)))
   if (!isPlain(value)) throw new TypeError('twin: outside the grammar')
   const out: object = random() < 0.5 ? {} : Object.create(null)
@@ -98,15 +99,43 @@ function countNodes(value: unknown): number {
   return 1 + Object.values(value).reduce((n: number, v) => n + countNodes(v), 0)
 }
 
-/** A change of one node: most of them make the value structurally different, a few may not (the property decides by the rules). */
+/**
+ * A change of one node: most of them make the value structurally different, a few may not (the property decides by the
+ * rules).
+ */
 function mutateNode(value: unknown, random: () => number): unknown {
-  const replacements: unknown[] = [0, 1, NaN, '', 'x', ' ', '~', true, null, undefined, 0n, 1n, new Date(0), [], {}, new Map(), new Set(), [undefined]]
+  const replacements: unknown[] = [
+    0,
+    1,
+    NaN,
+    '',
+    'x',
+    ' ',
+    '~',
+    true,
+    null,
+    undefined,
+    0n,
+    1n,
+    new Date(0),
+    [],
+    {},
+    new Map(),
+    new Set(),
+    [undefined],
+  ]
   if (random() < 0.3) return pick(replacements, random)
   switch (typeof value) {
     case 'number':
-      return pick([value + 1, -value, String(value), Number.isNaN(value) ? 0 : NaN, value === 0 ? 5e-324 : value / 2], random)
+      return pick(
+        [value + 1, -value, String(value), Number.isNaN(value) ? 0 : NaN, value === 0 ? 5e-324 : value / 2],
+        random,
+      )
     case 'string':
-      return pick([value + 'a', value.slice(1), value + ' ', value.replace(/ /g, '_'), value === '' ? 'undefined' : `${value}n`], random)
+      return pick(
+        [value + 'a', value.slice(1), value + ' ', value.replace(/ /g, '_'), value === '' ? 'undefined' : `${value}n`],
+        random,
+      )
     case 'boolean':
       return !value
     case 'bigint':
@@ -121,10 +150,13 @@ function mutateNode(value: unknown, random: () => number): unknown {
     const i = Math.floor(random() * Math.max(1, value.length))
     const choice = Math.floor(random() * 5)
     if (choice === 0) out.push(undefined)
-    else if (choice === 1) out.length = out.length + 1 // a trailing hole
+    else if (choice === 1)
+      out.length = out.length + 1 // a trailing hole
     else if (choice === 2 && value.length > 0) out.pop()
-    else if (choice === 3 && value.length > 0) delete out[i] // an element becomes a hole (or stays one)
-    else if (value.length > 0) out[i] = i in value ? [value[i]] : undefined // hole becomes undefined, element gets wrapped
+    else if (choice === 3 && value.length > 0)
+      delete out[i] // an element becomes a hole (or stays one)
+    else if (value.length > 0)
+      out[i] = i in value ? [value[i]] : undefined // hole becomes undefined, element gets wrapped
     else out.push(null)
     return out
   }
@@ -170,7 +202,8 @@ function mutateAt(value: unknown, target: { left: number }, random: () => number
     for (let i = 0; i < value.length; i++) if (i in value) out[i] = mutateAt(value[i], target, random)
     return out
   }
-  if (value instanceof Map) return new Map([...value].map(([k, v]) => [mutateAt(k, target, random), mutateAt(v, target, random)]))
+  if (value instanceof Map)
+    return new Map([...value].map(([k, v]) => [mutateAt(k, target, random), mutateAt(v, target, random)]))
   if (value instanceof Set) return new Set([...value].map((m) => mutateAt(m, target, random)))
   const out: object = Object.getPrototypeOf(value) === null ? Object.create(null) : {}
   const record = value as Record<string, unknown>
@@ -178,7 +211,10 @@ function mutateAt(value: unknown, target: { left: number }, random: () => number
   return out
 }
 
-/** The argument list with one random node (an argument, or anything inside one) changed, or one argument added or removed. */
+/**
+ * The argument list with one random node (an argument, or anything inside one) changed, or one argument added or
+ * removed.
+ */
 export function mutate(args: readonly unknown[], random: () => number): unknown[] {
   const r = random()
   if (r < 0.1 || args.length === 0) return [...args, pick([undefined, null, 0, ''], random)]

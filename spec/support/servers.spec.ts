@@ -3,10 +3,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
   HOST,
-  RedisReplyError,
   liveServerCount,
   memcachedCommand,
   parseResp,
+  RedisReplyError,
   redisCommand,
   serverVersions,
   startMemcached,
@@ -160,7 +160,10 @@ test('redis cluster: 3 masters + 3 replicas in sync; a killed master fails over 
     await master.kill('SIGKILL')
     await cluster.waitUntilOk(15_000) // waits for the replica's promotion, not just cluster_state
     const afterFailover = await cluster.clusterNodes()
-    assert.is(afterFailover.filter((n) => n.role === 'master' && n.slots.length > 0 && !n.flags.includes('fail')).length, 3)
+    assert.is(
+      afterFailover.filter((n) => n.role === 'master' && n.slots.length > 0 && !n.flags.includes('fail')).length,
+      3,
+    )
     assert.not.ok(afterFailover.some((n) => n.port === master.port && n.slots.length > 0))
 
     await master.restart() // same port and nodes.conf: rejoins as a replica

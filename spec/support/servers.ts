@@ -10,7 +10,7 @@
  *    with service auto-start prevented (policy-rc.d); otherwise an Error names the command.
  *  - Nothing here ever talks to, flushes or signals a server the harness did not start.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as fsp from 'node:fs/promises'
 import * as net from 'node:net'
@@ -247,7 +247,14 @@ function run(
 }
 
 function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/local/bin', '/usr/bin', '/usr/sbin', '/bin', '/sbin']
+  const dirs = [
+    ...(process.env.PATH ?? '').split(path.delimiter),
+    '/usr/local/bin',
+    '/usr/bin',
+    '/usr/sbin',
+    '/bin',
+    '/sbin',
+  ]
   for (const dir of dirs) {
     if (!dir) continue
     const candidate = path.join(dir, name)
@@ -387,7 +394,9 @@ async function aptInstall(missing: readonly string[]): Promise<void> {
       process.stderr.write(`${LOG} running apt-get update\n`)
       const result = await run('apt-get', [...APT_LOCK_WAIT, 'update'], { env, timeoutMs: 300_000 })
       if (result.code !== 0) {
-        throw new Error(`${LOG} apt-get update failed (exit ${result.code}); run: ${INSTALL_COMMAND}\n${lastLines(result.output)}`)
+        throw new Error(
+          `${LOG} apt-get update failed (exit ${result.code}); run: ${INSTALL_COMMAND}\n${lastLines(result.output)}`,
+        )
       }
     }
     if (!(await aptHasCandidates())) await update()
@@ -418,7 +427,9 @@ async function aptInstall(missing: readonly string[]): Promise<void> {
       : run('systemctl', ['stop', service], { timeoutMs: 30_000 })
     await manager.catch(() => undefined)
     if (await isListening(port)) {
-      process.stderr.write(`${LOG} warning: something still listens on ${HOST}:${port}; the harness never uses that port\n`)
+      process.stderr.write(
+        `${LOG} warning: something still listens on ${HOST}:${port}; the harness never uses that port\n`,
+      )
     }
   }
   process.stderr.write(`${LOG} installed ${APT_PACKAGES.join(' ')}\n`)
@@ -849,13 +860,20 @@ async function redisSpec(extraArgs: readonly string[], cluster: boolean): Promis
     busPort: cluster,
     probe: redisProbe,
     args: (port, dir) => [
-      '--bind', HOST,
-      '--port', String(port),
-      '--save', '',
-      '--appendonly', 'no',
-      '--dir', dir,
-      '--daemonize', 'no',
-      '--repl-diskless-sync-delay', '0', // replicas sync at once (the default waits 5 s)
+      '--bind',
+      HOST,
+      '--port',
+      String(port),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      '--repl-diskless-sync-delay',
+      '0', // replicas sync at once (the default waits 5 s)
       ...(major >= 7 ? ['--enable-debug-command', 'local'] : []),
       ...(cluster
         ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
@@ -993,7 +1011,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     if (strict) {
       if (view.length !== total) return `${node} knows ${view.length}/${total} nodes`
       const unhealthy = view.find(
-        (n) => n.linkState !== 'connected' || n.flags.some((flag) => ['fail', 'fail?', 'handshake', 'noaddr'].includes(flag)),
+        (n) =>
+          n.linkState !== 'connected' ||
+          n.flags.some((flag) => ['fail', 'fail?', 'handshake', 'noaddr'].includes(flag)),
       )
       if (unhealthy) return `${node} sees ${unhealthy.address} as ${unhealthy.flags.join(',')} ${unhealthy.linkState}`
       const masterCount = view.filter((n) => n.role === 'master').length
@@ -1018,15 +1038,19 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const create = await run(
       bins.redisCli,
       [
-        '--cluster', 'create',
+        '--cluster',
+        'create',
         ...nodes.map((node) => `${HOST}:${node.port}`),
-        '--cluster-replicas', String(replicas),
+        '--cluster-replicas',
+        String(replicas),
         '--cluster-yes',
       ],
       { timeoutMs: Math.max(1000, deadline - Date.now()), killOnExit: true },
     )
     if (create.code !== 0 || /\[ERR\]/.test(create.output)) {
-      throw new Error(`${LOG} redis-cli --cluster create failed (exit ${create.code}):\n${lastLines(create.output, 30)}`)
+      throw new Error(
+        `${LOG} redis-cli --cluster create failed (exit ${create.code}):\n${lastLines(create.output, 30)}`,
+      )
     }
     await pollUntil(`cluster did not converge within ${timeoutMs} ms`, deadline, () => allNodesHealthy(true))
   } catch (err) {
@@ -1064,11 +1088,16 @@ export async function startMemcached(options: MemcachedOptions = {}): Promise<Me
     busPort: false,
     probe: memcachedProbe,
     args: (port) => [
-      '-l', HOST,
-      '-p', String(port),
-      '-U', '0',
-      '-m', String(options.memoryMb ?? 64),
-      '-t', '1',
+      '-l',
+      HOST,
+      '-p',
+      String(port),
+      '-U',
+      '0',
+      '-m',
+      String(options.memoryMb ?? 64),
+      '-t',
+      '1',
       ...runAs,
       ...(options.args ?? []),
     ],
@@ -1171,7 +1200,10 @@ function oneShot<T>(
       try {
         const outcome = onData(received, ended)
         if (outcome) finish(outcome)
-        else if (ended) finish({ error: codedError(`${what} to ${host}:${port}: connection closed before a complete answer`, 'ECONNRESET') })
+        else if (ended)
+          finish({
+            error: codedError(`${what} to ${host}:${port}: connection closed before a complete answer`, 'ECONNRESET'),
+          })
       } catch (err) {
         finish({ error: err instanceof Error ? err : new Error(String(err)) })
       }

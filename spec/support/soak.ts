@@ -25,15 +25,32 @@
 import { readdirSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import {
-  Cache, HitMissRatioPlugin, InvalidKeyError, KeyExistsError, MemoryCache, OptimisticLock, OptimisticLockError, RedLock, SerializationError,
-  TimeoutError, TimingPlugin, cached, cachedStampede, multiCached, type Context, type Duration, type Middleware, type Next, type Plugin,
-} from '../../lib/index.js'
 import { watching } from '../../lib/core/deadline.js'
+import {
+  Cache,
+  type Context,
+  cached,
+  cachedStampede,
+  type Duration,
+  HitMissRatioPlugin,
+  InvalidKeyError,
+  KeyExistsError,
+  MemoryCache,
+  type Middleware,
+  multiCached,
+  type Next,
+  OptimisticLock,
+  OptimisticLockError,
+  type Plugin,
+  RedLock,
+  SerializationError,
+  TimeoutError,
+  TimingPlugin,
+} from '../../lib/index.js'
 import { MemcachedCache } from '../../lib/memcached.js'
 import { RedisCache } from '../../lib/redis.js'
-import { startMemcached, startRedis } from './servers.js'
 import { prng as random } from './fc-config.js'
+import { startMemcached, startRedis } from './servers.js'
 
 export type BackendKind = 'memory' | 'redis' | 'memcached'
 export const BACKENDS: readonly BackendKind[] = ['memory', 'redis', 'memcached']
@@ -85,7 +102,12 @@ export interface Tolerances {
   listeners: number
 }
 
-export const DEFAULT_TOLERANCES: Tolerances = { heapBytes: 4 * 1024 * 1024, leakBytesPerOp: 100, handles: 0, listeners: 0 }
+export const DEFAULT_TOLERANCES: Tolerances = {
+  heapBytes: 4 * 1024 * 1024,
+  leakBytesPerOp: 100,
+  handles: 0,
+  listeners: 0,
+}
 
 export interface Sample {
   /** Seconds since the workload started. */
@@ -158,7 +180,11 @@ const median = (values: readonly number[]): number => {
 
 const heapOf = (s: Sample): number => s.heapUsed + s.external
 
-function medians(samples: readonly Sample[], read: (s: Sample) => Record<string, number>, names: Iterable<string>): Record<string, number> {
+function medians(
+  samples: readonly Sample[],
+  read: (s: Sample) => Record<string, number>,
+  names: Iterable<string>,
+): Record<string, number> {
   const out: Record<string, number> = {}
   for (const name of names) out[name] = median(samples.map((s) => read(s)[name] ?? 0))
   return out
@@ -172,13 +198,21 @@ export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(2)
  * commands run; every active resource type and every listener count by the same
  * medians; nothing left watched by the timeout layer at any barrier.
  */
-export function checkFlatness(samples: readonly Sample[], warmUp: number, tolerances: Tolerances = DEFAULT_TOLERANCES): FlatnessReport {
+export function checkFlatness(
+  samples: readonly Sample[],
+  warmUp: number,
+  tolerances: Tolerances = DEFAULT_TOLERANCES,
+): FlatnessReport {
   const used = samples.filter((s) => s.at >= warmUp)
   const third = Math.max(2, Math.floor(used.length / 3))
   const first = used.slice(0, third)
   const last = used.slice(-third)
   const problems: string[] = []
-  if (used.length < 6) problems.push(`only ${used.length} samples after the ${warmUp}s warm-up; at least 6 are needed (run longer or sample more often)`)
+  if (used.length < 6)
+    problems.push(
+      `only ${used.length} samples after the ${warmUp}s warm-up; at least 6 are needed (run longer or sample more ` +
+        `often)`,
+    )
 
   const heapFirst = first.length > 0 ? median(first.map(heapOf)) : 0
   const heapLast = last.length > 0 ? median(last.map(heapOf)) : 0
@@ -206,14 +240,22 @@ export function checkFlatness(samples: readonly Sample[], warmUp: number, tolera
   }
 
   if (heapGrowth > tolerances.heapBytes) {
-    problems.push(`heap: used + external grew ${mb(heapGrowth)} (median of the first third ${mb(heapFirst)}, of the last third ${mb(heapLast)}); tolerance ${mb(tolerances.heapBytes)}`)
+    problems.push(
+      `heap: used + external grew ${mb(heapGrowth)} (median of the first third ${mb(heapFirst)}, of the last third ` +
+        `${mb(heapLast)}); tolerance ${mb(tolerances.heapBytes)}`,
+    )
   }
   if (trendGrowth > tolerances.heapBytes) {
-    problems.push(`heap: the trend is ${slopeBytesPerOp.toFixed(1)} bytes per command, ${mb(trendGrowth)} over the samples; tolerance ${mb(tolerances.heapBytes)}`)
+    problems.push(
+      `heap: the trend is ${slopeBytesPerOp.toFixed(1)} bytes per command, ${mb(trendGrowth)} over the samples; ` +
+        `tolerance ${mb(tolerances.heapBytes)}`,
+    )
   }
   if (detectableBytesPerOp > tolerances.leakBytesPerOp) {
     problems.push(
-      `too few commands: ${opsBetween} between the two thirds, so a leak of ${tolerances.leakBytesPerOp} bytes per command (${mb(opsBetween * tolerances.leakBytesPerOp)}) would stay under the ${mb(tolerances.heapBytes)} tolerance`,
+      `too few commands: ${opsBetween} between the two thirds, so a leak of ${tolerances.leakBytesPerOp} bytes per ` +
+        `command (${mb(opsBetween * tolerances.leakBytesPerOp)}) would stay under the ${mb(tolerances.heapBytes)} ` +
+        `tolerance`,
     )
   }
 
@@ -222,7 +264,11 @@ export function checkFlatness(samples: readonly Sample[], warmUp: number, tolera
   const handlesLast = medians(last, (s) => s.handles, handleTypes)
   for (const type of handleTypes) {
     const growth = handlesLast[type]! - handlesFirst[type]!
-    if (growth > tolerances.handles) problems.push(`handles: ${type} went from ${handlesFirst[type]} to ${handlesLast[type]} (medians of the first and last thirds); tolerance +${tolerances.handles}`)
+    if (growth > tolerances.handles)
+      problems.push(
+        `handles: ${type} went from ${handlesFirst[type]} to ${handlesLast[type]} (medians of the first and last ` +
+          `thirds); tolerance +${tolerances.handles}`,
+      )
   }
 
   const listenerNames = new Set(used.flatMap((s) => Object.keys(s.listeners)))
@@ -230,15 +276,36 @@ export function checkFlatness(samples: readonly Sample[], warmUp: number, tolera
   const listenersLast = medians(last, (s) => s.listeners, listenerNames)
   for (const name of listenerNames) {
     const growth = listenersLast[name]! - listenersFirst[name]!
-    if (growth > tolerances.listeners) problems.push(`listeners: ${name} went from ${listenersFirst[name]} to ${listenersLast[name]} (medians of the first and last thirds); tolerance +${tolerances.listeners}`)
+    if (growth > tolerances.listeners)
+      problems.push(
+        `listeners: ${name} went from ${listenersFirst[name]} to ${listenersLast[name]} (medians of the first and ` +
+          `last thirds); tolerance +${tolerances.listeners}`,
+      )
   }
 
   const watched = used.filter((s) => s.watching !== 0)
-  if (watched.length > 0) problems.push(`timeouts: ${watched[0]!.watching} command(s) still watched at the barrier at ${watched[0]!.at.toFixed(1)}s, with every command settled`)
+  if (watched.length > 0)
+    problems.push(
+      `timeouts: ${watched[0]!.watching} command(s) still watched at the barrier at ${watched[0]!.at.toFixed(1)}s, ` +
+        `with every command settled`,
+    )
 
   return {
-    ok: problems.length === 0, problems, used: used.length, third, heapFirst, heapLast, heapGrowth, slopeBytesPerOp, trendGrowth, opsBetween, detectableBytesPerOp,
-    handlesFirst, handlesLast, listenersFirst, listenersLast,
+    ok: problems.length === 0,
+    problems,
+    used: used.length,
+    third,
+    heapFirst,
+    heapLast,
+    heapGrowth,
+    slopeBytesPerOp,
+    trendGrowth,
+    opsBetween,
+    detectableBytesPerOp,
+    handlesFirst,
+    handlesLast,
+    listenersFirst,
+    listenersLast,
   }
 }
 
@@ -253,7 +320,17 @@ export function gcFunction(): () => void {
   return runInNewContext('gc') as () => void
 }
 
-const PROCESS_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'unhandledRejection', 'uncaughtException', 'warning', 'message'] as const
+const PROCESS_EVENTS = [
+  'exit',
+  'beforeExit',
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'unhandledRejection',
+  'uncaughtException',
+  'warning',
+  'message',
+] as const
 
 interface Emitter {
   eventNames(): Array<string | symbol>
@@ -290,7 +367,6 @@ function handleCounts(): Record<string, number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
-
 
 /** Counts every command that runs through a chain, and those still in it. */
 class Tracker {
@@ -402,7 +478,10 @@ async function openTarget(kind: BackendKind, shared: Shared): Promise<Target> {
       kind,
       main,
       others: [new MemoryCache({ namespace: 'soak-lru', maxSize: 64, plugins: shared.plugins() })],
-      fresh: (plugins) => (++churned % 3 === 0 ? Cache.fromUrl('memory://?namespace=churn-url', { plugins }) : new MemoryCache({ namespace: 'churn', sweepInterval: 0.05, plugins })),
+      fresh: (plugins) =>
+        ++churned % 3 === 0
+          ? Cache.fromUrl('memory://?namespace=churn-url', { plugins })
+          : new MemoryCache({ namespace: 'churn', sweepInterval: 0.05, plugins }),
       emitters: {},
       stop: async () => {
         await main.close()
@@ -429,7 +508,12 @@ async function openTarget(kind: BackendKind, shared: Shared): Promise<Target> {
         blockingInFlight--
       }
     }
-    const blocking = new RedisCache({ url: server.url, namespace: 'soak-blocking', timeout: '20ms', plugins: [shared.tracker.middleware, countBlocking] })
+    const blocking = new RedisCache({
+      url: server.url,
+      namespace: 'soak-blocking',
+      timeout: '20ms',
+      plugins: [shared.tracker.middleware, countBlocking],
+    })
     return {
       kind,
       main,
@@ -437,9 +521,12 @@ async function openTarget(kind: BackendKind, shared: Shared): Promise<Target> {
       fresh: (plugins) => {
         const n = ++churned % 3
         if (n === 0) return Cache.fromUrl(`${server.url}?namespace=churn-url`, { plugins })
-        return n === 1 ? new RedisCache({ url: server.url, namespace: 'churn', plugins }) : new RedisCache({ client, namespace: 'churn-client', plugins })
+        return n === 1
+          ? new RedisCache({ url: server.url, namespace: 'churn', plugins })
+          : new RedisCache({ client, namespace: 'churn-client', plugins })
       },
-      blocking: () => (blockingInFlight === 0 ? blocking.raw('BLPOP', 'soak-blocking:nothing', '0.06') : blocking.exists('nothing')),
+      blocking: () =>
+        blockingInFlight === 0 ? blocking.raw('BLPOP', 'soak-blocking:nothing', '0.06') : blocking.exists('nothing'),
       emitters: { 'redis-client': client as unknown as Emitter },
       stop: async () => {
         await Promise.all([main.close(), viaClient.close(), blocking.close()])
@@ -454,7 +541,10 @@ async function openTarget(kind: BackendKind, shared: Shared): Promise<Target> {
     kind,
     main,
     others: [],
-    fresh: (plugins) => (++churned % 3 === 0 ? Cache.fromUrl(`memcached://${server.server}?namespace=churn-url`, { plugins }) : new MemcachedCache({ servers: [server.server], namespace: 'churn', plugins })),
+    fresh: (plugins) =>
+      ++churned % 3 === 0
+        ? Cache.fromUrl(`memcached://${server.server}?namespace=churn-url`, { plugins })
+        : new MemcachedCache({ servers: [server.server], namespace: 'churn', plugins }),
     emitters: {},
     stop: async () => {
       await main.close()
@@ -464,13 +554,21 @@ async function openTarget(kind: BackendKind, shared: Shared): Promise<Target> {
 }
 
 /** Runs `fn`; rejections of the listed classes are expected outcomes, anything else is unexpected. */
-async function expect(outcomes: Outcomes, label: string, fn: () => Promise<unknown>, expected: ReadonlyArray<new (...args: never[]) => Error> = []): Promise<void> {
+async function expect(
+  outcomes: Outcomes,
+  label: string,
+  fn: () => Promise<unknown>,
+  expected: ReadonlyArray<new (...args: never[]) => Error> = [],
+): Promise<void> {
   let outcome = 'ok'
   try {
     await fn()
   } catch (error) {
     const match = expected.find((type) => error instanceof type)
-    if (match === undefined) throw new Error(`${label}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`, { cause: error })
+    if (match === undefined)
+      throw new Error(`${label}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`, {
+        cause: error,
+      })
     outcome = match.name
   }
   const name = `${label} ${outcome}`
@@ -487,18 +585,28 @@ function operations(target: Target, rand: () => number, outcomes: Outcomes, shar
   const ttl = (): Duration | null | undefined => ([undefined, 0.05, 1, '2s', null] as const)[pick(5)]
   const value = (): unknown => ({ n: pick(1000), s: 'v'.repeat(pick(64)) })
   const memcached = target.kind === 'memcached'
-  const other = (): Cache => (target.others.length > 0 && rand() < 0.2 ? target.others[pick(target.others.length)]! : cache)
+  const other = (): Cache =>
+    target.others.length > 0 && rand() < 0.2 ? target.others[pick(target.others.length)]! : cache
 
-  const load = cached(async function soakLoad(id: number) {
-    return { id, loaded: true }
-  }, { cache, ttl: 0.3 })
-  const many = multiCached(async function soakMany(ids: string[]) {
-    return Object.fromEntries(ids.map((id) => [id, { id }]))
-  }, { cache, keysFrom: 0, ttl: 0.3 })
-  const compute = cachedStampede(async function soakCompute(id: number) {
-    await sleep(2)
-    return { id, computed: true }
-  }, { cache, ttl: 0.3, lease: 1 })
+  const load = cached(
+    async function soakLoad(id: number) {
+      return { id, loaded: true }
+    },
+    { cache, ttl: 0.3 },
+  )
+  const many = multiCached(
+    async function soakMany(ids: string[]) {
+      return Object.fromEntries(ids.map((id) => [id, { id }]))
+    },
+    { cache, keysFrom: 0, ttl: 0.3 },
+  )
+  const compute = cachedStampede(
+    async function soakCompute(id: number) {
+      await sleep(2)
+      return { id, computed: true }
+    },
+    { cache, ttl: 0.3, lease: 1 },
+  )
 
   const badInput: Array<[() => Promise<unknown>, new (...args: never[]) => Error]> = [
     [() => cache.get(42 as unknown as string), TypeError],
@@ -509,10 +617,13 @@ function operations(target: Target, rand: () => number, outcomes: Outcomes, shar
     [() => cache.multiGet(null as unknown as string[]), TypeError],
     [() => cache.multiSet([['only-key']] as unknown as Array<[string, unknown]>), TypeError],
     [() => cache.get('bad', { bogus: 1 } as object), TypeError],
-    [async () => {
-      await cache.set('not-a-number', 'text')
-      await cache.increment('not-a-number')
-    }, TypeError],
+    [
+      async () => {
+        await cache.set('not-a-number', 'text')
+        await cache.increment('not-a-number')
+      },
+      TypeError,
+    ],
     [() => cache.add('bad', 1, { timeout: -5 }), RangeError],
   ]
   if (target.kind !== 'memory') {
@@ -530,53 +641,126 @@ function operations(target: Target, rand: () => number, outcomes: Outcomes, shar
     [4, 'exists', () => expect(outcomes, 'exists', () => cache.exists(key()))],
     [4, 'increment', () => expect(outcomes, 'increment', () => cache.increment(`counter${pick(10)}`, pick(5) + 1))],
     [4, 'multiGet', () => expect(outcomes, 'multiGet', () => other().multiGet([key(), key(), key(), key(), key()]))],
-    [3, 'multiSet', () => expect(outcomes, 'multiSet', () => cache.multiSet([[key(), value()], [key(), value()], [key(), value()]], { ttl: ttl() }))],
+    [
+      3,
+      'multiSet',
+      () =>
+        expect(outcomes, 'multiSet', () =>
+          cache.multiSet(
+            [
+              [key(), value()],
+              [key(), value()],
+              [key(), value()],
+            ],
+            { ttl: ttl() },
+          ),
+        ),
+    ],
     [3, 'expire', () => expect(outcomes, 'expire', () => cache.expire(key(), [0, 0.5, 2, null][pick(4)]!))],
-    [1, 'clear', () => expect(outcomes, 'clear', async () => {
-      const namespace = `tmp${pick(4)}`
-      await cache.set('a', 1, { namespace })
-      await cache.set('b', 2, { namespace, ttl: 1 })
-      await cache.clear({ namespace })
-    }, memcached ? [Error] : [])],
-    [4, 'cached', () => expect(outcomes, 'cached', async () => {
-      await load(pick(50))
-    })],
-    [2, 'multiCached', () => expect(outcomes, 'multiCached', () => many([`m${pick(30)}`, `m${pick(30)}`, `m${pick(30)}`]))],
-    [2, 'cachedStampede', () => expect(outcomes, 'cachedStampede', async () => {
-      const id = pick(20)
-      await Promise.all([compute(id), compute(id), compute(id), compute(id)])
-    })],
-    [1, 'RedLock', () => expect(outcomes, 'RedLock', async () => {
-      const lockKey = `lock${pick(8)}`
-      const holder = async (): Promise<number> => RedLock.run(cache, lockKey, { lease: 1 }, async () => {
-        await sleep(2)
-        return 1
-      })
-      await Promise.all([holder(), holder(), holder()])
-    })],
-    [2, 'OptimisticLock', () => expect(outcomes, 'OptimisticLock', async () => {
-      const lockKey = `opt${pick(5)}`
-      const lock = await OptimisticLock.acquire(cache, lockKey)
-      if (rand() < 0.3) await cache.set(lockKey, value())
-      await lock.cas(value(), { ttl: 2 })
-    }, [OptimisticLockError])],
-    [2, 'timeout', () => expect(outcomes, 'timeout', () => cache.get(`slow-${rand() < 0.5 ? 'abort' : 'keep'}-${pick(5)}`, { timeout: FAST_TIMEOUT }), [TimeoutError])],
-    [3, 'bad-input', () => {
-      const [call, type] = badInput[pick(badInput.length)]!
-      return expect(outcomes, 'bad-input', call, [type])
-    }],
-    [0.3, 'churn', () => expect(outcomes, 'churn', async () => {
-      const fresh = target.fresh([shared.tracker.middleware, new TimingPlugin()])
-      try {
-        await fresh.set('c', { at: pick(100) }, { ttl: 0.2 })
-        await fresh.get('c')
-        await fresh.exists('c')
-        // Two holders: the second waits (on Redis through the pub/sub connection).
-        await Promise.all([0, 1].map(() => RedLock.run(fresh, 'churn', { lease: 1 }, () => sleep(1))))
-      } finally {
-        await fresh.close()
-      }
-    })],
+    [
+      1,
+      'clear',
+      () =>
+        expect(
+          outcomes,
+          'clear',
+          async () => {
+            const namespace = `tmp${pick(4)}`
+            await cache.set('a', 1, { namespace })
+            await cache.set('b', 2, { namespace, ttl: 1 })
+            await cache.clear({ namespace })
+          },
+          memcached ? [Error] : [],
+        ),
+    ],
+    [
+      4,
+      'cached',
+      () =>
+        expect(outcomes, 'cached', async () => {
+          await load(pick(50))
+        }),
+    ],
+    [
+      2,
+      'multiCached',
+      () => expect(outcomes, 'multiCached', () => many([`m${pick(30)}`, `m${pick(30)}`, `m${pick(30)}`])),
+    ],
+    [
+      2,
+      'cachedStampede',
+      () =>
+        expect(outcomes, 'cachedStampede', async () => {
+          const id = pick(20)
+          await Promise.all([compute(id), compute(id), compute(id), compute(id)])
+        }),
+    ],
+    [
+      1,
+      'RedLock',
+      () =>
+        expect(outcomes, 'RedLock', async () => {
+          const lockKey = `lock${pick(8)}`
+          const holder = async (): Promise<number> =>
+            RedLock.run(cache, lockKey, { lease: 1 }, async () => {
+              await sleep(2)
+              return 1
+            })
+          await Promise.all([holder(), holder(), holder()])
+        }),
+    ],
+    [
+      2,
+      'OptimisticLock',
+      () =>
+        expect(
+          outcomes,
+          'OptimisticLock',
+          async () => {
+            const lockKey = `opt${pick(5)}`
+            const lock = await OptimisticLock.acquire(cache, lockKey)
+            if (rand() < 0.3) await cache.set(lockKey, value())
+            await lock.cas(value(), { ttl: 2 })
+          },
+          [OptimisticLockError],
+        ),
+    ],
+    [
+      2,
+      'timeout',
+      () =>
+        expect(
+          outcomes,
+          'timeout',
+          () => cache.get(`slow-${rand() < 0.5 ? 'abort' : 'keep'}-${pick(5)}`, { timeout: FAST_TIMEOUT }),
+          [TimeoutError],
+        ),
+    ],
+    [
+      3,
+      'bad-input',
+      () => {
+        const [call, type] = badInput[pick(badInput.length)]!
+        return expect(outcomes, 'bad-input', call, [type])
+      },
+    ],
+    [
+      0.3,
+      'churn',
+      () =>
+        expect(outcomes, 'churn', async () => {
+          const fresh = target.fresh([shared.tracker.middleware, new TimingPlugin()])
+          try {
+            await fresh.set('c', { at: pick(100) }, { ttl: 0.2 })
+            await fresh.get('c')
+            await fresh.exists('c')
+            // Two holders: the second waits (on Redis through the pub/sub connection).
+            await Promise.all([0, 1].map(() => RedLock.run(fresh, 'churn', { lease: 1 }, () => sleep(1))))
+          } finally {
+            await fresh.close()
+          }
+        }),
+    ],
   ]
   if (target.blocking !== undefined) {
     const blocking = target.blocking
@@ -622,7 +806,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const leak = options.leak === undefined ? undefined : leakingMiddleware(options.leak)
   const shared: Shared = {
     tracker,
-    plugins: () => [tracker.middleware, new HitMissRatioPlugin(), new TimingPlugin(), slowMiddleware, ...(leak !== undefined ? [leak.middleware] : [])],
+    plugins: () => [
+      tracker.middleware,
+      new HitMissRatioPlugin(),
+      new TimingPlugin(),
+      slowMiddleware,
+      ...(leak !== undefined ? [leak.middleware] : []),
+    ],
   }
 
   const unhandledRejections: string[] = []
@@ -695,20 +885,32 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       const s = { ...(await sample()), barrierMs: Math.round(performance.now() - paused) }
       samples.push(s)
       log(
-        `${s.at.toFixed(1).padStart(6)}s  ${String(s.ops).padStart(9)} ops  heap ${mb(s.heapUsed)} + external ${mb(s.external)}  ` +
-          `handles ${JSON.stringify(s.handles)}  listeners ${Object.values(s.listeners).reduce((a, b) => a + b, 0)}  barrier ${s.barrierMs} ms`,
+        `${s.at.toFixed(1).padStart(6)}s  ${String(s.ops).padStart(9)} ops  heap ${mb(s.heapUsed)} + external ` +
+          `${mb(s.external)}  ` +
+          `handles ${JSON.stringify(s.handles)}  listeners ${Object.values(s.listeners).reduce((a, b) => a + b, 0)} ` +
+          ` barrier ${s.barrierMs} ms`,
       )
       if (performance.now() < end) continue
       const afterWarmUp = s.ops - (samples.find((x) => x.at >= warmUp)?.ops ?? s.ops)
       if (afterWarmUp >= enoughOps || performance.now() >= cap) break
-      if (!extended) log(`        ${afterWarmUp} commands after warm-up, fewer than the ${enoughOps} that show a ${tolerances.leakBytesPerOp}-byte leak per command: going on (at most ${maxSeconds}s)`)
+      if (!extended)
+        log(
+          `        ${afterWarmUp} commands after warm-up, fewer than the ${enoughOps} that show a ` +
+            `${tolerances.leakBytesPerOp}-byte leak per command: going on (at most ${maxSeconds}s)`,
+        )
       extended = true
     }
   } catch (error) {
-    unexpected.push(`the soak itself failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
+    unexpected.push(
+      `the soak itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    )
   } finally {
     leak?.stop()
-    await Promise.all(targets.map((t) => t.stop().catch((error: unknown) => void unexpected.push(`stopping ${t.kind}: ${String(error)}`))))
+    await Promise.all(
+      targets.map((t) =>
+        t.stop().catch((error: unknown) => void unexpected.push(`stopping ${t.kind}: ${String(error)}`)),
+      ),
+    )
     // A rejection reported on the next turn still counts.
     await tick()
     process.off('unhandledRejection', onRejection)
@@ -720,11 +922,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const flatness = checkFlatness(samples, warmUp, tolerances)
   const problems = [...flatness.problems]
   unexpectedCount = Math.max(unexpectedCount, unexpected.length)
-  if (unexpectedCount > 0) problems.push(`${unexpectedCount} unexpected outcome(s): ${unexpected.slice(0, 5).join(' | ')}`)
-  if (unhandledRejections.length > 0) problems.push(`${unhandledRejections.length} unhandled rejection(s): ${unhandledRejections.slice(0, 5).join(' | ')}`)
-  if (uncaughtExceptions.length > 0) problems.push(`${uncaughtExceptions.length} uncaught exception(s): ${uncaughtExceptions.slice(0, 5).join(' | ')}`)
+  if (unexpectedCount > 0)
+    problems.push(`${unexpectedCount} unexpected outcome(s): ${unexpected.slice(0, 5).join(' | ')}`)
+  if (unhandledRejections.length > 0)
+    problems.push(
+      `${unhandledRejections.length} unhandled rejection(s): ${unhandledRejections.slice(0, 5).join(' | ')}`,
+    )
+  if (uncaughtExceptions.length > 0)
+    problems.push(`${uncaughtExceptions.length} uncaught exception(s): ${uncaughtExceptions.slice(0, 5).join(' | ')}`)
   const timeouts = [...outcomes].filter(([name]) => name.endsWith(' TimeoutError')).reduce((sum, [, n]) => sum + n, 0)
-  if (timeouts === 0 && problems.length === 0) problems.push('no command timed out: the workload did not exercise timeouts')
+  if (timeouts === 0 && problems.length === 0)
+    problems.push('no command timed out: the workload did not exercise timeouts')
   return {
     ok: problems.length === 0,
     problems,

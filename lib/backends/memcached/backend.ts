@@ -34,7 +34,9 @@ export class MemcachedBackend implements Backend {
     this.#clientOptions = {
       servers,
       ...(connectionsPerServer !== undefined ? { connectionsPerServer } : {}),
-      ...(connectTimeout !== undefined ? { connectTimeoutMs: Math.round(toSeconds(connectTimeout, 'connectTimeout') * 1000) } : {}),
+      ...(connectTimeout !== undefined
+        ? { connectTimeoutMs: Math.round(toSeconds(connectTimeout, 'connectTimeout') * 1000) }
+        : {}),
     }
     this.name = `memcached ${servers.join(',')}`
   }
@@ -45,7 +47,9 @@ export class MemcachedBackend implements Backend {
    */
   get client(): Promise<MemcachedClient> {
     if (this.#client !== undefined) return Promise.resolve(this.#client)
-    this.#loading ??= import('./client.js').then(({ MemcachedClient }) => (this.#client = new MemcachedClient(this.#clientOptions)))
+    this.#loading ??= import('./client.js').then(
+      ({ MemcachedClient }) => (this.#client = new MemcachedClient(this.#clientOptions)),
+    )
     return this.#loading
   }
 
@@ -88,14 +92,16 @@ export class MemcachedBackend implements Backend {
 
   async multiSet(pairs: ReadonlyArray<readonly [string, unknown]>, ttl: number): Promise<true> {
     const c = await this.#use()
-    const checked = await Promise.all(pairs.map(async ([key, value]) => {
-      const k = checkKey(key)
-      return [k, await this.#fit(c, k, value)] as const
-    }))
+    const checked = await Promise.all(
+      pairs.map(async ([key, value]) => {
+        const k = checkKey(key)
+        return [k, await this.#fit(c, k, value)] as const
+      }),
+    )
     const flags = ttlFlags(ttl)
     // Pipelined in order, so the last of two pairs with the same key wins.
     const replies = await Promise.all(checked.map(([k, data]) => c.meta(k, 'ms', flags, data)))
-    replies.forEach((reply, i) => expect(c, checked[i]![0], reply, ['HD']))
+    for (const [i, reply] of replies.entries()) expect(c, checked[i]![0], reply, ['HD'])
     return true
   }
 
@@ -140,11 +146,16 @@ export class MemcachedBackend implements Backend {
         if (expect(c, k, created, ['HD', 'NS']) === 'HD') return delta
       } else {
         const text = current.value!.toString('latin1')
-        if (!INTEGER_TEXT.test(text)) throw new TypeError(`[oniocache] [${this.name}] cannot increment ${JSON.stringify(k)}: its value is not an integer`)
+        if (!INTEGER_TEXT.test(text))
+          throw new TypeError(
+            `[oniocache] [${this.name}] cannot increment ${JSON.stringify(k)}: its value is not an integer`,
+          )
         const value = Number(text.trimEnd())
         const next = value + delta
         if (!Number.isSafeInteger(value) || !Number.isSafeInteger(next)) {
-          throw new RangeError(`[oniocache] [${this.name}] incrementing ${JSON.stringify(k)} would pass Number.MAX_SAFE_INTEGER`)
+          throw new RangeError(
+            `[oniocache] [${this.name}] incrementing ${JSON.stringify(k)} would pass Number.MAX_SAFE_INTEGER`,
+          )
         }
         const cas = `C${current.flags.c}`
         if (value >= 0 && delta >= 0) {
@@ -159,7 +170,10 @@ export class MemcachedBackend implements Backend {
       // Lost a race: step aside for a moment, longer the more often it happens.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt + 1, 10)))
     }
-    throw new BackendError(this.name, `increment of ${JSON.stringify(k)} lost ${CAS_RETRIES} compare-and-swap races in a row; try again`)
+    throw new BackendError(
+      this.name,
+      `increment of ${JSON.stringify(k)} lost ${CAS_RETRIES} compare-and-swap races in a row; try again`,
+    )
   }
 
   /** Touch: `mg <key> T<ttl>` (T0: no expiry). */
@@ -174,7 +188,8 @@ export class MemcachedBackend implements Backend {
     if (prefix !== null) {
       throw new BackendError(
         this.name,
-        `Memcached cannot clear by namespace (it cannot list keys), so clearing the keys under ${JSON.stringify(prefix)} did nothing; ` +
+        `Memcached cannot clear by namespace (it cannot list keys), so clearing the keys under ` +
+          `${JSON.stringify(prefix)} did nothing; ` +
           `only clear() on a cache whose namespace is '' empties the servers (flush_all)`,
       )
     }
@@ -191,10 +206,14 @@ export class MemcachedBackend implements Backend {
     if (command === 'version') return c.version(typeof args[0] === 'string' ? args[0] : undefined)
     if (command === 'flush_all') return c.flushAll()
     if (command !== 'mg' && command !== 'ms' && command !== 'md' && command !== 'ma') {
-      throw new TypeError(`[oniocache] [memcached] raw sends a meta command (mg, ms, md, ma), version or flush_all; ${JSON.stringify(command)} is not one`)
+      throw new TypeError(
+        `[oniocache] [memcached] raw sends a meta command (mg, ms, md, ma), version or flush_all; ` +
+          `${JSON.stringify(command)} is not one`,
+      )
     }
     const [key, ...rest] = args
-    if (typeof key !== 'string') throw new TypeError(`[oniocache] [memcached] raw('${command}', key, …) needs a key string`)
+    if (typeof key !== 'string')
+      throw new TypeError(`[oniocache] [memcached] raw('${command}', key, …) needs a key string`)
     const k = checkKey(key)
     if (command === 'ms') {
       const [value, ...flags] = rest
@@ -225,7 +244,8 @@ export class MemcachedBackend implements Backend {
     const max = await limit
     if (data.byteLength + Buffer.byteLength(key) + ITEM_OVERHEAD > max) {
       throw new RangeError(
-        `[oniocache] [memcached ${server}] the value of ${JSON.stringify(key)} is ${data.byteLength} bytes, over the server's item size limit ` +
+        `[oniocache] [memcached ${server}] the value of ${JSON.stringify(key)} is ${data.byteLength} bytes, over ` +
+          `the server's item size limit ` +
           `(${max} bytes, memcached -I); nothing was written`,
       )
     }
@@ -246,9 +266,13 @@ function ttlFlags(ttl: number): string[] {
 
 function bytes(value: unknown): Buffer {
   if (typeof value === 'string') return Buffer.from(value, 'utf8')
-  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  if (value instanceof Uint8Array)
+    return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   if (typeof value === 'number' && Number.isFinite(value)) return Buffer.from(String(value))
-  throw new TypeError(`[oniocache] [memcached] stores strings and bytes; the serializer produced ${describe(value)} (NullSerializer is for the memory backend only)`)
+  throw new TypeError(
+    `[oniocache] [memcached] stores strings and bytes; the serializer produced ${describe(value)} (NullSerializer ` +
+      `is for the memory backend only)`,
+  )
 }
 
 function decode(value: Buffer, encoding: 'utf8' | null | undefined): string | Buffer {
@@ -262,5 +286,8 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
 /** The reply's code if it is one of `codes`; anything else is a BackendError naming the server. */
 function expect(client: MemcachedClient, key: string, reply: MetaReply, codes: readonly string[]): string {
   if (codes.includes(reply.code)) return reply.code
-  throw new BackendError(`memcached ${client.serverFor(key)}`, `unexpected reply ${reply.code} for ${JSON.stringify(key)}`)
+  throw new BackendError(
+    `memcached ${client.serverFor(key)}`,
+    `unexpected reply ${reply.code} for ${JSON.stringify(key)}`,
+  )
 }

@@ -20,9 +20,9 @@ import type { MetaReply } from './parser.js'
 import { ServerPool } from './pool.js'
 import { parseServer } from './servers.js'
 
+export { MemcachedReplyError } from './connection.js'
 export type { MetaReply } from './parser.js'
 export { ProtocolError } from './parser.js'
-export { MemcachedReplyError } from './connection.js'
 
 export interface MemcachedClientOptions {
   /** `'host:port'` (IPv6: `'[::1]:11211'`), at least one. A key's server depends on these exact strings. */
@@ -43,7 +43,14 @@ export interface MemcachedClientOptions {
 
 export type MetaCommand = 'mg' | 'ms' | 'md' | 'ma'
 
-const OPTIONS = ['servers', 'connectionsPerServer', 'connectTimeoutMs', 'retryMinMs', 'retryMaxMs', 'closeTimeoutMs'] as const
+const OPTIONS = [
+  'servers',
+  'connectionsPerServer',
+  'connectTimeoutMs',
+  'retryMinMs',
+  'retryMaxMs',
+  'closeTimeoutMs',
+] as const
 const COMMANDS: ReadonlySet<string> = new Set(['mg', 'ms', 'md', 'ma'])
 /** A flag letter and an optional token of printable ASCII; opaque tokens are at most 32 bytes. */
 const FLAG = /^[A-Za-z][\x21-\x7e]{0,63}$/
@@ -67,7 +74,9 @@ export class MemcachedClient {
     checkOptions(options, OPTIONS, 'MemcachedClient')
     const { servers } = options
     if (!Array.isArray(servers) || servers.length === 0) {
-      throw new TypeError(`[oniocache] memcached servers must be a non-empty array of 'host:port' strings; got ${describe(servers)}`)
+      throw new TypeError(
+        `[oniocache] memcached servers must be a non-empty array of 'host:port' strings; got ${describe(servers)}`,
+      )
     }
     const pool = {
       connections: integer(options.connectionsPerServer, 'connectionsPerServer', 2, 1),
@@ -77,12 +86,15 @@ export class MemcachedClient {
       closeTimeoutMs: integer(options.closeTimeoutMs, 'closeTimeoutMs', 1000, 0),
     }
     if (pool.retryMaxMs < pool.retryMinMs) {
-      throw new RangeError(`[oniocache] memcached retryMaxMs (${pool.retryMaxMs}) must not be below retryMinMs (${pool.retryMinMs})`)
+      throw new RangeError(
+        `[oniocache] memcached retryMaxMs (${pool.retryMaxMs}) must not be below retryMinMs (${pool.retryMinMs})`,
+      )
     }
     const byName = new Map<string, ServerPool>()
     for (const text of servers as readonly unknown[]) {
       const server = parseServer(text)
-      if (byName.has(server.name)) throw new TypeError(`[oniocache] memcached server ${JSON.stringify(server.name)} is listed twice`)
+      if (byName.has(server.name))
+        throw new TypeError(`[oniocache] memcached server ${JSON.stringify(server.name)} is listed twice`)
       byName.set(server.name, new ServerPool(server.name, server.host, server.port, pool))
     }
     this.servers = [...byName.keys()]
@@ -116,10 +128,13 @@ export class MemcachedClient {
     }
     for (const flag of flags) line += ` ${flag}`
     line += '\r\n'
-    const pool = this.#ring === undefined ? (this.#pools[0] as ServerPool) : (this.#pools[this.#ring.indexFor(key)] as ServerPool)
+    const pool =
+      this.#ring === undefined ? (this.#pools[0] as ServerPool) : (this.#pools[this.#ring.indexFor(key)] as ServerPool)
     const slot = this.#connections === 1 ? 0 : fnv1a(key)
     const bytes = data?.byteLength ?? 0
-    return new Promise((resolve, reject) => pool.request(slot, { kind: 'meta', command, bytes, resolve, reject }, line, data))
+    return new Promise((resolve, reject) =>
+      pool.request(slot, { kind: 'meta', command, bytes, resolve, reject }, line, data),
+    )
   }
 
   /** `flush_all` on every server; resolves when all answered OK (rejects with the first failure). */
@@ -165,7 +180,12 @@ export class MemcachedClient {
   }
 
   #pool(server: string): ServerPool | TypeError {
-    return this.#byName.get(server) ?? new TypeError(`[oniocache] ${describe(server)} is not one of this client's memcached servers (${this.servers.join(', ')})`)
+    return (
+      this.#byName.get(server) ??
+      new TypeError(
+        `[oniocache] ${describe(server)} is not one of this client's memcached servers (${this.servers.join(', ')})`,
+      )
+    )
   }
 }
 
@@ -176,17 +196,26 @@ function checkMeta(key: unknown, command: unknown, flags: unknown, data: unknown
   }
   if (keyProblem(key) !== undefined) {
     return new InvalidKeyError(
-      `[oniocache] [memcached] invalid key ${describe(key)}: memcached keys are 1 to ${MAX_KEY_BYTES} bytes without spaces or control characters`,
+      `[oniocache] [memcached] invalid key ${describe(key)}: memcached keys are 1 to ${MAX_KEY_BYTES} bytes without ` +
+        `spaces or control characters`,
     )
   }
   if (!Array.isArray(flags) || flags.length > MAX_FLAGS) {
-    return new TypeError(`[oniocache] memcached meta flags must be an array of at most ${MAX_FLAGS} tokens; got ${describe(flags)}`)
+    return new TypeError(
+      `[oniocache] memcached meta flags must be an array of at most ${MAX_FLAGS} tokens; got ${describe(flags)}`,
+    )
   }
   for (const flag of flags as readonly unknown[]) {
     if (typeof flag !== 'string' || !FLAG.test(flag)) {
-      return new TypeError(`[oniocache] not a memcached meta flag: ${describe(flag)} (a letter, then an optional token of printable ASCII)`)
+      return new TypeError(
+        `[oniocache] not a memcached meta flag: ${describe(flag)} (a letter, then an optional token of printable ` +
+          `ASCII)`,
+      )
     }
-    if (flag[0] === 'q') return new TypeError(`[oniocache] the memcached 'q' (quiet) flag is not supported: replies are matched to requests in order`)
+    if (flag[0] === 'q')
+      return new TypeError(
+        `[oniocache] the memcached 'q' (quiet) flag is not supported: replies are matched to requests in order`,
+      )
   }
   if (data !== undefined && (command !== 'ms' || !(data instanceof Uint8Array))) {
     return new TypeError(`[oniocache] only 'ms' takes a value, as a Uint8Array; got ${describe(data)} for ${command}`)

@@ -7,7 +7,7 @@
  */
 import * as net from 'node:net'
 import { BackendError } from '../../util/errors.js'
-import { ProtocolError, ReplyParser, type MetaReply, type Reply } from './parser.js'
+import { type MetaReply, ProtocolError, type Reply, ReplyParser } from './parser.js'
 
 /** An error line the server answered (`ERROR`, `CLIENT_ERROR …`, `SERVER_ERROR …`); the `cause` of the BackendError. */
 export class MemcachedReplyError extends Error {
@@ -46,7 +46,13 @@ export type Pending =
   /** A one-line text reply starting with `expect` (`OK`, `VERSION `). */
   | { kind: 'line'; command: string; expect: string; resolve(line: string): void; reject(error: Error): void }
   /** `STAT name value` lines up to `END`. */
-  | { kind: 'stats'; command: string; stats: Record<string, string>; resolve(stats: Record<string, string>): void; reject(error: Error): void }
+  | {
+      kind: 'stats'
+      command: string
+      stats: Record<string, string>
+      resolve(stats: Record<string, string>): void
+      reject(error: Error): void
+    }
 
 /**
  * Error replies to `ms` after which memcached has NOT read the data block: it will read
@@ -79,7 +85,13 @@ export class Connection {
 
   constructor(options: ConnectionOptions) {
     this.#options = options
-    const socket = net.connect({ host: options.host, port: options.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+    const socket = net.connect({
+      host: options.host,
+      port: options.port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+    })
     this.#socket = socket
     socket.unref()
     this.#connectTimer = setTimeout(() => {
@@ -180,8 +192,14 @@ export class Connection {
     try {
       const { replies, error } = this.#parser.feed(chunk)
       for (const reply of replies) if (!this.#dispatch(reply)) return
-      if (error) return this.#drop({ kind: 'reset', error })
-      if (this.#state === 'closing' && this.inFlight === 0) return this.#drop({ kind: 'closed' })
+      if (error) {
+        this.#drop({ kind: 'reset', error })
+        return
+      }
+      if (this.#state === 'closing' && this.inFlight === 0) {
+        this.#drop({ kind: 'closed' })
+        return
+      }
       this.#updateReference()
     } catch (error) {
       // Unreachable unless there is a bug here: still never let it escape the socket's handler.
@@ -192,7 +210,8 @@ export class Connection {
   /** Hands `reply` to the oldest request; false when the connection had to be dropped. */
   #dispatch(reply: Reply): boolean {
     const pending = this.#queue[this.#head]
-    if (pending === undefined) return this.#garbage(`a reply arrived with no request waiting for it (${describeReply(reply)})`)
+    if (pending === undefined)
+      return this.#garbage(`a reply arrived with no request waiting for it (${describeReply(reply)})`)
     if ('code' in reply) {
       if (pending.kind !== 'meta') return this.#garbage(`${pending.command} got the meta reply ${describeReply(reply)}`)
       this.#shift()
@@ -203,7 +222,9 @@ export class Connection {
       this.#shift()
       pending.reject(this.#replyError(pending, reply.line))
       if (pending.command === 'ms' && DESYNCHRONISING.test(reply.line)) {
-        return this.#garbage(`the server could not read an ms command line (${reply.line}) and takes its data block for commands`)
+        return this.#garbage(
+          `the server could not read an ms command line (${reply.line}) and takes its data block for commands`,
+        )
       }
       return true
     }
@@ -247,19 +268,29 @@ export class Connection {
   #replyError(pending: Pending, line: string): BackendError {
     let hint = ''
     if (pending.kind === 'meta' && line.startsWith('SERVER_ERROR object too large')) {
-      hint = `: the ${pending.bytes}-byte value is larger than the server's item size limit; store a smaller value or raise the limit (memcached -I)`
+      hint =
+        `: the ${pending.bytes}-byte value is larger than the server's item size limit; store a smaller value ` +
+        `or raise the limit (memcached -I)`
     } else if (line === 'ERROR' || line.startsWith('ERROR ')) {
       hint = ': the server does not know this command (the meta protocol needs memcached >= 1.6)'
     }
-    return new BackendError(this.#options.label, `${pending.command} failed: the server answered ${JSON.stringify(line)}${hint}`, {
-      cause: new MemcachedReplyError(line),
-    })
+    return new BackendError(
+      this.#options.label,
+      `${pending.command} failed: the server answered ${JSON.stringify(line)}${hint}`,
+      {
+        cause: new MemcachedReplyError(line),
+      },
+    )
   }
 
   #onSocketClose(): void {
     if (this.#state === 'closed') return
-    if (this.#state === 'closing') return this.#drop({ kind: 'closed' })
-    const fallback = this.#state === 'connecting' ? 'the connection closed while connecting' : 'the server closed the connection'
+    if (this.#state === 'closing') {
+      this.#drop({ kind: 'closed' })
+      return
+    }
+    const fallback =
+      this.#state === 'connecting' ? 'the connection closed while connecting' : 'the server closed the connection'
     this.#drop({ kind: 'down', error: this.#socketError ?? new Error(fallback) })
   }
 
@@ -281,7 +312,13 @@ export class Connection {
     const label = this.#options.label
     for (let i = head; i < queue.length; i++) {
       const pending = queue[i] as Pending
-      pending.reject(new BackendError(label, `${pending.command} failed: ${explain(reason, wasOpen)}`, reason.kind === 'closed' ? undefined : { cause: reason.error }))
+      pending.reject(
+        new BackendError(
+          label,
+          `${pending.command} failed: ${explain(reason, wasOpen)}`,
+          reason.kind === 'closed' ? undefined : { cause: reason.error },
+        ),
+      )
     }
     this.#options.onClose(this, reason)
   }
@@ -309,6 +346,7 @@ function explain(reason: CloseReason, wasOpen: boolean): string {
 }
 
 function describeReply(reply: Reply): string {
-  if ('code' in reply) return JSON.stringify([reply.code, ...Object.entries(reply.flags).map(([flag, token]) => flag + token)].join(' '))
+  if ('code' in reply)
+    return JSON.stringify([reply.code, ...Object.entries(reply.flags).map(([flag, token]) => flag + token)].join(' '))
   return JSON.stringify(reply.line.length > 60 ? `${reply.line.slice(0, 60)}…` : reply.line)
 }

@@ -8,9 +8,10 @@
  */
 import { createHash } from 'node:crypto'
 
-/** Points per server (libketama: 40 digests × 4 points, for equal weights). */
+/** Points per server (libketama: 40 digests × 4 points, for equal weights). @internal */
 export const POINTS_PER_SERVER = 160
 
+/** @internal */
 export class KetamaRing {
   readonly servers: readonly string[]
   /** Ring points, ascending. */
@@ -30,7 +31,9 @@ export class KetamaRing {
     })
     // Ties are broken by server name, not list position, so that the order in which a
     // process lists its servers never changes where a key goes.
-    entries.sort((a, b) => a.point - b.point || compare(this.servers[a.owner] as string, this.servers[b.owner] as string))
+    entries.sort(
+      (a, b) => a.point - b.point || compare(this.servers[a.owner] as string, this.servers[b.owner] as string),
+    )
     this.#points = Uint32Array.from(entries, (entry) => entry.point)
     this.#owners = Uint32Array.from(entries, (entry) => entry.owner)
   }

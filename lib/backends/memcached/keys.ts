@@ -5,10 +5,12 @@
  */
 import { InvalidKeyError } from '../../util/errors.js'
 
+/** @internal */
 export const MAX_KEY_BYTES = 250
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
 const FORBIDDEN = /[\u0000-\u0020\u007f]/
 
-/** Which rule `key` breaks, or `undefined` when memcached can take it as it is. */
+/** Which rule `key` breaks, or `undefined` when memcached can take it as it is. @internal */
 export function keyProblem(key: unknown): 'not a string' | 'empty' | 'character' | 'length' | undefined {
   if (typeof key !== 'string') return 'not a string'
   if (key === '') return 'empty'
@@ -34,7 +36,8 @@ export function checkKey(key: string): string {
       )
     default:
       throw new InvalidKeyError(
-        `[oniocache] [memcached] the key ${JSON.stringify(k)} has a control character (\\r, \\n, \\0, tab…), which memcached keys cannot hold`,
+        `[oniocache] [memcached] the key ${JSON.stringify(k)} has a control character (\\r, \\n, \\0, tab…), which ` +
+          `memcached keys cannot hold`,
       )
   }
 }

@@ -3,7 +3,7 @@
  * so that a cache built from a URL or a config is checked at once without loading it.
  */
 import { describe } from '../../util/describe.js'
-import { toSeconds, type Duration } from '../../util/duration.js'
+import { type Duration, toSeconds } from '../../util/duration.js'
 import { checkOptions } from '../../util/options.js'
 import { DEFAULT_PORT, parseServer } from './servers.js'
 
@@ -16,18 +16,30 @@ export interface MemcachedBackendOptions {
   connectTimeout?: Duration
 }
 
-export const MEMCACHED_OPTIONS: ReadonlyArray<keyof MemcachedBackendOptions> = ['servers', 'connectionsPerServer', 'connectTimeout']
+/** @internal */
+export const MEMCACHED_OPTIONS: ReadonlyArray<keyof MemcachedBackendOptions> = [
+  'servers',
+  'connectionsPerServer',
+  'connectTimeout',
+]
 
-/** Checks the options; answers the servers (the default one when none are given). */
+/** Checks the options; answers the servers (the default one when none are given). @internal */
 export function checkMemcachedOptions(options: MemcachedBackendOptions): readonly string[] {
   checkOptions(options, MEMCACHED_OPTIONS, 'MemcachedBackend')
   const { servers = [`127.0.0.1:${DEFAULT_PORT}`], connectionsPerServer, connectTimeout } = options
   if (!Array.isArray(servers) || servers.length === 0) {
-    throw new TypeError(`[oniocache] [memcached] servers must be a non-empty list of 'host:port' strings; got ${describe(servers)}`)
+    throw new TypeError(
+      `[oniocache] [memcached] servers must be a non-empty list of 'host:port' strings; got ${describe(servers)}`,
+    )
   }
   for (const server of servers) parseServer(server)
-  if (connectionsPerServer !== undefined && !(Number.isSafeInteger(connectionsPerServer) && connectionsPerServer >= 1)) {
-    throw new TypeError(`[oniocache] [memcached] connectionsPerServer must be an integer >= 1; got ${describe(connectionsPerServer)}`)
+  if (
+    connectionsPerServer !== undefined &&
+    !(Number.isSafeInteger(connectionsPerServer) && connectionsPerServer >= 1)
+  ) {
+    throw new TypeError(
+      `[oniocache] [memcached] connectionsPerServer must be an integer >= 1; got ${describe(connectionsPerServer)}`,
+    )
   }
   if (connectTimeout !== undefined) toSeconds(connectTimeout, 'connectTimeout')
   return servers

@@ -48,14 +48,16 @@ export class ProtocolError extends Error {
 /**
  * Longest reply line accepted (without its `\r\n`). memcached's longest meta reply line is a 250-byte key
  * (`k`) plus a handful of short flags; a `STAT` line is shorter still.
+ * @internal
  */
 export const MAX_LINE_BYTES = 8192
-/** Largest data block accepted: memcached's own ceiling for `-I` (item size) is 1 GiB. */
+/** Largest data block accepted: memcached's own ceiling for `-I` (item size) is 1 GiB. @internal */
 export const MAX_VALUE_BYTES = 1024 * 1024 * 1024
 
 const CR = 13
 const LF = 10
 const META_CODES = new Set(['HD', 'VA', 'EN', 'NF', 'NS', 'EX', 'MN'])
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
 const CONTROL = /[\x00-\x1f\x7f]/
 /** A flag letter and its token: any bytes but space and control characters (a `k` token is the key, UTF-8). */
 const FLAG = /^[A-Za-z][\x21-\x7e\x80-\xff]*$/
@@ -74,6 +76,7 @@ interface ValueInProgress {
   received: number
 }
 
+/** @internal */
 export class ReplyParser {
   /** The start of a line whose `\n` has not arrived yet. */
   #carry: Buffer | undefined
@@ -124,12 +127,15 @@ export class ReplyParser {
       }
       const lf = buf.indexOf(LF, pos)
       if (lf < 0) {
-        if (buf.length - pos > MAX_LINE_BYTES + 1) return this.#fail(replies, `a reply line is longer than ${MAX_LINE_BYTES} bytes`)
+        if (buf.length - pos > MAX_LINE_BYTES + 1)
+          return this.#fail(replies, `a reply line is longer than ${MAX_LINE_BYTES} bytes`)
         this.#carry = Buffer.from(buf.subarray(pos))
         break
       }
-      if (lf - pos > MAX_LINE_BYTES + 1) return this.#fail(replies, `a reply line is longer than ${MAX_LINE_BYTES} bytes`)
-      if (lf === pos || buf[lf - 1] !== CR) return this.#fail(replies, 'a reply line ends with a bare \\n instead of \\r\\n')
+      if (lf - pos > MAX_LINE_BYTES + 1)
+        return this.#fail(replies, `a reply line is longer than ${MAX_LINE_BYTES} bytes`)
+      if (lf === pos || buf[lf - 1] !== CR)
+        return this.#fail(replies, 'a reply line ends with a bare \\n instead of \\r\\n')
       const start = pos
       const line = buf.toString('latin1', pos, lf - 1)
       pos = lf + 1
@@ -139,7 +145,10 @@ export class ReplyParser {
     return { replies }
   }
 
-  /** Parses one line (`length` bytes with its `\r\n`) into `replies`, or starts a data block; answers what is wrong with it, if anything. */
+  /**
+   * Parses one line (`length` bytes with its `\r\n`) into `replies`, or starts a data block; answers what is wrong with
+   * it, if anything.
+   */
   #line(line: string, length: number, replies: Reply[]): string | undefined {
     if (CONTROL.test(line)) return `unexpected reply ${quote(line)}`
     const code = line.slice(0, 2)

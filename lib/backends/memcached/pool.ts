@@ -10,7 +10,7 @@
  * requests waiting for replies keep the process alive.
  */
 import { BackendError } from '../../util/errors.js'
-import { Connection, type CloseReason, type Pending } from './connection.js'
+import { type CloseReason, Connection, type Pending } from './connection.js'
 
 export interface ServerPoolOptions {
   connections: number
@@ -20,6 +20,7 @@ export interface ServerPoolOptions {
   closeTimeoutMs: number
 }
 
+/** @internal */
 export class ServerPool {
   /** `host:port`, as given. */
   readonly name: string
@@ -57,7 +58,13 @@ export class ServerPool {
    */
   request(slot: number, pending: Pending, line: string, data?: Uint8Array): void {
     if (this.#down) {
-      pending.reject(new BackendError(this.label, `${pending.command} failed: not connected (${this.#down.message}); reconnecting in the background`, { cause: this.#down }))
+      pending.reject(
+        new BackendError(
+          this.label,
+          `${pending.command} failed: not connected (${this.#down.message}); reconnecting in the background`,
+          { cause: this.#down },
+        ),
+      )
       return
     }
     const index = slot % this.#slots.length
@@ -67,13 +74,17 @@ export class ServerPool {
 
   /** Sends a text-protocol command with a one-line reply starting with `expect`; resolves that line. */
   line(command: string, expect: string): Promise<string> {
-    return new Promise((resolve, reject) => this.request(0, { kind: 'line', command, expect, resolve, reject }, `${command}\r\n`))
+    return new Promise((resolve, reject) =>
+      this.request(0, { kind: 'line', command, expect, resolve, reject }, `${command}\r\n`),
+    )
   }
 
   /** `stats` (or `stats <group>`) as name → value. */
   stats(group?: string): Promise<Record<string, string>> {
     const command = group === undefined ? 'stats' : `stats ${group}`
-    return new Promise((resolve, reject) => this.request(0, { kind: 'stats', command, stats: {}, resolve, reject }, `${command}\r\n`))
+    return new Promise((resolve, reject) =>
+      this.request(0, { kind: 'stats', command, stats: {}, resolve, reject }, `${command}\r\n`),
+    )
   }
 
   /** `item_size_max` from `stats settings`, read once until the server's connections are lost or closed. */
@@ -82,7 +93,10 @@ export class ServerPool {
       const limit = this.stats('settings').then((stats) => {
         const bytes = Number(stats.item_size_max)
         if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-          throw new BackendError(this.label, `stats settings has no usable item_size_max (${JSON.stringify(stats.item_size_max)})`)
+          throw new BackendError(
+            this.label,
+            `stats settings has no usable item_size_max (${JSON.stringify(stats.item_size_max)})`,
+          )
         }
         return bytes
       })

@@ -1,7 +1,7 @@
 import type { Backend } from '../../core/backend.js'
 import { type Clock, monotonic } from '../../util/clock.js'
 import { describe } from '../../util/describe.js'
-import { toSeconds, type Duration } from '../../util/duration.js'
+import { type Duration, toSeconds } from '../../util/duration.js'
 import { checkOptions } from '../../util/options.js'
 
 export type { Clock } from '../../util/clock.js'
@@ -17,8 +17,13 @@ export interface MemoryBackendOptions {
   sweepBatch?: number
 }
 
-/** The options of the memory backend (and of `MemoryCache`, besides the cache's own). */
-export const MEMORY_OPTIONS: ReadonlyArray<keyof MemoryBackendOptions> = ['maxSize', 'clock', 'sweepInterval', 'sweepBatch']
+/** The options of the memory backend (and of `MemoryCache`, besides the cache's own). @internal */
+export const MEMORY_OPTIONS: ReadonlyArray<keyof MemoryBackendOptions> = [
+  'maxSize',
+  'clock',
+  'sweepInterval',
+  'sweepBatch',
+]
 const INTEGER_TEXT = /^[+-]?\d+$/
 
 /** Slots the expiry column starts with; it doubles as needed. */
@@ -64,9 +69,12 @@ export class MemoryBackend implements Backend {
     checkOptions(options, MEMORY_OPTIONS, 'MemoryBackend')
     const { maxSize, clock = monotonic, sweepInterval = 1, sweepBatch = 1000 } = options
     if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
-      throw new TypeError(`[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`)
+      throw new TypeError(
+        `[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`,
+      )
     }
-    if (typeof clock?.now !== 'function') throw new TypeError('[oniocache] [memory] clock must be an object with a now() method returning milliseconds')
+    if (typeof clock?.now !== 'function')
+      throw new TypeError('[oniocache] [memory] clock must be an object with a now() method returning milliseconds')
     if (!(Number.isSafeInteger(sweepBatch) && sweepBatch > 0)) {
       throw new TypeError(`[oniocache] [memory] sweepBatch must be a positive integer; got ${describe(sweepBatch)}`)
     }
@@ -158,10 +166,14 @@ export class MemoryBackend implements Backend {
     if (current === undefined) base = 0
     else if (typeof current === 'number' && Number.isSafeInteger(current)) base = current
     else if (typeof current === 'string' && INTEGER_TEXT.test(current)) base = Number(current)
-    else throw new TypeError(`[oniocache] [memory] cannot increment ${JSON.stringify(key)}: its value is not an integer`)
+    else
+      throw new TypeError(`[oniocache] [memory] cannot increment ${JSON.stringify(key)}: its value is not an integer`)
     const next = base + delta
     // An unsafe base (a long digit string) was already rounded by Number(): refuse rather than answer a wrong count.
-    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(next)) throw new RangeError(`[oniocache] [memory] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER`)
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(next))
+      throw new RangeError(
+        `[oniocache] [memory] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER`,
+      )
     // Keep the value's representation (a counter written as text stays text) and its ttl.
     const stored = typeof current === 'string' ? String(next) : next
     if (current === undefined) {
@@ -211,7 +223,10 @@ export class MemoryBackend implements Backend {
     const member = command === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(Map.prototype, command)
     if (member?.get !== undefined) return this.#view.size
     if (typeof member?.value !== 'function') {
-      throw new TypeError(`[oniocache] [memory] raw runs a Map method (get, set, has, delete, keys, entries, size…); ${JSON.stringify(command)} is not one`)
+      throw new TypeError(
+        `[oniocache] [memory] raw runs a Map method (get, set, has, delete, keys, entries, size…); ` +
+          `${JSON.stringify(command)} is not one`,
+      )
     }
     const method = (this.#view as unknown as Record<string, (...args: unknown[]) => unknown>)[command]!
     return Reflect.apply(method, this.#view, args)

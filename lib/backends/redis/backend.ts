@@ -3,7 +3,7 @@ import calculateSlot from 'cluster-key-slot'
 import type { Backend, MessageListener } from '../../core/backend.js'
 import { debug } from '../../util/debug.js'
 import { describe } from '../../util/describe.js'
-import { toSeconds, type Duration } from '../../util/duration.js'
+import { type Duration, toSeconds } from '../../util/duration.js'
 import { BackendError } from '../../util/errors.js'
 import { checkRedisOptions, type RedisBackendOptions, serverLabel } from './options.js'
 import type { RedisLocation } from './url.js'
@@ -30,7 +30,12 @@ interface ClusterClient {
   readonly isOpen: boolean
   readonly isReady: boolean
   readonly masters: readonly unknown[]
-  sendCommand(firstKey: Arg | undefined, isReadonly: boolean | undefined, args: readonly Arg[], options?: object): Promise<Reply>
+  sendCommand(
+    firstKey: Arg | undefined,
+    isReadonly: boolean | undefined,
+    args: readonly Arg[],
+    options?: object,
+  ): Promise<Reply>
   nodeClient(node: unknown): Promise<NodeClient>
   connect(): Promise<unknown>
   close(): Promise<unknown>
@@ -89,7 +94,8 @@ const CAS = script(CAS_SCRIPT)
 const MSET_PX = script(MSET_PX_SCRIPT)
 const DELETE_IF = script(DELETE_IF_SCRIPT)
 
-// Measured over 1M keys: COUNT 500 keeps every SCAN and UNLINK under ~4 ms (1000: up to ~7–11 ms) at the same total time.
+// Measured over 1M keys: COUNT 500 keeps every SCAN and UNLINK under ~4 ms (1000: up to ~7–11 ms) at the same total
+// time.
 const SCAN_COUNT = '500'
 const GLOB = /[*?[\]\\]/g
 
@@ -132,28 +138,34 @@ export class RedisBackend implements Backend {
 
   get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
     const link = this.#link
-    if (link !== undefined && link.client.isReady) {
-      return link.send(key, true, ['GET', key], encoding === null ? link.binary : undefined).then(nullToUndefined, this.#fail)
+    if (link?.client.isReady) {
+      return link
+        .send(key, true, ['GET', key], encoding === null ? link.binary : undefined)
+        .then(nullToUndefined, this.#fail)
     }
-    return this.#later((l) => l.send(key, true, ['GET', key], encoding === null ? l.binary : undefined)).then(nullToUndefined)
+    return this.#later((l) => l.send(key, true, ['GET', key], encoding === null ? l.binary : undefined)).then(
+      nullToUndefined,
+    )
   }
 
   multiGet(keys: readonly string[], encoding?: 'utf8' | null): Promise<unknown[]> {
     if (keys.length === 0) return Promise.resolve([])
-    return this.#run((l) => l.send(keys[0], true, ['MGET', ...keys], encoding === null ? l.binary : undefined)).then((values) =>
-      (values as unknown[]).map(nullToUndefined),
+    return this.#run((l) => l.send(keys[0], true, ['MGET', ...keys], encoding === null ? l.binary : undefined)).then(
+      (values) => (values as unknown[]).map(nullToUndefined),
     )
   }
 
   set(key: string, value: unknown, ttl: number, casToken?: unknown): Promise<boolean> {
     if (casToken !== undefined) {
-      return this.#eval(CAS, [key], [arg(casToken), arg(value), ttl > 0 ? String(ms(ttl)) : '0']).then((done) => done === 1)
+      return this.#eval(CAS, [key], [arg(casToken), arg(value), ttl > 0 ? String(ms(ttl)) : '0']).then(
+        (done) => done === 1,
+      )
     }
     const args: Arg[] = ['SET', key, arg(value)]
     if (ttl > 0) expiry(args, ttl)
     // Connected: one reaction for both outcomes (as in `get`), not #run's and then another.
     const link = this.#link
-    if (link !== undefined && link.client.isReady) return link.send(key, false, args).then(yes, this.#fail)
+    if (link?.client.isReady) return link.send(key, false, args).then(yes, this.#fail)
     return this.#later((l) => l.send(key, false, args)).then(yes)
   }
 
@@ -203,7 +215,9 @@ export class RedisBackend implements Backend {
       return (await link.send(key, false, ['INCRBY', key, String(delta)])) as number
     } catch (error) {
       if (isReplyError(error) && /not an integer|out of range/i.test(error.message)) {
-        throw new TypeError(`[oniocache] [${this.name}] cannot increment ${JSON.stringify(key)}: ${error.message}`, { cause: error })
+        throw new TypeError(`[oniocache] [${this.name}] cannot increment ${JSON.stringify(key)}: ${error.message}`, {
+          cause: error,
+        })
       }
       throw this.#wrap(error)
     }
@@ -245,7 +259,10 @@ export class RedisBackend implements Backend {
           do {
             // Past the command's timeout the caller has its TimeoutError: stop walking.
             signal?.throwIfAborted()
-            const [next, keys] = (await node.sendCommand(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT])) as [string, string[]]
+            const [next, keys] = (await node.sendCommand(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT])) as [
+              string,
+              string[],
+            ]
             cursor = next
             if (keys.length === 0) continue
             // In a cluster one UNLINK may only name keys of one slot.
@@ -283,7 +300,9 @@ export class RedisBackend implements Backend {
       done = true
       // After close() (or a reconnect of the subscriber) there is nothing left to remove.
       if (this.#subscriber !== pending || !subscriber.isOpen) return
-      await subscriber.unsubscribe(channel, listener).catch((error: unknown) => debug('[%s] unsubscribe: %s', this.name, String(error)))
+      await subscriber
+        .unsubscribe(channel, listener)
+        .catch((error: unknown) => debug('[%s] unsubscribe: %s', this.name, String(error)))
     }
   }
 
@@ -356,7 +375,7 @@ export class RedisBackend implements Backend {
 
   #run(send: (link: Link) => Promise<Reply>): Promise<Reply> {
     const link = this.#link
-    if (link !== undefined && link.client.isReady) return send(link).then(undefined, this.#fail)
+    if (link?.client.isReady) return send(link).then(undefined, this.#fail)
     return this.#later(send)
   }
 
@@ -401,15 +420,19 @@ export class RedisBackend implements Backend {
       redis = await import('@redis/client')
     } catch (error) {
       this.#connecting = undefined
-      throw new BackendError(this.name, 'the Redis client is not installed: run `npm install @redis/client`', { cause: error })
+      throw new BackendError(this.name, 'the Redis client is not installed: run `npm install @redis/client`', {
+        cause: error,
+      })
     }
     const client = this.#given ?? this.#create(redis)
     client.on('error', this.#onError)
     const cluster = 'masters' in client
     const binary = { typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } }
     const send = cluster
-      ? (key: Arg | undefined, readonly: boolean, args: readonly Arg[], options?: object) => (client as ClusterClient).sendCommand(key, readonly, args, options)
-      : (_key: Arg | undefined, _readonly: boolean, args: readonly Arg[], options?: object) => (client as NodeClient).sendCommand(args, options)
+      ? (key: Arg | undefined, readonly: boolean, args: readonly Arg[], options?: object) =>
+          (client as ClusterClient).sendCommand(key, readonly, args, options)
+      : (_key: Arg | undefined, _readonly: boolean, args: readonly Arg[], options?: object) =>
+          (client as NodeClient).sendCommand(args, options)
     const link: Link = { client, cluster, binary, send }
     try {
       if (!client.isOpen) await firstAttempt(client)
@@ -449,7 +472,13 @@ export class RedisBackend implements Backend {
     }
     if (o.cluster !== undefined) {
       const rootNodes = o.cluster.map((node) => ({ url: typeof node === 'string' ? `redis://${node}` : node.url }))
-      return redis.createCluster({ rootNodes, defaults: { ...common, socket: { connectTimeout: socket.connectTimeout, reconnectStrategy: socket.reconnectStrategy } } }) as unknown as ClusterClient
+      return redis.createCluster({
+        rootNodes,
+        defaults: {
+          ...common,
+          socket: { connectTimeout: socket.connectTimeout, reconnectStrategy: socket.reconnectStrategy },
+        },
+      }) as unknown as ClusterClient
     }
     return redis.createClient({ ...common, socket, database: o.db ?? fromUrl.db ?? 0 }) as unknown as NodeClient
   }
@@ -462,9 +491,13 @@ export class RedisBackend implements Backend {
 
   #wrap(error: unknown): Error {
     if (error instanceof BackendError || error instanceof TypeError) return error
-    if (isReplyError(error)) return new BackendError(this.name, `the server answered: ${error.message}`, { cause: error })
+    if (isReplyError(error))
+      return new BackendError(this.name, `the server answered: ${error.message}`, { cause: error })
     const message = error instanceof Error ? error.message : String(error)
-    if (error instanceof Error && (/offline|closed/i.test(error.constructor.name) || typeof (error as NodeJS.ErrnoException).code === 'string')) {
+    if (
+      error instanceof Error &&
+      (/offline|closed/i.test(error.constructor.name) || typeof (error as NodeJS.ErrnoException).code === 'string')
+    ) {
       return new BackendError(this.name, `not connected (${message}); reconnecting in the background`, { cause: error })
     }
     return new BackendError(this.name, message, { cause: error })
@@ -501,7 +534,12 @@ function firstAttempt(client: NodeClient | ClusterClient): Promise<void> {
 
 function isReplyError(error: unknown): error is Error {
   // node-redis' ErrorReply and its subclasses; matched by name so two copies of the client both work.
-  return error instanceof Error && /Error(Reply)?$/.test(error.constructor.name) && 'message' in error && isServerMessage(error.message)
+  return (
+    error instanceof Error &&
+    /Error(Reply)?$/.test(error.constructor.name) &&
+    'message' in error &&
+    isServerMessage(error.message)
+  )
 }
 
 function isServerMessage(message: string): boolean {
@@ -519,9 +557,13 @@ function nullToUndefined(value: unknown): unknown {
 /** A value as Redis stores it: strings as strings, bytes as raw bytes, integers as text. */
 function arg(value: unknown): Arg {
   if (typeof value === 'string') return value
-  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  if (value instanceof Uint8Array)
+    return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   if (typeof value === 'number' && Number.isFinite(value)) return String(value)
-  throw new TypeError(`[oniocache] [redis] stores strings and bytes; the serializer produced ${describe(value)} (NullSerializer is for the memory backend only)`)
+  throw new TypeError(
+    `[oniocache] [redis] stores strings and bytes; the serializer produced ${describe(value)} (NullSerializer is ` +
+      `for the memory backend only)`,
+  )
 }
 
 function ms(ttl: number): number {

@@ -4,7 +4,7 @@
  */
 import type { ConnectionOptions } from 'node:tls'
 import { describe } from '../../util/describe.js'
-import { toSeconds, type Duration } from '../../util/duration.js'
+import { type Duration, toSeconds } from '../../util/duration.js'
 import { checkOptions } from '../../util/options.js'
 import { hostPort } from '../../util/url.js'
 import { parseRedisUrl, type RedisLocation } from './url.js'
@@ -32,8 +32,18 @@ export interface RedisBackendOptions {
   connectTimeout?: Duration
 }
 
+/** @internal */
 export const REDIS_OPTIONS: ReadonlyArray<keyof RedisBackendOptions> = [
-  'url', 'host', 'port', 'db', 'username', 'password', 'tls', 'client', 'cluster', 'connectTimeout',
+  'url',
+  'host',
+  'port',
+  'db',
+  'username',
+  'password',
+  'tls',
+  'client',
+  'cluster',
+  'connectTimeout',
 ]
 
 /**
@@ -41,17 +51,21 @@ export const REDIS_OPTIONS: ReadonlyArray<keyof RedisBackendOptions> = [
  * TypeError whose message repeats no part of a url: node-redis would fail on the
  * first command with the url, password included, in its error). Answers where
  * the url points, or `{}`.
+ * @internal
  */
 export function checkRedisOptions(options: RedisBackendOptions): RedisLocation & { connectTimeout?: Duration } {
   checkOptions(options, REDIS_OPTIONS, 'RedisBackend')
   const { client, cluster, url } = options
   if (client !== undefined && !isClient(client)) {
     throw new TypeError(
-      `[oniocache] [redis] client must be a node-redis client or cluster (createClient() / createCluster() from @redis/client); got ${describe(client)}`,
+      `[oniocache] [redis] client must be a node-redis client or cluster (createClient() / createCluster() from ` +
+        `@redis/client); got ${describe(client)}`,
     )
   }
   if (cluster !== undefined && (!Array.isArray(cluster) || cluster.length === 0)) {
-    throw new TypeError("[oniocache] [redis] cluster must be a non-empty list of root nodes: [{ url }] or ['host:port']")
+    throw new TypeError(
+      "[oniocache] [redis] cluster must be a non-empty list of root nodes: [{ url }] or ['host:port']",
+    )
   }
   for (const [i, node] of (cluster ?? []).entries()) {
     try {
@@ -59,7 +73,9 @@ export function checkRedisOptions(options: RedisBackendOptions): RedisLocation &
       else if (node !== null && typeof node === 'object' && typeof node.url === 'string') locationOf(node.url)
       else throw new TypeError(`[oniocache] a node is { url } or 'host:port'; got ${describe(node)}`)
     } catch (error) {
-      throw new TypeError(`[oniocache] [redis] cluster[${i}]: ${(error as Error).message.replace(/^\[oniocache\] (\[redis\] )?/, '')}`)
+      throw new TypeError(
+        `[oniocache] [redis] cluster[${i}]: ${(error as Error).message.replace(/^\[oniocache\] (\[redis\] )?/, '')}`,
+      )
     }
   }
   if (options.connectTimeout !== undefined) toSeconds(options.connectTimeout, 'connectTimeout')
@@ -71,17 +87,24 @@ export function checkRedisOptions(options: RedisBackendOptions): RedisLocation &
 /** Where a backend's url points; its query may set `connectTimeout` only, the rest being a cache's options. */
 function locationOf(url: string): RedisLocation & { connectTimeout?: Duration } {
   const { namespace, ttl, timeout, ...location } = parseRedisUrl(url)
-  const cacheOptions = Object.entries({ namespace, ttl, timeout }).flatMap(([name, value]) => (value === undefined ? [] : [name]))
+  const cacheOptions = Object.entries({ namespace, ttl, timeout }).flatMap(([name, value]) =>
+    value === undefined ? [] : [name],
+  )
   if (cacheOptions.length > 0) {
     throw new TypeError(
-      `[oniocache] [redis] ${cacheOptions.join(', ')} in the url's query ${cacheOptions.length === 1 ? 'is a cache option' : 'are cache options'}: ` +
+      `[oniocache] [redis] ${cacheOptions.join(', ')} in the url's query ` +
+        `${cacheOptions.length === 1 ? 'is a cache option' : 'are cache options'}: ` +
         'give the url to RedisCache or Cache.fromUrl, or set them on the cache',
     )
   }
   return location
 }
 
-/** The server a backend with these (checked) options talks to, for its name: `127.0.0.1:6379`, `cluster a:1,b:2`, `client`. */
+/**
+ * The server a backend with these (checked) options talks to, for its name: `127.0.0.1:6379`, `cluster a:1,b:2`,
+ * `client`.
+ * @internal
+ */
 export function serverLabel(options: RedisBackendOptions): string {
   if (options.cluster !== undefined) {
     return `cluster ${options.cluster.map((node) => (typeof node === 'string' ? node : hostOf(node.url))).join(',')}`

@@ -7,8 +7,18 @@
  * database number. The query takes the cache's options (`namespace`, `ttl`,
  * `timeout`) and `connectTimeout`. Errors never repeat the URL: it may hold a password.
  */
-import { type CacheQuery, CACHE_QUERY, decodeUserinfo, ENCODE_HINT, hostPort, readQuery, splitUrl, type UrlParts } from '../../util/url.js'
+
 import type { Duration } from '../../util/duration.js'
+import {
+  CACHE_QUERY,
+  type CacheQuery,
+  decodeUserinfo,
+  ENCODE_HINT,
+  hostPort,
+  readQuery,
+  splitUrl,
+  type UrlParts,
+} from '../../util/url.js'
 
 /** Where a Redis URL points, as backend options. */
 export interface RedisLocation {
@@ -26,21 +36,27 @@ export interface RedisUrl extends RedisLocation, CacheQuery {
   connectTimeout?: Duration
 }
 
-/** The backend options a redis:// query may set. */
+/** The backend options a redis:// query may set. @internal */
 export const REDIS_QUERY = { connectTimeout: 'duration' } as const
 
-/** What the part of a redis:// or rediss:// URL before its query says. */
+/** What the part of a redis:// or rediss:// URL before its query says. @internal */
 export function redisLocation(parts: UrlParts): RedisLocation {
   const { scheme, userinfo, hosts, path } = parts
   const out: RedisLocation = {}
   if (hosts.includes(',')) {
-    throw new TypeError(`[oniocache] a ${scheme}:// URL takes one host; for a Redis Cluster pass the cluster option ([{ url }] or ['host:port'])`)
+    throw new TypeError(
+      `[oniocache] a ${scheme}:// URL takes one host; for a Redis Cluster pass the cluster option ([{ url }] or ` +
+        `['host:port'])`,
+    )
   }
   const { host, port } = hostPort(hosts, `a ${scheme}:// URL`)
   if (host !== '') out.host = host
   if (port !== undefined) out.port = port
   if (path !== '' && path !== '/') {
-    if (!/^\/\d+$/.test(path)) throw new TypeError(`[oniocache] the path of a ${scheme}:// URL is the database number, such as /2 (${ENCODE_HINT})`)
+    if (!/^\/\d+$/.test(path))
+      throw new TypeError(
+        `[oniocache] the path of a ${scheme}:// URL is the database number, such as /2 (${ENCODE_HINT})`,
+      )
     out.db = Number(path.slice(1))
   }
   if (userinfo !== undefined) {
