@@ -8,8 +8,7 @@ import fc from 'fast-check'
 import koaCompose from 'koa-compose'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chainLayers } from '../lib/core/cache.js'
-import { compose } from '../lib/core/compose.js'
+import { chainLayers, chainOf } from '../lib/core/cache.js'
 import { CommandContext, hitsOf } from '../lib/core/context.js'
 import {
   BasePlugin,
@@ -262,7 +261,7 @@ test(`differential: the fast composition equals koa-compose of the same layers (
       const fastRun = build(s)
       const fastCache = cacheFor(s)
       const fastCtx = new CommandContext(fastCache, 'get', { key: 'k' })
-      const fastChain = compose(chainLayers(fastRun.plugins, steppingClock()))
+      const fastChain = chainOf(fastRun.plugins, steppingClock())
       let sync = false
       const fast = await outcome(
         () => {

@@ -19,8 +19,9 @@ import {
   type MultiSetOptions,
   optionsError,
   type SetOptions,
+  withOptions,
 } from './options.js'
-import { run, timeout } from './run.js'
+import { bare, run, timeout } from './run.js'
 import type { AnySerializer } from './serializer.js'
 
 export type KeyBuilder = (key: string, namespace: string) => string
@@ -72,7 +73,6 @@ declare module './context.js' {
 const TIMEOUT = syncLayer(timeout)
 const CORE = syncLayer(core)
 const TIMED_CORE = syncLayer(timedCore(monotonic))
-const BARE: Chain = compose([TIMEOUT, CORE])
 
 /**
  * @internal The layers of a cache's chain: the timeout, the plugins in order, the
@@ -82,6 +82,14 @@ export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock): Lay
   const layers = plugins.map(layerOf)
   const timed = clock === undefined ? TIMED_CORE : syncLayer(timedCore(clock))
   return [TIMEOUT, ...layers, layers.every((layer) => layer.syncNext) ? CORE : timed]
+}
+
+/**
+ * @internal A cache's chain: its layers composed, or, with no plugins, the timeout
+ * and the core step fused (`bare`: the same steps, a promise reaction less).
+ */
+export function chainOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chain {
+  return plugins.length === 0 ? bare : compose(chainLayers(plugins, clock))
 }
 const defaultKeyBuilder: KeyBuilder = (key, namespace) => (namespace === '' ? key : namespace + ':' + key)
 
@@ -101,7 +109,7 @@ export class BaseCache {
   #ttl: number | null = null
   #timeout: number | null = 5
   #plugins: ReadonlyArray<Plugin | Middleware> = []
-  #chain: Chain = BARE
+  #chain: Chain = bare
   readonly #disabled = process.env.ONIOCACHE_DISABLE === '1'
 
   constructor(options: BaseCacheOptions) {
@@ -190,7 +198,7 @@ export class BaseCache {
         `[oniocache] plugins must be an array of plugins or middleware functions; got ${describe(plugins)}`,
       )
     }
-    this.#chain = plugins.length === 0 ? BARE : compose(chainLayers(plugins))
+    this.#chain = chainOf(plugins)
     this.#plugins = Object.freeze([...plugins])
   }
 
@@ -288,13 +296,13 @@ export class BaseCache {
     return this.close()
   }
 
-  /** The caller's options checked against the command's, then merged over its positional arguments. */
+  /** The caller's options checked against the command's, then copied beside its positional arguments. */
   #run(command: CommandName, options: object | undefined, positional: CommandArgs): Promise<unknown> {
     let args = positional
     if (options !== undefined) {
       const error = optionsError(command, options)
       if (error !== undefined) return Promise.reject(error)
-      args = { ...options, ...positional }
+      args = withOptions(command, positional, options)
     }
     if (this.#disabled) return Promise.resolve(neutral(command, args))
     return run(new CommandContext(this, command, args), this.#chain)

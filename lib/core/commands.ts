@@ -38,6 +38,20 @@ export function core(ctx: CommandContext): void | Promise<void> {
 }
 
 /**
+ * The core step in two halves, for the chain of a cache without plugins (see
+ * `bare` in run.ts): `callCore` checks the arguments and calls the backend,
+ * `finishCore` turns its answer into `ctx.result`. @internal
+ */
+export function callCore(ctx: CommandContext): unknown {
+  return COMMAND_TABLE[ctx.command].call(ctx)
+}
+
+/** @internal */
+export function finishCore(ctx: CommandContext, answer: unknown): void {
+  COMMAND_TABLE[ctx.command].done(ctx, answer)
+}
+
+/**
  * The core step timing itself into `ctx.took`: the innermost layer of a chain
  * with middleware other than `BasePlugin`s, which read `ctx.took` after `next()`
  * without measuring it (a `BasePlugin` measures its own `next()`).

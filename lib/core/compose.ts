@@ -35,7 +35,7 @@ export interface Layer {
 }
 
 /** A composed chain: answers `undefined` when the command finished synchronously, else a promise. @internal */
-export type Chain = (ctx: CommandContext) => void | Promise<void>
+export type Chain = (ctx: CommandContext) => void | Promise<unknown>
 
 const isMarked = (fn: unknown): boolean => (fn as { [SYNC_NEXT]?: unknown })[SYNC_NEXT] === true
 
@@ -73,16 +73,18 @@ export function compose(layers: readonly Layer[]): Chain {
     if (!enter(ctx, i)) return Promise.reject(new Error('next() called multiple times'))
     if (i === count) return undefined
     if (syncNext[i]) return runs[i]!(ctx, nextAt[i])
-    // Any other middleware, exactly as koa-compose runs it.
-    const next = (): Promise<void> => {
-      try {
-        return Promise.resolve(dispatch(ctx, i + 1))
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    }
+    // Any other middleware, exactly as koa-compose runs it. (The next() closure is passed
+    // unnamed: a named one costs a defineProperty per command where esbuild keeps names.)
     try {
-      return Promise.resolve(runs[i]!(ctx, next))
+      return Promise.resolve(
+        runs[i]!(ctx, (): Promise<void> => {
+          try {
+            return Promise.resolve(dispatch(ctx, i + 1))
+          } catch (error) {
+            return Promise.reject(error)
+          }
+        }),
+      )
     } catch (error) {
       return Promise.reject(error)
     }
