@@ -6,7 +6,7 @@ import { JsonSerializer, NullSerializer } from '../serializers.js'
 import { describe } from '../util/describe.js'
 import { InvalidCacheTypeError } from '../util/errors.js'
 import { checkOptions } from '../util/options.js'
-import { type CacheKind, readCacheUrl, splitKindOptions } from './kinds.js'
+import { type CacheKind, kindOptions, readCacheUrl } from './kinds.js'
 
 export interface CacheOptions extends BaseOptions {
   /** Where entries live. Default: a new in-process `MemoryBackend`. */
@@ -68,8 +68,7 @@ export class Cache extends BaseCache {
  * @internal
  */
 export function cacheOfKind(kind: CacheKind, options: Record<string, unknown>): Cache {
-  checkOptions(options, [...kind.options, 'serializer', ...CACHE_OPTIONS], kind.className)
-  const [backendOptions, cacheOptions] = splitKindOptions(kind, options)
+  const [backendOptions, cacheOptions] = kindOptions(kind, options, kind.className)
   return new Cache({ serializer: kind.serializer(), ...cacheOptions, backend: kind.backend(backendOptions) })
 }
 

@@ -19,9 +19,11 @@ import { MEMORY_QUERY, memoryLocation } from '../backends/memory/url.js'
 import { checkRedisOptions, REDIS_OPTIONS, type RedisBackendOptions, serverLabel } from '../backends/redis/options.js'
 import { parseRedisUrl, REDIS_QUERY, redisLocation } from '../backends/redis/url.js'
 import type { Backend } from '../core/backend.js'
+import { CACHE_OPTIONS } from '../core/cache.js'
 import type { AnySerializer } from '../core/serializer.js'
 import { JsonSerializer, NullSerializer } from '../serializers.js'
 import { InvalidCacheTypeError } from '../util/errors.js'
+import { checkOptions } from '../util/options.js'
 import { CACHE_QUERY, type QueryKind, readQuery, splitUrl, type UrlParts } from '../util/url.js'
 
 export type KindName = 'memory' | 'redis' | 'memcached'
@@ -109,6 +111,20 @@ export function readCacheUrl(url: string): { kind: CacheKind; options: Record<st
     kind,
     options: { ...kind.location(parts), ...readQuery(parts.query, { ...CACHE_QUERY, ...kind.query }, parts.scheme) },
   }
+}
+
+/**
+ * Checks the options of a cache of `kind` (its backend's, `serializer`, and every
+ * cache's) and splits them into its backend's and the cache's.
+ */
+/** @internal */
+export function kindOptions(
+  kind: CacheKind,
+  options: object,
+  what: string,
+): [Record<string, unknown>, Record<string, unknown>] {
+  checkOptions(options, [...kind.options, 'serializer', ...CACHE_OPTIONS], what)
+  return splitKindOptions(kind, options as Record<string, unknown>)
 }
 
 /**

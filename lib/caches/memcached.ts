@@ -1,9 +1,7 @@
 import { MemcachedBackend } from '../backends/memcached/backend.js'
-import { MEMCACHED_OPTIONS, type MemcachedBackendOptions } from '../backends/memcached/options.js'
-import { CACHE_OPTIONS } from '../core/cache.js'
-import { JsonSerializer } from '../serializers.js'
-import { splitOptions } from '../util/options.js'
+import type { MemcachedBackendOptions } from '../backends/memcached/options.js'
 import { Cache, type CacheOptions } from './cache.js'
+import { KINDS, kindOptions } from './kinds.js'
 
 export interface MemcachedCacheOptions extends Omit<CacheOptions, 'backend'>, MemcachedBackendOptions {}
 
@@ -14,12 +12,7 @@ export interface MemcachedCacheOptions extends Omit<CacheOptions, 'backend'>, Me
 export class MemcachedCache extends Cache {
   declare readonly backend: MemcachedBackend
   constructor(options: MemcachedCacheOptions = {}) {
-    const [memcached, rest] = splitOptions<MemcachedBackendOptions, Omit<CacheOptions, 'backend'>>(
-      options,
-      MEMCACHED_OPTIONS,
-      ['serializer', ...CACHE_OPTIONS],
-      'MemcachedCache',
-    )
-    super({ serializer: new JsonSerializer(), ...rest, backend: new MemcachedBackend(memcached) })
+    const [memcached, rest] = kindOptions(KINDS.memcached, options, 'MemcachedCache')
+    super({ serializer: KINDS.memcached.serializer(), ...rest, backend: new MemcachedBackend(memcached) })
   }
 }

@@ -1,8 +1,6 @@
-import { MEMORY_OPTIONS, MemoryBackend, type MemoryBackendOptions } from '../backends/memory/backend.js'
-import { CACHE_OPTIONS } from '../core/cache.js'
-import { NullSerializer } from '../serializers.js'
-import { splitOptions } from '../util/options.js'
+import { MemoryBackend, type MemoryBackendOptions } from '../backends/memory/backend.js'
 import { Cache, type CacheOptions } from './cache.js'
+import { KINDS, kindOptions } from './kinds.js'
 
 export interface MemoryCacheOptions extends Omit<CacheOptions, 'backend'>, MemoryBackendOptions {}
 
@@ -13,13 +11,8 @@ export interface MemoryCacheOptions extends Omit<CacheOptions, 'backend'>, Memor
 export class MemoryCache extends Cache {
   declare readonly backend: MemoryBackend
   constructor(options: MemoryCacheOptions = {}) {
-    const [memory, rest] = splitOptions<MemoryBackendOptions, Omit<CacheOptions, 'backend'>>(
-      options,
-      MEMORY_OPTIONS,
-      ['serializer', ...CACHE_OPTIONS],
-      'MemoryCache',
-    )
-    super({ serializer: new NullSerializer(), ...rest, backend: new MemoryBackend(memory) })
+    const [memory, rest] = kindOptions(KINDS.memory, options, 'MemoryCache')
+    super({ serializer: KINDS.memory.serializer(), ...rest, backend: new MemoryBackend(memory) })
   }
 }
 

@@ -1,10 +1,7 @@
 import { RedisBackend } from '../backends/redis/backend.js'
 import type { RedisBackendOptions } from '../backends/redis/options.js'
-import { CACHE_OPTIONS } from '../core/cache.js'
-import { JsonSerializer } from '../serializers.js'
-import { checkOptions } from '../util/options.js'
 import { Cache, type CacheOptions } from './cache.js'
-import { KINDS, splitKindOptions } from './kinds.js'
+import { KINDS, kindOptions } from './kinds.js'
 
 export interface RedisCacheOptions extends Omit<CacheOptions, 'backend'>, RedisBackendOptions {}
 
@@ -21,8 +18,7 @@ export interface RedisCacheOptions extends Omit<CacheOptions, 'backend'>, RedisB
 export class RedisCache extends Cache {
   declare readonly backend: RedisBackend
   constructor(options: RedisCacheOptions = {}) {
-    checkOptions(options, [...KINDS.redis.options, 'serializer', ...CACHE_OPTIONS], 'RedisCache')
-    const [redis, rest] = splitKindOptions(KINDS.redis, { ...options })
-    super({ serializer: new JsonSerializer(), ...rest, backend: new RedisBackend(redis) })
+    const [redis, rest] = kindOptions(KINDS.redis, options, 'RedisCache')
+    super({ serializer: KINDS.redis.serializer(), ...rest, backend: new RedisBackend(redis) })
   }
 }

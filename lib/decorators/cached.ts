@@ -24,6 +24,7 @@ import {
   functionSite,
   type Invoke,
   methodDecorator,
+  nameOf,
   type Site,
   settle,
 } from './wrap.js'
@@ -60,9 +61,7 @@ export function cached<This, Args extends unknown[], R>(
   fn: (this: This, ...args: Args) => R,
   options: CachedOptions<This, Args, R>,
 ): CachedFunction<This, Args, Awaited<R>> {
-  if (typeof fn !== 'function')
-    throw new TypeError(`[oniocache] cached(fn, options): fn must be a function; got ${describe(fn)}`)
-  const name = fn.name === '' ? 'anonymous' : fn.name
+  const name = nameOf('cached', fn)
   const config = cachedConfig(`cached ${name}`, options, CACHED_OPTIONS)
   const cache = fixedCache(`cached ${name}`, options.cache)
   const invoke = cachedInvoker<This, Args, Awaited<R>>(fn, config, functionSite('cached', fn, cache))

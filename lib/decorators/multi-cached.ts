@@ -20,6 +20,7 @@ import {
   functionSite,
   type Invoke,
   methodDecorator,
+  nameOf,
   type Site,
   settle,
 } from './wrap.js'
@@ -99,9 +100,7 @@ export function multiCached<This, Args extends unknown[], Res extends MultiResul
   fn: (this: This, ...args: Args) => Res | Promise<Res>,
   options: MultiCachedOptions<This, Args, Res> & ReturnsOption<Res>,
 ): MultiCachedFunction<This, Args, Res> {
-  if (typeof fn !== 'function')
-    throw new TypeError(`[oniocache] multiCached(fn, options): fn must be a function; got ${describe(fn)}`)
-  const name = fn.name === '' ? 'anonymous' : fn.name
+  const name = nameOf('multiCached', fn)
   const config = multiConfig(`multiCached ${name}`, options)
   const cache = fixedCache(`multiCached ${name}`, options.cache)
   const invoke = multiInvoker<This, Args, Res>(fn, config, functionSite('multiCached', fn, cache))

@@ -9,7 +9,6 @@
 import type { BaseCache as Cache } from '../core/cache.js'
 import { RedLock } from '../locks/red-lock.js'
 import { debug } from '../util/debug.js'
-import { describe } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import {
@@ -31,6 +30,7 @@ import {
   functionSite,
   type Invoke,
   methodDecorator,
+  nameOf,
   type Site,
 } from './wrap.js'
 
@@ -60,9 +60,7 @@ export function cachedStampede<This, Args extends unknown[], R>(
   fn: (this: This, ...args: Args) => R,
   options: CachedStampedeOptions<This, Args, R>,
 ): CachedFunction<This, Args, Awaited<R>> {
-  if (typeof fn !== 'function')
-    throw new TypeError(`[oniocache] cachedStampede(fn, options): fn must be a function; got ${describe(fn)}`)
-  const name = fn.name === '' ? 'anonymous' : fn.name
+  const name = nameOf('cachedStampede', fn)
   const what = `cachedStampede ${name}`
   const [lease, config] = stampedeConfig(what, options)
   const cache = fixedCache(what, options.cache)

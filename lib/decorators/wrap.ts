@@ -217,9 +217,17 @@ function cacheResolver(kind: string, source: unknown): (self: unknown) => Cache 
   )
 }
 
-/** The site of a wrapped function: its name (`anonymous` if it has none) and its one cache. @internal */
+/** The name of a function to wrap (`anonymous` if it has none); a TypeError if it is no function. @internal */
+export function nameOf(kind: string, fn: unknown): string {
+  if (typeof fn !== 'function') {
+    throw new TypeError(`[oniocache] ${kind}(fn, options): fn must be a function; got ${describe(fn)}`)
+  }
+  return fn.name === '' ? 'anonymous' : fn.name
+}
+
+/** The site of a wrapped function: its name and its one cache. @internal */
 export function functionSite(kind: string, fn: (...args: never[]) => unknown, cache: Cache): Site {
-  const name = fn.name === '' ? 'anonymous' : fn.name
+  const name = nameOf(kind, fn)
   const keyName = name + functionTag(fn)
   return { kind, name: () => name, keyName: () => keyName, cache: () => cache }
 }

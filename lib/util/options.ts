@@ -18,24 +18,3 @@ export function checkOptions(options: unknown, known: Iterable<string>, what: st
     }
   }
 }
-
-/**
- * Checks `options` against `own` and `rest` together, then splits them: the ones
- * named in `own` (a backend's) and the others (the cache's).
- * @internal
- */
-export function splitOptions<Own, Rest>(
-  options: unknown,
-  own: readonly string[],
-  rest: readonly string[],
-  what: string,
-): [Own, Rest] {
-  checkOptions(options, [...rest, ...own], what)
-  const mine: Record<string, unknown> = {}
-  const others: Record<string, unknown> = {}
-  for (const [name, value] of Object.entries(options)) {
-    if (own.includes(name)) mine[name] = value
-    else others[name] = value
-  }
-  return [mine as Own, others as Rest]
-}
