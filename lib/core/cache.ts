@@ -17,7 +17,6 @@ import {
   type IncrementOptions,
   type MultiGetOptions,
   type MultiSetOptions,
-  optionsError,
   type SetOptions,
   withOptions,
 } from './options.js'
@@ -298,12 +297,8 @@ export class BaseCache {
 
   /** The caller's options checked against the command's, then copied beside its positional arguments. */
   #run(command: CommandName, options: object | undefined, positional: CommandArgs): Promise<unknown> {
-    let args = positional
-    if (options !== undefined) {
-      const error = optionsError(command, options)
-      if (error !== undefined) return Promise.reject(error)
-      args = withOptions(command, positional, options)
-    }
+    const args = options === undefined ? positional : withOptions(command, positional, options)
+    if (args instanceof TypeError) return Promise.reject(args)
     if (this.#disabled) return Promise.resolve(neutral(command, args))
     return run(new CommandContext(this, command, args), this.#chain)
   }

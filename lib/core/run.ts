@@ -108,76 +108,86 @@ function settleLater(
   finish: ((ctx: CommandContext, answer: unknown) => void) | undefined,
 ): Promise<unknown> {
   const promise = new Promise(capture)
-  const pending = new Pending(what, seconds, ctx, capturedResolve, capturedReject)
+  const pending = new Pending(what, ctx, finish, capturedResolve, capturedReject)
   if (seconds > 0) watch(pending, seconds * 1000)
   inner.then(
-    (value) => {
-      if (ctx === undefined) return pending.succeed(value)
-      if (finish !== undefined) {
-        try {
-          finish(ctx, value)
-        } catch (error) {
-          return pending.fail(error)
-        }
-      }
-      pending.succeed(ctx.result)
-    },
+    (value) => pending.succeed(value),
     (error: unknown) => pending.fail(error),
   )
   return promise
 }
 
-/** A command (or a bounded call) in flight: its own entry in the shared deadline list, and its caller's promise. */
+/**
+ * A command (or a bounded call) in flight: its entry in the shared deadline list
+ * and its caller's promise, kept small (one stays alive per command in flight).
+ */
 class Pending implements Due {
   timeoutMs = 0
   stamp = 0
   prevDue: Due | null = null
   nextDue: Due | null = null
-  #settled = false
-  readonly #what: string
-  readonly #seconds: number
-  readonly #ctx: CommandContext | undefined
-  readonly #resolve: (value: unknown) => void
-  readonly #reject: (reason: unknown) => void
+  readonly what: string
+  readonly ctx: CommandContext | undefined
+  readonly finish: ((ctx: CommandContext, answer: unknown) => void) | undefined
+  /** `undefined` once settled. */
+  resolve: ((value: unknown) => void) | undefined
+  reject: ((reason: unknown) => void) | undefined
 
   constructor(
     what: string,
-    seconds: number,
     ctx: CommandContext | undefined,
+    finish: ((ctx: CommandContext, answer: unknown) => void) | undefined,
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
   ) {
-    this.#what = what
-    this.#seconds = seconds
-    this.#ctx = ctx
-    this.#resolve = resolve
-    this.#reject = reject
+    this.what = what
+    this.ctx = ctx
+    this.finish = finish
+    this.resolve = resolve
+    this.reject = reject
   }
 
   expire(): void {
-    if (this.#settled) return
-    this.#settled = true
-    const error = new TimeoutError(this.#what, this.#seconds)
-    if (this.#ctx !== undefined) abort(this.#ctx, error)
-    this.#reject(error)
+    const reject = this.reject
+    if (reject === undefined) return
+    this.resolve = this.reject = undefined
+    const seconds = this.ctx !== undefined ? secondsOf(this.ctx) : this.timeoutMs / 1000
+    const error = new TimeoutError(this.what, seconds)
+    if (this.ctx !== undefined) abort(this.ctx, error)
+    reject(error)
   }
 
+  /** The inner work answered `value`: the command's result (after `finish`), or the value itself. */
   succeed(value: unknown): void {
-    if (this.#settled) return
-    this.#settled = true
+    const { ctx, finish } = this
+    if (ctx !== undefined) {
+      if (finish !== undefined) {
+        try {
+          finish(ctx, value)
+        } catch (error) {
+          this.fail(error)
+          return
+        }
+      }
+      value = ctx.result
+    }
+    const resolve = this.resolve
+    if (resolve === undefined) return
+    this.resolve = this.reject = undefined
     unwatch(this)
-    this.#resolve(value)
+    resolve(value)
   }
 
   fail(error: unknown): void {
-    if (this.#settled) {
+    const reject = this.reject
+    if (reject === undefined) {
       // Timed out already: the caller has its TimeoutError; what the chain did later is only logged.
-      if (DEBUG) debug('%s: after its timeout it also failed: %s', this.#what, errorText(error))
+      if (DEBUG) debug('%s: after its timeout it also failed: %s', this.what, errorText(error))
       return
     }
-    this.#settled = true
+    this.resolve = this.reject = undefined
     unwatch(this)
-    this.#reject(error)
+    reject(error)
   }
 }
 
