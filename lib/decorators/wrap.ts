@@ -248,22 +248,13 @@ export async function settle(
 
 /** @internal */
 export function checkFlags(what: string, options: unknown): Flags {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(
-      `[oniocache] ${what}.options: pass an object ({ cacheRead?, cacheWrite?, waitForWrite? }); got ` +
-        `${describe(options)}`,
-    )
-  }
+  checkOptions(options, Object.keys(DEFAULT_FLAGS), `${what}.options`)
   const flags = { ...DEFAULT_FLAGS }
   for (const [name, value] of Object.entries(options)) {
-    if (!(name in DEFAULT_FLAGS))
-      throw new TypeError(
-        `[oniocache] ${what}.options: unknown option ${JSON.stringify(name)}; known: cacheRead, cacheWrite, ` +
-          `waitForWrite`,
-      )
     if (value === undefined) continue
-    if (typeof value !== 'boolean')
+    if (typeof value !== 'boolean') {
       throw new TypeError(`[oniocache] ${what}.options: ${name} must be a boolean; got ${describe(value)}`)
+    }
     flags[name as keyof Flags] = value
   }
   return Object.freeze(flags)
