@@ -38,17 +38,12 @@ export function core(ctx: CommandContext): void | Promise<void> {
 }
 
 /**
- * The core step in two halves, for the chain of a cache without plugins (see
- * `bare` in run.ts): `callCore` checks the arguments and calls the backend,
- * `finishCore` turns its answer into `ctx.result`. @internal
+ * The core step of a command in its two halves, for the chain of a cache without
+ * plugins (see `bare` in run.ts): `call` checks the arguments and calls the
+ * backend, `done` turns its answer into `ctx.result`. @internal
  */
-export function callCore(ctx: CommandContext): unknown {
-  return COMMAND_TABLE[ctx.command].call(ctx)
-}
-
-/** @internal */
-export function finishCore(ctx: CommandContext, answer: unknown): void {
-  COMMAND_TABLE[ctx.command].done(ctx, answer)
+export function coreOf(command: CommandName): Pick<Command, 'call' | 'done'> {
+  return COMMAND_TABLE[command]
 }
 
 /**

@@ -11,7 +11,7 @@ import { debug } from '../util/debug.js'
 import { errorText } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { TimeoutError } from '../util/errors.js'
-import { callCore, finishCore } from './commands.js'
+import { coreOf } from './commands.js'
 import type { Chain, SyncNext } from './compose.js'
 import { abort, type CommandContext, hitsOf, keysOf } from './context.js'
 import { type Due, unwatch, watch } from './deadline.js'
@@ -40,12 +40,13 @@ export function timeout(ctx: CommandContext, next: SyncNext): void | Promise<unk
  */
 export function bare(ctx: CommandContext): void | Promise<unknown> {
   const seconds = secondsOf(ctx)
-  const answer = callCore(ctx)
+  const step = coreOf(ctx.command)
+  const answer = step.call(ctx)
   if (ctx.cache.backend.synchronous === true) {
-    finishCore(ctx, answer)
+    step.done(ctx, answer)
     return undefined
   }
-  return settleLater(Promise.resolve(answer), seconds, ctx.command, ctx, finishCore)
+  return settleLater(Promise.resolve(answer), seconds, ctx.command, ctx, step.done)
 }
 
 /** The call's timeout in seconds, else the cache's; 0 for none. */
