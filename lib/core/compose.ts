@@ -14,7 +14,7 @@
  * the two compositions equal over random stacks of layers.
  */
 import { describe } from '../util/describe.js'
-import { type CommandContext, type Context, enter, type Middleware, type Plugin } from './context.js'
+import type { CommandContext, Context, Middleware, Plugin } from './context.js'
 
 /**
  * Marks a middleware function written for the fast path: it calls `next(ctx)` and
@@ -70,14 +70,18 @@ export function compose(layers: readonly Layer[]): Chain {
   const nextAt: SyncNext[] = runs.map((_, i) => (ctx) => dispatch(ctx as CommandContext, i + 1))
 
   function dispatch(ctx: CommandContext, i: number): void | Promise<void> {
-    if (!enter(ctx, i)) return Promise.reject(new Error('next() called multiple times'))
     if (i === count) return undefined
     if (syncNext[i]) return runs[i]!(ctx, nextAt[i])
-    // Any other middleware, exactly as koa-compose runs it. (The next() closure is passed
-    // unnamed: a named one costs a defineProperty per command where esbuild keeps names.)
+    // Any other middleware, exactly as koa-compose runs it, its next() refusing a second call.
+    // (koa-compose refuses to enter a layer twice; the library's own layers call next() once,
+    // so a second call of a middleware's next() is the only way in.) The closure is passed
+    // unnamed: a named one costs a defineProperty per command where esbuild keeps names.
+    let called = false
     try {
       return Promise.resolve(
         runs[i]!(ctx, (): Promise<void> => {
+          if (called) return Promise.reject(new Error('next() called multiple times'))
+          called = true
           try {
             return Promise.resolve(dispatch(ctx, i + 1))
           } catch (error) {

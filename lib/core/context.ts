@@ -72,16 +72,10 @@ export let hitsOf: (ctx: Context) => number | undefined
 export let recordKeys: (ctx: CommandContext, keys: string | string[]) => void
 /** @internal */
 export let keysOf: (ctx: CommandContext) => string | string[] | undefined
-/**
- * @internal The composer enters layer `depth` of `ctx`'s chain: `false` when it was
- * entered before (a `next()` called twice), as koa-compose's own check.
- */
-export let enter: (ctx: CommandContext, depth: number) => boolean
 
 /**
  * The context of one command: exactly the fields of `Context`. What the core step
- * and the composer keep per command (the keys it built, how many it found, how
- * deep the chain got) sits in private fields, read through the functions above.
+ * keeps per command (the keys it built, how many it found) sits in private fields, read through the functions above.
  * @internal
  */
 export class CommandContext implements Context {
@@ -95,7 +89,6 @@ export class CommandContext implements Context {
   #abortedBy: unknown = undefined
   #hits: number | undefined = undefined
   #keys: string | string[] | undefined = undefined
-  #depth = -1
 
   constructor(cache: ContextCache, command: CommandName, args: CommandArgs) {
     this.cache = cache
@@ -129,10 +122,5 @@ export class CommandContext implements Context {
       ctx.#keys = keys
     }
     keysOf = (ctx) => ctx.#keys
-    enter = (ctx, depth) => {
-      if (depth <= ctx.#depth) return false
-      ctx.#depth = depth
-      return true
-    }
   }
 }
