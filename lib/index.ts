@@ -18,7 +18,14 @@ export {
   type UrlOverrides,
 } from './config/handler.js'
 export type { Awaitable, Backend, MessageListener } from './core/backend.js'
-export { BaseCache, type BaseCacheOptions, type HitMissRatio, type KeyBuilder, type Profiling } from './core/cache.js'
+export {
+  BaseCache,
+  type BaseCacheOptions,
+  type HitMissRatio,
+  type KeyBuilder,
+  type Profiling,
+  plainKeys,
+} from './core/cache.js'
 export type { CommandArgs, Context, ContextCache, Middleware, Next, Plugin } from './core/context.js'
 export {
   type AddOptions,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { deserialize as v8Deserialize, serialize as v8Serialize } from 'node:v8'
 import { Packr } from 'msgpackr'
 import type { Serializer } from './core/serializer.js'
@@ -28,15 +29,19 @@ export class StringSerializer implements Serializer<string> {
   }
 }
 
+/** What JSON.stringify writes escaped in a string: quote, backslash, controls, and (lone) surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the characters JSON.stringify escapes
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
+/** The bare tokens Python's `json` writes for non-finite floats, which JSON has no words for. */
+const NON_FINITE = /NaN|Infinity/
+
 /**
  * Plain JSON, readable by aiocache's JsonSerializer. A value JSON cannot represent
  * (BigInt, a cycle, a bare function or symbol) is refused rather than silently
- * stored as something else.
+ * stored as something else; `NaN` and `±Infinity` are written `null`, as
+ * `JSON.stringify` does. Reading also takes the `NaN`, `Infinity` and `-Infinity`
+ * tokens Python's `json` writes (aiocache stores `float('nan')` that way).
  */
-/** What JSON.stringify writes escaped in a string: quote, backslash, controls, and (lone) surrogates. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
-const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
-
 export class JsonSerializer implements Serializer<string> {
   readonly encoding = 'utf8' as const
   dumps(value: unknown): string {
@@ -53,8 +58,47 @@ export class JsonSerializer implements Serializer<string> {
       typeof stored === 'string'
         ? stored
         : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8')
-    return JSON.parse(text)
+    try {
+      return JSON.parse(text)
+    } catch (error) {
+      if (!NON_FINITE.test(text)) throw error
+      try {
+        return parseNonFinite(text)
+      } catch {
+        throw error // what is wrong is in the text as given
+      }
+    }
   }
+}
+
+/**
+ * JSON with Python's bare `NaN`, `Infinity` and `-Infinity` tokens: each one outside
+ * a string is written as a string only this call knows, which the reviver turns
+ * back into the number. Anything else malformed still throws JSON.parse's error.
+ */
+function parseNonFinite(text: string): unknown {
+  const tag = `\u0000${randomUUID()}:`
+  const values: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': -Infinity }
+  let out = ''
+  let from = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === '"') {
+      // Skip the string, escapes included.
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++
+      continue
+    }
+    const token = text.startsWith('NaN', i) ? 'NaN' : text.startsWith('Infinity', i) ? 'Infinity' : undefined
+    const signed = token === undefined && text.startsWith('-Infinity', i) ? '-Infinity' : token
+    if (signed === undefined) continue
+    out += text.slice(from, i) + JSON.stringify(tag + signed)
+    i += signed.length - 1
+    from = i + 1
+  }
+  out += text.slice(from)
+  return JSON.parse(out, (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(tag) ? values[value.slice(tag.length)] : value,
+  )
 }
 
 /**

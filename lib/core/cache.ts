@@ -93,6 +93,13 @@ export function chainOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chain {
 const defaultKeyBuilder: KeyBuilder = (key, namespace) => (namespace === '' ? key : namespace + ':' + key)
 
 /**
+ * The key builder of aiocache's caches other than `RedisCache`: namespace and key
+ * joined with nothing between them. Give it to a `MemcachedCache` that shares its
+ * store with aiocache's `MemcachedCache`.
+ */
+export const plainKeys: KeyBuilder = (key, namespace) => namespace + key
+
+/**
  * The engine of every cache. Each command builds a context and runs it through
  * the chain — the timeout, the plugins in order, the core step (key, serializer,
  * backend); see `core/run.ts`, `core/compose.ts` and `core/commands.ts`. Use
