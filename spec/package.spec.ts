@@ -41,15 +41,16 @@ test('the built package exports every name the SPEC lists (npm test builds dist/
   assert.ok(existsSync(`${root}dist/index.d.ts`), 'type declarations are shipped')
 })
 
-test('the seed example (npm run demo) passes its own assertions and prints both figures', async () => {
+test('the seed example (npm run demo) tells its story: hooks, the hit ratio in %, times in µs/ms', async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/plugins.ts'], {
     cwd: root,
     env: childEnv({ FORCE_COLOR: '0', NO_COLOR: '1' }),
   })
-  assert.match(stdout, /hitRatio: 0\.\d+/)
-  assert.match(stdout, /total: 1000/)
-  assert.match(stdout, /get_min: \d/)
-  assert.match(stdout, /set_max: \d/)
+  assert.match(stdout, /hits: \d+ of 1000 reads, hit ratio [5-9]\d\.\d %/)
+  assert.match(stdout, /set +4 +[\d.]+ [µm]?s +[\d.]+ [µm]?s +[\d.]+ [µm]?s\n/)
+  assert.match(stdout, /get +1000 +[\d.]+ [µm]?s +[\d.]+ [µm]?s +[\d.]+ [µm]?s\n/)
+  assert.match(stdout, /postSet hook: key d, result true, took [\d.]+ [µm]?s/)
+  assert.not.match(stdout, /e-\d/, 'no raw floats in exponent notation')
   assert.match(stdout, /preSet hook being called with key a/)
 })
 
