@@ -211,7 +211,7 @@ function log(ctx: CommandContext, started: number, error?: unknown): void {
   else if (ctx.command === 'multiGet') {
     outcome = hits === undefined ? 'answered by middleware' : `${hits}/${keys.split(',').length} hits`
   }
-  debug('%s %s %s %sms', ctx.command, keys, outcome, ms)
+  debug('%s %s%s %sms', ctx.command, keys, outcome === '' ? '' : ` ${outcome}`, ms)
 }
 
 /** The key(s) the core step built; for a command that never reached it, what it would have built. */
