@@ -53,7 +53,7 @@ async function run(): Promise<void> {
   const profiling = cache.profiling!
   assert.equal(ratio.total, reads)
   assert.ok(ratio.hitRatio > 0.5, `hit ratio ${ratio.hitRatio} should be above 0.5 (about 4 reads in 6 hit)`)
-  for (const command of ['get', 'set']) {
+  for (const command of ['get', 'set'] as const) {
     assert.ok(profiling[`${command}_min`]! > 0 && profiling[`${command}_max`]! >= profiling[`${command}_min`]!)
   }
 
@@ -68,8 +68,8 @@ async function run(): Promise<void> {
       .map((c, i) => c.padStart(i === 0 ? 6 : 12))
       .join('')}`
   console.log(row(['command', 'calls', 'average', 'min', 'max']))
-  for (const command of ['set', 'get']) {
-    const time = (stat: string) => duration(profiling[`${command}_${stat}`]!)
+  for (const command of ['set', 'get'] as const) {
+    const time = (stat: 'avg' | 'min' | 'max') => duration(profiling[`${command}_${stat}`]!)
     console.log(row([command, String(profiling[`${command}_total`]), time('avg'), time('min'), time('max')]))
   }
   console.log("   (set's times include MyCustomPlugin's printing: TimingPlugin is the outer layer of the two.)")
