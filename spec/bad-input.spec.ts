@@ -4,7 +4,7 @@
  * answers a promise that rejects), a constructor or setter throws; the error has the
  * right class; the message starts with `[oniocache]` and says what to do; and nothing
  * was written (the store's size and entries, and the cache's own settings, are as
- * they were). The table is the one README.md prints under "## Bad input".
+ * they were). The table is the one docs/reliability-and-security.md prints under "## Bad input".
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -17,7 +17,7 @@ type ErrorClass = typeof TypeError | typeof RangeError
 interface Row {
   /** The method, setter or constructor called. */
   method: string
-  /** What was wrong with the input, as the README shows it. */
+  /** What was wrong with the input, as docs/reliability-and-security.md shows it. */
   input: string
   /** `command`: must answer a rejecting promise; `sync`: must throw (constructors, setters, buildKey, use). */
   kind: 'command' | 'sync'
@@ -621,7 +621,7 @@ test('a 1 MB key in an error message is cut short', async () => {
   assert.equal(await snapshot(cache), before)
 })
 
-/** `BAD_INPUT_TABLE=1` prints the rows as the markdown table README.md shows. */
+/** `BAD_INPUT_TABLE=1` prints the rows as the markdown table docs/reliability-and-security.md shows. */
 if (process.env.BAD_INPUT_TABLE === '1') {
   for (const row of rows) console.log(`| ${row.method} | ${row.input} | ${row.expect.name} | ${row.message.source} |`)
 }

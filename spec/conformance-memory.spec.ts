@@ -40,7 +40,7 @@ await conformance(
   },
 )
 
-// The factory as the README shows it: the suite sets the default ttl itself when a test needs one.
+// The factory as docs/writing-a-backend.md shows it: the suite sets the default ttl itself when a test needs one.
 await conformance(
   'conformance: Cache on a MemoryBackend, real time, default serializers',
   ({ namespace, serializer }) => new Cache({ backend: new MemoryBackend(), namespace, serializer }),

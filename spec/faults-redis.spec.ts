@@ -75,7 +75,7 @@ faults(
       assert.equal(workload.uncaught, [], 'no uncaught exception')
       assert.ok(totals.ops >= MIN_OPS, `${totals.ops} ops`)
 
-      // The faults happened, and each showed the way the README says it does.
+      // The faults happened, and each showed the way docs/reliability-and-security.md says it does.
       assert.ok((paused.failures.TimeoutError ?? 0) > 0, 'a paused server gives TimeoutError')
       assert.equal(Object.keys(paused.failures), ['TimeoutError'], 'a paused server gives TimeoutError only')
       assert.ok(down.ops > 0 && down.ok === 0, `a killed server answers nothing (${down.ok}/${down.ops} ok)`)

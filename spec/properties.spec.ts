@@ -271,7 +271,7 @@ const msgpackValue = fc.anything({
   key: fc.string({ unit: 'grapheme', maxLength: 6 }),
 })
 /**
- * NOT A BUG IN ONIOCACHE, a msgpackr behaviour the README does not mention: an object key
+ * NOT A BUG IN ONIOCACHE, a msgpackr behaviour the guides do not mention: an object key
  * `"__proto__"` comes back renamed `"__proto_"` (msgpackr's guard against prototype
  * pollution), so such values do not round-trip through MsgPackSerializer. Excluded here.
  */

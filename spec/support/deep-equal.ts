@@ -119,7 +119,7 @@ function sameMultiset<T>(as: readonly T[], bs: readonly T[], same: (a: T, b: T) 
 
 /**
  * Structural equality by the documented rules of the default decorator key
- * (README "The default key"): -0 equals 0, NaN equals NaN, a hole differs from
+ * (docs/decorators-and-locks.md, "The default key"): -0 equals 0, NaN equals NaN, a hole differs from
  * `undefined`, object key order, Map entry order and Set member order are
  * ignored, a null-prototype object is a plain object, Dates compare by time
  * (every invalid Date is the same). Covers the grammar the property generates.

@@ -1,6 +1,6 @@
 /**
  * Argument values for the decorator-key properties: a grammar of what the
- * default key encodes (README "The default key"), a structurally equal twin of a
+ * default key encodes (docs/decorators-and-locks.md, "The default key"), a structurally equal twin of a
  * value built with fresh objects in another order, and a random single mutation.
  */
 import fc from 'fast-check'
