@@ -1,4 +1,8 @@
-/** `oniocache/memcached`: the Memcached backend, its cache and the meta-protocol client. */
+/**
+ * `oniocache/memcached`: the Memcached backend, its cache and the meta-protocol client (memcached >= 1.6), which
+ * needs no client library.
+ * @module
+ */
 export { exptime, MemcachedBackend } from './backends/memcached/backend.js'
 export { MemcachedClient, type MemcachedClientOptions, type MetaReply } from './backends/memcached/client.js'
 export { checkKey } from './backends/memcached/keys.js'

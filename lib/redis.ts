@@ -1,4 +1,8 @@
-/** `oniocache/redis`: the Redis backend and its cache. */
+/**
+ * `oniocache/redis`: the Redis backend and its cache, on the official client `@redis/client` (an optional peer
+ * dependency, loaded on the first command), single node or Cluster.
+ * @module
+ */
 export { RedisBackend, type RedisMessageListener } from './backends/redis/backend.js'
 export type { RedisBackendOptions } from './backends/redis/options.js'
 export { parseRedisUrl, type RedisLocation, type RedisUrl } from './backends/redis/url.js'

@@ -7,10 +7,13 @@ export type { AnySerializer, Serializer } from './core/serializer.js'
 
 /** Stores the value itself, untouched. For the memory backend only. */
 export class NullSerializer implements Serializer<unknown> {
+  /** `'utf8'`, so that a backend hands stored values back as they are. */
   readonly encoding = 'utf8' as const
+  /** Answers the value itself: the store holds the caller's object, not a copy. */
   dumps(value: unknown): unknown {
     return value
   }
+  /** Answers what was stored, as it is. */
   loads(stored: unknown): unknown {
     return stored
   }
@@ -18,10 +21,13 @@ export class NullSerializer implements Serializer<unknown> {
 
 /** `String(value)` on the way in; strings come back as strings. */
 export class StringSerializer implements Serializer<string> {
+  /** `'utf8'`: it stores text. */
   readonly encoding = 'utf8' as const
+  /** `String(value)`: `1` is stored as `'1'`, an object as `'[object Object]'`. */
   dumps(value: unknown): string {
     return String(value)
   }
+  /** The stored text; bytes are read as UTF-8, a number (a counter `increment` created) as its text. */
   loads(stored: string | Uint8Array | number | undefined): unknown {
     if (stored === undefined || typeof stored === 'string') return stored
     if (typeof stored === 'number') return String(stored)
@@ -43,7 +49,12 @@ const NON_FINITE = /NaN|Infinity/
  * tokens Python's `json` writes (aiocache stores `float('nan')` that way).
  */
 export class JsonSerializer implements Serializer<string> {
+  /** `'utf8'`: it stores JSON text. */
   readonly encoding = 'utf8' as const
+  /**
+   * The value as JSON text.
+   * @throws {TypeError} for a value JSON cannot represent: a BigInt, a cycle, a bare function, symbol or `undefined`.
+   */
   dumps(value: unknown): string {
     // A string with nothing to escape is its JSON between quotes: twice as fast as
     // JSON.stringify on Node 20 for a 100-char string, the same text.
@@ -52,6 +63,11 @@ export class JsonSerializer implements Serializer<string> {
     if (text === undefined) throw new TypeError(`JSON cannot represent ${typeof value} values`)
     return text
   }
+  /**
+   * Parses JSON text (or UTF-8 bytes of it), Python's `NaN`, `Infinity` and `-Infinity` tokens included; a number
+   * (a counter `increment` created) is answered as it is.
+   * @throws {SyntaxError} for text that is not JSON.
+   */
   loads(stored: string | Uint8Array | number | undefined): unknown {
     if (stored === undefined || typeof stored === 'number') return stored
     const text =
@@ -107,14 +123,20 @@ function parseNonFinite(text: string): unknown {
  * attacker can write.
  */
 export class MsgPackSerializer implements Serializer<Uint8Array> {
+  /** `null`: it stores bytes. */
   readonly encoding = null
   readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true })
+  /**
+   * The value as MessagePack bytes.
+   * @throws {TypeError} for a bare function, which would read back as `undefined`.
+   */
   dumps(value: unknown): Uint8Array {
     // msgpackr writes a bare function as its "undefined" extension: it would read back as
     // undefined, which looks like a miss. Refuse it, as JsonSerializer does.
     if (typeof value === 'function') throw new TypeError('MessagePack cannot represent function values')
     return this.#packr.pack(value)
   }
+  /** Decodes MessagePack bytes (a string is read as Latin-1 bytes); a number is answered as it is. */
   loads(stored: Uint8Array | string | number | undefined): unknown {
     if (stored === undefined || typeof stored === 'number') return stored
     return this.#packr.unpack(typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored)
@@ -126,10 +148,16 @@ export class MsgPackSerializer implements Serializer<Uint8Array> {
  * cycles, like pickle does for aiocache. Never feed it data an attacker can write.
  */
 export class V8Serializer implements Serializer<Uint8Array> {
+  /** `null`: it stores bytes. */
   readonly encoding = null
+  /**
+   * The value as `v8.serialize` bytes.
+   * @throws {Error} for what structured clone cannot copy, such as a function.
+   */
   dumps(value: unknown): Uint8Array {
     return v8Serialize(value)
   }
+  /** Decodes `v8.serialize` bytes (a string is read as Latin-1 bytes); a number is answered as it is. */
   loads(stored: Uint8Array | string | number | undefined): unknown {
     if (stored === undefined || typeof stored === 'number') return stored
     return v8Deserialize(typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored)

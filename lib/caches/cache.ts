@@ -8,6 +8,7 @@ import { InvalidCacheTypeError } from '../util/errors.js'
 import { checkOptions } from '../util/options.js'
 import { type CacheKind, kindOptions, readCacheUrl } from './kinds.js'
 
+/** The options of `new Cache(…)`: every cache's, plus the backend and the serializer, both optional. */
 export interface CacheOptions extends BaseOptions {
   /** Where entries live. Default: a new in-process `MemoryBackend`. */
   backend?: Backend
@@ -25,6 +26,18 @@ export interface UrlOptions extends Omit<CacheOptions, 'backend'> {
  * An asynchronous cache, in-process memory unless given another backend, as
  * aiocache's `Cache()`. Every command runs through the chain: the timeout, the
  * plugins in order, the core step (key, serializer, backend).
+ *
+ * @example
+ * ```ts
+ * import { Cache, HitMissRatioPlugin } from 'oniocache'
+ *
+ * const cache = new Cache({ namespace: 'main', ttl: '10m', plugins: [new HitMissRatioPlugin()] })
+ * await cache.set('user:1', { name: 'Ada' })
+ * console.log(await cache.get('user:1')) // { name: 'Ada' }
+ * console.log(await cache.get('user:2', { default: null })) // null
+ * console.log(cache.hitMissRatio) // { hits: 1, total: 2, hitRatio: 0.5 }
+ * await cache.close()
+ * ```
  */
 export class Cache extends BaseCache {
   /**
@@ -32,6 +45,26 @@ export class Cache extends BaseCache {
    * `memory://?maxSize=100`, `redis://[[user]:password@]host[:port][/db]?namespace=app&ttl=5`,
    * `rediss://…` (TLS), `memcached://host:port,host:port`. `options` go over what the
    * URL says. The Redis and Memcached backend modules are loaded on the first command.
+   *
+   * @param url - A `memory://`, `redis://`, `rediss://` or `memcached://` URL; error messages never repeat it.
+   * @param options - Options of the cache and its backend, over what the URL says; not `backend` nor `cache`.
+   * @throws {InvalidCacheTypeError} for an unknown scheme.
+   * @throws {TypeError} for a malformed URL, an option the URL's kind does not take, or `backend` / `cache` in
+   *   `options`.
+   * @throws {RangeError} for a duration (`ttl`, `timeout`, …) that is not one.
+   *
+   * @example
+   * ```ts
+   * import { Cache } from 'oniocache'
+   *
+   * const cache = Cache.fromUrl('memory://?maxSize=1000&ttl=60', { namespace: 'app' })
+   * await cache.set('answer', 42)
+   * console.log(cache.ttl, await cache.get('answer')) // 60 42
+   * await cache.close()
+   *
+   * // Redis db 2 with a password, each command bounded by 1 s; nothing connects before the first command:
+   * const redis = Cache.fromUrl('redis://:secret@127.0.0.1:6379/2?timeout=1&namespace=app')
+   * ```
    */
   static fromUrl(url: string, options: UrlOptions = {}): Cache {
     const { kind, options: fromUrl } = readCacheUrl(url)
@@ -53,6 +86,12 @@ export class Cache extends BaseCache {
     }
   }
 
+  /**
+   * A cache on `options.backend`, else on a new in-process `MemoryBackend`. The serializer defaults to
+   * `NullSerializer` on a `MemoryBackend` and `JsonSerializer` on any other backend. Does no I/O.
+   * @throws {TypeError} for an unknown option, or one of the wrong kind.
+   * @throws {RangeError} for a `ttl` or `timeout` that is not a valid duration.
+   */
   constructor(options: CacheOptions = {}) {
     checkOptions(options, ['backend', 'serializer', ...CACHE_OPTIONS], new.target.name)
     const backend = options.backend ?? new MemoryBackend()

@@ -24,12 +24,14 @@ export type PluginClass = new (options: never) => Plugin
 
 /** `{ class: 'JsonSerializer' }`; other keys are passed to the constructor as one options object. */
 export interface SerializerSpec {
+  /** A registered name (`'JsonSerializer'`, `'aiocache.serializers.JsonSerializer'`, …) or a serializer class. */
   class: string | SerializerClass
   [option: string]: unknown
 }
 
 /** `{ class: 'TimingPlugin' }`; other keys are passed to the constructor as one options object. */
 export interface PluginSpec {
+  /** A registered name (`'TimingPlugin'`, `'aiocache.plugins.TimingPlugin'`, …) or a plugin class. */
   class: string | PluginClass
   [option: string]: unknown
 }
@@ -40,9 +42,13 @@ export interface CacheOverrides {
   serializer?: SerializerSpec | AnySerializer
   /** Specs are built anew for every cache; plugin instances and middleware functions are shared. */
   plugins?: Array<PluginSpec | Plugin | Middleware>
+  /** Prefix of every key. Default `''`. */
   namespace?: string
+  /** Builds the key that reaches the backend. Default: `namespace + ':' + key`. */
   keyBuilder?: KeyBuilder
+  /** Default ttl in seconds (or `'5m'`…). Default: none. */
   ttl?: Duration | null
+  /** Bound on every command in seconds (or `'250ms'`…). Default `5`; `0` or `null` disables it. */
   timeout?: Duration | null
   /** Any other option of the cache class: `maxSize`, `host`, `port`, `db`, `password`, … */
   [option: string]: unknown
@@ -56,12 +62,14 @@ export interface CacheConfig extends CacheOverrides {
 
 /** The aliases `caches.setConfig` takes; `default` is required. */
 export interface CachesConfig {
+  /** The alias `caches.get('default')` answers; required. */
   default: CacheConfig
   [alias: string]: CacheConfig
 }
 
 /** Overrides for `caches.fromUrl`: the URL picks the cache class, so `cache` is not one of them. */
 export interface UrlOverrides extends CacheOverrides {
+  /** Not allowed: the URL's scheme picks the cache. */
   cache?: never
 }
 
@@ -94,6 +102,11 @@ const AIOCACHE_CACHES: Readonly<Record<string, string>> = {
  * `redis` and `memcached` build a `Cache` as `Cache.fromUrl` does (the Redis and
  * Memcached backend modules loaded on the first command); a registered class is
  * constructed with the config's options.
+ *
+ * A new handler knows the cache names `memory`, `redis` and `memcached` (also as aiocache's dotted paths
+ * `aiocache.SimpleMemoryCache`, `aiocache.RedisCache`, `aiocache.MemcachedCache`), the shipped serializers and
+ * plugins by class name (also as `aiocache.serializers.JsonSerializer`, …), and one alias:
+ * `{ default: { cache: 'memory' } }`.
  */
 export class CacheHandler {
   readonly #caches = new Map<string, CacheName>(Object.values(KINDS).map((kind) => [kind.name, kind]))
@@ -108,6 +121,8 @@ export class CacheHandler {
    * Names a class for configs and URLs. What it names is told from the class: a
    * `Cache` subclass, a plugin (`middleware` method) or a serializer (`dumps` and
    * `loads` methods). A name registered again is replaced, built-in names included.
+   * @returns The handler, for chaining.
+   * @throws {TypeError} for an empty name, or a constructor that is none of the three.
    */
   register(name: string, ctor: CacheClass | SerializerClass | PluginClass): this {
     if (typeof name !== 'string' || name === '')
@@ -129,6 +144,11 @@ export class CacheHandler {
    * instance of each alias (constructors do no I/O): if anything is wrong, this
    * throws and nothing changes. Those instances are the ones `get` answers from
    * now on; instances handed out before are forgotten, not closed.
+   * @throws {TypeError} when the config is not an object, has no `default` alias, or an alias has an option its
+   *   cache does not take (the message names the alias).
+   * @throws {InvalidCacheTypeError} for an unknown cache, serializer or plugin name, or a class of the wrong
+   *   sort.
+   * @throws {RangeError} for a duration (`ttl`, `timeout`, …) that is not one.
    */
   setConfig(config: CachesConfig): void {
     if (!isPlainObject(config))
@@ -155,7 +175,10 @@ export class CacheHandler {
     return copyPlain(this.#config)
   }
 
-  /** The cache of `alias`: the same instance on every call until `setConfig` is called again. */
+  /**
+   * The cache of `alias`: the same instance on every call until `setConfig` is called again.
+   * @throws {InvalidCacheTypeError} when there is no such alias.
+   */
   get(alias: string): Cache {
     let cache = this.#instances.get(alias)
     if (cache === undefined) {
@@ -168,6 +191,8 @@ export class CacheHandler {
   /**
    * A new cache on every call, from the alias' config with `overrides` merged over it (one level deep, as aiocache
    * does).
+   * @throws {InvalidCacheTypeError} when there is no such alias, or for an unknown name in `overrides`.
+   * @throws {TypeError} when `overrides` is not an object or holds an option the cache does not take.
    */
   create(alias: string, overrides: Partial<CacheConfig> = {}): Cache {
     const entry = this.#entry(alias)
@@ -182,6 +207,9 @@ export class CacheHandler {
    * `Cache.fromUrl` with this handler's names: a cache name registered for the URL's
    * kind (`redis`, `memcached`, `memory`) builds that class; `overrides` may hold
    * specs (`{ class: 'JsonSerializer' }`) as a config does.
+   * @throws {InvalidCacheTypeError} for an unknown scheme, or an unknown name in `overrides`.
+   * @throws {TypeError} for a malformed URL, an option its kind does not take, or `cache` in `overrides`.
+   * @throws {RangeError} for a duration that is not one.
    */
   fromUrl(url: string, overrides: UrlOverrides = {}): Cache {
     const { kind, options } = readCacheUrl(url)
@@ -316,7 +344,24 @@ export class CacheHandler {
   }
 }
 
-/** The aliases every program shares. Initially `{ default: { cache: 'memory' } }`. */
+/**
+ * The aliases every program shares. Initially `{ default: { cache: 'memory' } }`.
+ *
+ * @example
+ * ```ts
+ * import { caches } from 'oniocache'
+ *
+ * caches.setConfig({
+ *   default: { cache: 'memory', serializer: { class: 'StringSerializer' } },
+ *   sessions: { cache: 'memory', ttl: '1h', plugins: [{ class: 'HitMissRatioPlugin' }] },
+ *   // remote: { cache: 'redis', host: '127.0.0.1', port: 6379, timeout: 1 },
+ * })
+ * const cache = caches.get('default') // the same instance on every call
+ * const mine = caches.create('sessions', { namespace: 'web' }) // a new instance on every call
+ * await cache.set('n', 1)
+ * console.log(await cache.get('n'), mine.ttl) // 1 3600 (StringSerializer reads back text)
+ * ```
+ */
 export const caches = new CacheHandler()
 
 /**
@@ -324,6 +369,10 @@ export const caches = new CacheHandler()
  * alias), without building anything. Query values are read by the option's type:
  * numbers for `maxSize`/`sweepBatch`, durations (`5`, `0.25`, `'250ms'`) for
  * `ttl`/`timeout`/…, text for `namespace`. Errors never repeat the URL: it may hold a password.
+ *
+ * @throws {InvalidCacheTypeError} for an unknown scheme.
+ * @throws {TypeError} for a malformed URL or an option its query does not take.
+ * @throws {RangeError} for a duration that is not one.
  *
  * ```ts
  * parseCacheUrl('rediss://:pw@cache.local:6380/2?namespace=app&ttl=5m')

@@ -23,6 +23,11 @@ import {
 import { bare, run, timeout } from './run.js'
 import type { AnySerializer } from './serializer.js'
 
+/**
+ * Builds the key that reaches the backend from the caller's key and the namespace in effect (the call's, else the
+ * cache's). The default joins them as `namespace + ':' + key`, or answers the key alone when the namespace is `''`;
+ * {@link plainKeys} joins them with nothing between. It must answer a string.
+ */
 export type KeyBuilder = (key: string, namespace: string) => string
 
 /** What every cache takes. */
@@ -49,7 +54,9 @@ export interface BaseCacheOptions extends CacheOptions {
 
 /** Lookups counted by `HitMissRatioPlugin` (`multiGet` counts every key). */
 export interface HitMissRatio {
+  /** Lookups that found a value: one per `get` hit, one per key found by a `multiGet`. */
   hits: number
+  /** Lookups made: one per `get`, one per key asked of a `multiGet`. */
   total: number
   /** `hits / total`, 0 before any lookup. */
   hitRatio: number
@@ -104,6 +111,12 @@ export const plainKeys: KeyBuilder = (key, namespace) => namespace + key
  * the chain — the timeout, the plugins in order, the core step (key, serializer,
  * backend); see `core/run.ts`, `core/compose.ts` and `core/commands.ts`. Use
  * `Cache` (memory by default, `Cache.fromUrl`) or a backend's cache class.
+ *
+ * Commands never throw: every error, bad input included, is a rejected promise.
+ * Any command may reject with {@link TimeoutError} once its timeout has passed,
+ * with {@link BackendError} when a backend that does I/O fails or cannot be
+ * reached, and with whatever a plugin throws. Durations are seconds, or strings
+ * such as `'250ms'`, `'10s'`, `'5m'`.
  */
 export class BaseCache {
   /** Where entries live. */
@@ -118,6 +131,13 @@ export class BaseCache {
   #chain: Chain = bare
   readonly #disabled = process.env.ONIOCACHE_DISABLE === '1'
 
+  /**
+   * Checks the options and composes the chain; does no I/O.
+   * @param options - The backend, the serializer and the options of every cache.
+   * @throws {TypeError} for an unknown option, or a backend, serializer, key builder, namespace or plugin list of
+   *   the wrong kind.
+   * @throws {RangeError} for a `ttl` or `timeout` that is negative, not a number or an unreadable string.
+   */
   constructor(options: BaseCacheOptions) {
     checkOptions(options, ['backend', 'serializer', ...CACHE_OPTIONS], new.target.name)
     const {
@@ -152,6 +172,10 @@ export class BaseCache {
   get namespace(): string {
     return this.#namespace
   }
+  /**
+   * Sets the namespace of the commands that follow.
+   * @throws {TypeError} when `namespace` is not a string.
+   */
   set namespace(namespace: string) {
     if (typeof namespace !== 'string')
       throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
@@ -162,6 +186,10 @@ export class BaseCache {
   get ttl(): number | null {
     return this.#ttl
   }
+  /**
+   * Sets the default ttl of the writes that follow: seconds or a string such as `'5m'`; `0` or `null` for none.
+   * @throws {RangeError} for a negative, non-finite or unreadable duration.
+   */
   set ttl(ttl: Duration | null) {
     const seconds = toSeconds(ttl, 'ttl')
     this.#ttl = seconds === 0 ? null : seconds
@@ -171,14 +199,23 @@ export class BaseCache {
   get timeout(): number | null {
     return this.#timeout
   }
+  /**
+   * Sets the bound of the commands that follow: seconds or a string such as `'250ms'`; `0` or `null` for none.
+   * @throws {RangeError} for a negative, non-finite or unreadable duration.
+   */
   set timeout(timeout: Duration | null) {
     const seconds = toSeconds(timeout, 'timeout')
     this.#timeout = seconds === 0 ? null : seconds
   }
 
+  /** How values become what the backend stores, and back. */
   get serializer(): AnySerializer {
     return this.#serializer
   }
+  /**
+   * Sets the serializer of the commands that follow. Entries written with another serializer are not converted.
+   * @throws {TypeError} when `serializer` has no `dumps` and `loads` methods.
+   */
   set serializer(serializer: AnySerializer) {
     if (
       serializer === null ||
@@ -198,6 +235,11 @@ export class BaseCache {
   get plugins(): ReadonlyArray<Plugin | Middleware> {
     return this.#plugins
   }
+  /**
+   * Replaces the plugins, first outermost; the chain is composed here, once, and used from the next command on.
+   * @throws {TypeError} when `plugins` is not an array, or holds something that is neither a middleware function
+   *   nor an object with a `middleware` method.
+   */
   set plugins(plugins: ReadonlyArray<Plugin | Middleware>) {
     if (!Array.isArray(plugins)) {
       throw new TypeError(
@@ -208,7 +250,10 @@ export class BaseCache {
     this.#plugins = Object.freeze([...plugins])
   }
 
-  /** Appends a plugin or middleware (innermost so far) and answers the cache. */
+  /**
+   * Appends a plugin or middleware (innermost so far) and answers the cache, for chaining.
+   * @throws {TypeError} when `plugin` is neither a middleware function nor an object with a `middleware` method.
+   */
   use(plugin: Plugin | Middleware): this {
     this.plugins = [...this.#plugins, plugin]
     return this
@@ -224,7 +269,12 @@ export class BaseCache {
     return figures(this.#plugins, 'hitMissRatio') as HitMissRatio | undefined
   }
 
-  /** The key that reaches the backend. */
+  /**
+   * The key that reaches the backend: `keyBuilder(key, namespace)`.
+   * @param key - The caller's key.
+   * @param namespace - Default: the cache's.
+   * @throws {TypeError} when `key` or `namespace` is not a string, or the key builder answers something else.
+   */
   buildKey(key: string, namespace: string = this.#namespace): string {
     if (typeof key !== 'string')
       throw new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
@@ -236,68 +286,173 @@ export class BaseCache {
     return built
   }
 
-  /** Stores a value only if the key is absent; rejects with `KeyExistsError` otherwise. */
+  /**
+   * Stores a value only if the key is absent.
+   * @param key - The caller's key; the namespace is applied by `buildKey`.
+   * @param value - Anything the serializer can encode but `undefined`.
+   * @param options - `ttl`, `namespace`, `dumps` (instead of the serializer), `timeout`.
+   * @returns `true` once stored.
+   * @throws {KeyExistsError} when the key exists.
+   * @throws {SerializationError} when the serializer cannot encode the value (nothing is written).
+   * @throws {TypeError} for a value that is `undefined`, a key that is not a string or an unknown option.
+   * @throws {RangeError} for a `ttl` or `timeout` that is not a valid duration.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   add(key: string, value: unknown, options?: AddOptions): Promise<true> {
     return this.#run('add', options, { key, value }) as Promise<true>
   }
 
-  /** The value, or `default`, or `undefined` for a miss. */
+  /**
+   * Reads a key.
+   * @param key - The caller's key; the namespace is applied by `buildKey`.
+   * @param options - `default` (answered for a miss), `namespace`, `loads` (instead of the serializer), `timeout`.
+   * @returns The value, or `default`, or `undefined` for a miss.
+   * @throws {SerializationError} when the stored value cannot be decoded.
+   * @throws {TypeError} for a key that is not a string or an unknown option.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined> {
     return this.#run('get', options, { key }) as Promise<T | undefined>
   }
 
-  /** Values in key order, `undefined` for misses. */
+  /**
+   * Reads many keys at once.
+   * @param keys - Any iterable of keys (array, Set, generator).
+   * @param options - `namespace`, `loads` (instead of the serializer), `timeout`.
+   * @returns The values in key order, `undefined` for misses.
+   * @throws {SerializationError} when a stored value cannot be decoded.
+   * @throws {TypeError} when `keys` is not an iterable of strings, or for an unknown option.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   multiGet<T = unknown>(keys: Iterable<string>, options?: MultiGetOptions): Promise<Array<T | undefined>> {
     return this.#run('multiGet', options, { keys }) as Promise<Array<T | undefined>>
   }
 
-  /** `true`; with `casToken`, `false` when the stored value changed since it was read. */
+  /**
+   * Stores a value.
+   * @param key - The caller's key; the namespace is applied by `buildKey`.
+   * @param value - Anything the serializer can encode but `undefined`.
+   * @param options - `ttl`, `namespace`, `dumps` (instead of the serializer), `timeout`, and `casToken`: the stored
+   *   value read earlier (as stored), to write only if it is still the stored one.
+   * @returns `true`; with `casToken`, `false` when the stored value changed since it was read.
+   * @throws {SerializationError} when the serializer cannot encode the value (nothing is written).
+   * @throws {TypeError} for a value that is `undefined`, a key that is not a string or an unknown option.
+   * @throws {RangeError} for a `ttl` or `timeout` that is not a valid duration.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     return this.#run('set', options, { key, value }) as Promise<boolean>
   }
 
-  /** Stores every `[key, value]` pair of any iterable (array of pairs, Map, `Object.entries`). */
+  /**
+   * Stores many values with the same ttl.
+   * @param pairs - Any iterable of `[key, value]` pairs: an array of pairs, a `Map`, `Object.entries(…)`.
+   * @param options - `ttl`, `namespace`, `dumps` (instead of the serializer), `timeout`.
+   * @returns `true` once stored.
+   * @throws {SerializationError} when a value cannot be encoded (nothing is written).
+   * @throws {TypeError} when `pairs` holds something other than `[key, value]` pairs, for an `undefined` value or an
+   *   unknown option.
+   * @throws {RangeError} for a `ttl` or `timeout` that is not a valid duration.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   multiSet(pairs: Iterable<readonly [string, unknown]>, options?: MultiSetOptions): Promise<true> {
     return this.#run('multiSet', options, { pairs }) as Promise<true>
   }
 
-  /** Number of keys deleted: 0 or 1. */
+  /**
+   * Removes a key.
+   * @param options - `namespace`, `timeout`.
+   * @returns The number of keys deleted: 0 or 1.
+   * @throws {TypeError} for a key that is not a string or an unknown option.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   delete(key: string, options?: DeleteOptions): Promise<number> {
     return this.#run('delete', options, { key }) as Promise<number>
   }
 
+  /**
+   * Whether the key holds a value that has not expired.
+   * @param options - `namespace`, `timeout`.
+   * @throws {TypeError} for a key that is not a string or an unknown option.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   exists(key: string, options?: ExistsOptions): Promise<boolean> {
     return this.#run('exists', options, { key }) as Promise<boolean>
   }
 
-  /** Adds `delta` (default 1) to an integer value; a missing key starts at 0. */
+  /**
+   * Adds `delta` to an integer value; a missing key starts at 0 (and is stored without a ttl).
+   * @param delta - A safe integer, negative to decrement. Default 1.
+   * @param options - `namespace`, `timeout`.
+   * @returns The new value.
+   * @throws {TypeError} when the stored value is not an integer, `delta` is not a safe integer, the key is not a
+   *   string or an option is unknown.
+   * @throws {RangeError} when the result would pass `Number.MAX_SAFE_INTEGER` (memory and Memcached backends).
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   increment(key: string, delta: number = 1, options?: IncrementOptions): Promise<number> {
     return this.#run('increment', options, { key, delta }) as Promise<number>
   }
 
-  /** Sets the key's ttl in seconds (`0` or `null` removes it); `false` if the key is missing. */
+  /**
+   * Sets a key's ttl.
+   * @param ttl - Seconds or a string such as `'5m'`; `0` or `null` removes the expiry.
+   * @param options - `namespace`, `timeout`.
+   * @returns `true`, or `false` when the key is missing.
+   * @throws {RangeError} when `ttl` is left out or is not a valid duration.
+   * @throws {TypeError} for a key that is not a string or an unknown option.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   expire(key: string, ttl: Duration | null, options?: ExpireOptions): Promise<boolean> {
     return this.#run('expire', options, { key, ttl }) as Promise<boolean>
   }
 
   /**
-   * Removes the keys under `namespace` (default: the cache's own). Only a cache
-   * whose namespace is `''` empties the whole store.
+   * Removes the keys under `namespace` (default: the cache's own): those that start with `buildKey('', namespace)`.
+   * Only the namespace `''` empties the whole store (Redis: its db; Memcached: `flush_all` on every server).
+   * @param options - `namespace`, `timeout`.
+   * @returns `true` once done.
+   * @throws {BackendError} on Memcached for a namespace other than `''` (it cannot list keys), or when the backend
+   *   fails.
+   * @throws {TypeError} when the key builder gives the namespace no prefix, or for an unknown option.
+   * @throws {TimeoutError} past the timeout (what was deleted so far stays deleted).
    */
   clear(options?: ClearOptions): Promise<true> {
     return this.#run('clear', options, {}) as Promise<true>
   }
 
-  /** Passes a command to the backend as given: on memory, a `Map` method. */
+  /**
+   * Passes a command to the backend with its arguments as given (no namespace applied, nothing serialized): on
+   * memory a `Map` method (`raw('keys')`), on Redis a command (`raw('TTL', key)`), on Memcached a meta command
+   * (`raw('mg', key, 'v')`), `version` or `flush_all`.
+   * @returns Whatever the backend answers.
+   * @throws {TypeError} when the memory or Memcached backend has no such command (Redis rejects with a
+   *   `BackendError`).
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
   raw(command: string, ...args: unknown[]): Promise<unknown> {
     return this.#run('raw', undefined, { command, args })
   }
 
-  /** Releases connections and timers; the cache works again on the next command. */
+  /**
+   * Releases connections and timers; the cache works again on the next command (it reconnects). A client passed
+   * to a `RedisCache` stays open.
+   */
   close(): Promise<void> {
     return this.#run('close', undefined, {}) as Promise<void>
   }
 
+  /** Closes the cache, so that `await using cache = new MemoryCache()` closes it at the end of the block. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
   }

@@ -6,20 +6,33 @@ import type { CommandName } from './options.js'
  * unserialized values. Which fields are set depends on the command.
  */
 export interface CommandArgs {
+  /** The key of `add`, `get`, `set`, `delete`, `exists`, `increment` and `expire`, before `buildKey`. */
   key?: string
+  /** The keys of `multiGet`, before `buildKey`. */
   keys?: Iterable<string>
+  /** The `[key, value]` pairs of `multiSet`. */
   pairs?: Iterable<readonly [string, unknown]>
+  /** The value of `add` and `set`, before the serializer. */
   value?: unknown
+  /** What `increment` adds. */
   delta?: number
+  /** The ttl of a write (`undefined`: the cache's), or the new ttl of `expire`. */
   ttl?: Duration | null
+  /** The namespace given to the call; `undefined` means the cache's. */
   namespace?: string
+  /** What `get` answers for a miss. */
   default?: unknown
+  /** The encoder given to the call instead of the serializer's `dumps`. */
   dumps?: (value: unknown) => unknown
+  /** The decoder given to the call instead of the serializer's `loads`. */
   loads?: (stored: unknown) => unknown
+  /** The call's own timeout; `undefined` means the cache's. */
   timeout?: Duration | null
+  /** The stored value `set` compares against before it writes. */
   casToken?: unknown
-  /** `raw`: the command and its arguments. */
+  /** `raw`: the command. */
   command?: string
+  /** `raw`: the command's arguments. */
   args?: unknown[]
 }
 
@@ -32,7 +45,9 @@ export interface ContextCache {}
 
 /** What every layer of the chain receives. */
 export interface Context {
+  /** The cache the command runs on. */
   readonly cache: ContextCache
+  /** The command: `'get'`, `'multiGet'`, `'set'`, …, `'close'`. */
   readonly command: CommandName
   /** The caller's arguments; a layer may rewrite them before `next()`. */
   args: CommandArgs
@@ -49,11 +64,16 @@ export interface Context {
   readonly state: Record<string, unknown>
 }
 
+/** Runs the inner layers of the chain; resolves once they are done (and `ctx.result` is set). */
 export type Next = () => Promise<void>
 /** A layer of the onion: code before `await next()` is its pre hook, after it its post hook. */
 export type Middleware = (ctx: Context, next: Next) => Promise<void> | void
 /** An object that brings its own middleware. */
 export interface Plugin {
+  /**
+   * The plugin's layer: code before `await next()` runs on the way in, code after it on the way out. Not calling
+   * `next()` answers the command without the inner layers (set `ctx.result` first).
+   */
   middleware(ctx: Context, next: Next): Promise<void> | void
 }
 

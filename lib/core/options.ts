@@ -26,17 +26,29 @@ export interface OptionTypes {
 
 /** The options of each command, in the order error messages list them. Its keys are the commands. */
 export const COMMAND_OPTIONS = {
+  /** `add(key, value, options)`. */
   add: ['ttl', 'namespace', 'dumps', 'timeout'],
+  /** `get(key, options)`. */
   get: ['default', 'namespace', 'loads', 'timeout'],
+  /** `multiGet(keys, options)`. */
   multiGet: ['namespace', 'loads', 'timeout'],
+  /** `set(key, value, options)`. */
   set: ['ttl', 'namespace', 'dumps', 'timeout', 'casToken'],
+  /** `multiSet(pairs, options)`. */
   multiSet: ['ttl', 'namespace', 'dumps', 'timeout'],
+  /** `delete(key, options)`. */
   delete: ['namespace', 'timeout'],
+  /** `exists(key, options)`. */
   exists: ['namespace', 'timeout'],
+  /** `increment(key, delta, options)`. */
   increment: ['namespace', 'timeout'],
+  /** `expire(key, ttl, options)`. */
   expire: ['namespace', 'timeout'],
+  /** `clear(options)`. */
   clear: ['namespace', 'timeout'],
+  /** `raw(command, ...args)` takes no options. */
   raw: [],
+  /** `close()` takes no options. */
   close: [],
 } as const satisfies Record<string, ReadonlyArray<keyof OptionTypes>>
 
@@ -49,18 +61,28 @@ export const COMMANDS = Object.keys(COMMAND_OPTIONS) as readonly CommandName[]
 /** The options of command `C`. */
 export type OptionsOf<C extends CommandName> = Pick<OptionTypes, (typeof COMMAND_OPTIONS)[C][number]>
 
+/** The options of `add`: `ttl`, `namespace`, `dumps`, `timeout`. */
 export type AddOptions = OptionsOf<'add'>
+/** The options of `get`: `default`, typed as the value, `namespace`, `loads`, `timeout`. */
 export interface GetOptions<T = unknown> extends Omit<OptionsOf<'get'>, 'default'> {
   /** What `get` answers for a miss. Default `undefined`. */
   default?: T
 }
+/** The options of `multiGet`: `namespace`, `loads`, `timeout`. */
 export type MultiGetOptions = OptionsOf<'multiGet'>
+/** The options of `set`: `ttl`, `namespace`, `dumps`, `timeout`, `casToken`. */
 export type SetOptions = OptionsOf<'set'>
+/** The options of `multiSet`: `ttl`, `namespace`, `dumps`, `timeout`. */
 export type MultiSetOptions = OptionsOf<'multiSet'>
+/** The options of `delete`: `namespace`, `timeout`. */
 export type DeleteOptions = OptionsOf<'delete'>
+/** The options of `exists`: `namespace`, `timeout`. */
 export type ExistsOptions = OptionsOf<'exists'>
+/** The options of `increment`: `namespace`, `timeout`. */
 export type IncrementOptions = OptionsOf<'increment'>
+/** The options of `expire`: `namespace`, `timeout` (the ttl is an argument of its own). */
 export type ExpireOptions = OptionsOf<'expire'>
+/** The options of `clear`: `namespace`, `timeout`. */
 export type ClearOptions = OptionsOf<'clear'>
 
 const KNOWN = Object.fromEntries(

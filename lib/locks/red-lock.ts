@@ -13,6 +13,7 @@ import { describe } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
 import { KeyExistsError } from '../util/errors.js'
 
+/** The options of {@link RedLock.acquire} and {@link RedLock.run}. */
 export interface RedLockOptions {
   /**
    * How long the lock may be held, in **seconds** (or `'500ms'`, `'10s'`…): the
@@ -77,9 +78,26 @@ export function lockChannel(builtLockKey: string): string {
  * holder still owns it (compare-and-delete), so a holder whose lease ran out
  * never removes a lock someone else took since.
  *
+ * The backend must have `deleteIf` (memory, Redis and Memcached do). Every backend call the lock makes is bounded
+ * by the cache's timeout.
+ *
+ * @example
  * ```ts
- * await using lock = await RedLock.acquire(cache, 'report', { lease: 5 })
- * const value = await RedLock.run(cache, 'report', { lease: 5 }, async () => compute())
+ * import { MemoryCache, RedLock } from 'oniocache'
+ *
+ * const cache = new MemoryCache()
+ * const value = await RedLock.run(cache, 'report', { lease: 5 }, async () => {
+ *   const cached = await cache.get<string>('report')
+ *   if (cached !== undefined) return cached
+ *   const fresh = 'the report'
+ *   await cache.set('report', fresh)
+ *   return fresh
+ * })
+ *
+ * {
+ *   await using lock = await RedLock.acquire(cache, 'report', { lease: 5 })
+ *   console.log(value, lock.held) // the report true: released at the end of the block
+ * }
  * ```
  */
 export class RedLock {
@@ -101,6 +119,15 @@ export class RedLock {
   /**
    * Takes the lock, or waits until its holder releases it or its lease runs out.
    * Either way it resolves to a `RedLock`; `held` tells which happened.
+   *
+   * @param cache - The cache that holds the lock key `key + '-lock'` (its namespace and key builder apply).
+   * @param key - What the lock is for.
+   * @param options - `lease`: seconds the lock may be held. Default `2`.
+   * @throws {TypeError} when `key` is not a string, `options` is not an object, or the backend has no `deleteIf`.
+   * @throws {RangeError} for a `lease` that is 0 or not a valid duration.
+   * @throws {TimeoutError} when taking the lock takes longer than the cache's timeout.
+   * @throws {BackendError} when taking the lock fails. (A failed check while waiting counts as "still held": the
+   *   lease still ends the wait.)
    */
   static async acquire(cache: Cache, key: string, options: RedLockOptions = {}): Promise<RedLock> {
     const lease = leaseOf(options)
@@ -125,6 +152,11 @@ export class RedLock {
   /**
    * Runs `fn` under the lock (or after waiting for its holder) and resolves to
    * what it returns; the lock is released however `fn` ends.
+   *
+   * @throws {TypeError} when `fn` is not a function, and as {@link RedLock.acquire} throws.
+   * @throws {Error} what `fn` throws.
+   * @throws {TimeoutError} when taking or releasing the lock takes longer than the cache's timeout.
+   * @throws {BackendError} when taking or releasing the lock fails.
    */
   static async run<T>(cache: Cache, key: string, options: RedLockOptions, fn: () => T | PromiseLike<T>): Promise<T> {
     if (typeof fn !== 'function')
@@ -142,6 +174,10 @@ export class RedLock {
    * Removes the lock if this caller still owns it and wakes the waiters; answers
    * whether it removed it. A second release, a waiter's release, or one after
    * the lease ran out (and maybe someone else took the lock) removes nothing.
+   *
+   * @throws {TimeoutError} when the compare-and-delete takes longer than the cache's timeout.
+   * @throws {BackendError} when the compare-and-delete fails. (A failed announcement to other processes is
+   *   ignored: they also poll.)
    */
   async release(): Promise<boolean> {
     const token = this.#token
@@ -165,6 +201,7 @@ export class RedLock {
     return true
   }
 
+  /** Releases the lock, so that `await using lock = await RedLock.acquire(…)` releases it at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.release()
   }

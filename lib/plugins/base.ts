@@ -9,33 +9,62 @@ type Hook = (ctx: Context) => void | Promise<void>
  * The optional hooks a `BasePlugin` subclass may define: one pre and one post per
  * command, and `pre`/`post` for every command (run before the command's own pre
  * hook and after its own post hook).
+ *
+ * Each is awaited when it answers a promise; one that throws rejects the command. Post hooks run only when the
+ * inner layers succeeded. `ctx.took` is the seconds this plugin's `next()` took, unless its `timesNext` is `false`.
  */
 export interface PluginHooks {
+  /** Runs before every command, before the command's own pre hook. */
   pre?(ctx: Context): void | Promise<void>
+  /** Runs after every command that succeeded, after the command's own post hook. */
   post?(ctx: Context): void | Promise<void>
+  /** Runs before `add` goes on to the inner layers. */
   preAdd?(ctx: Context): void | Promise<void>
+  /** Runs once `add` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postAdd?(ctx: Context): void | Promise<void>
+  /** Runs before `get` goes on to the inner layers. */
   preGet?(ctx: Context): void | Promise<void>
+  /** Runs once `get` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postGet?(ctx: Context): void | Promise<void>
+  /** Runs before `multiGet` goes on to the inner layers. */
   preMultiGet?(ctx: Context): void | Promise<void>
+  /** Runs once `multiGet` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postMultiGet?(ctx: Context): void | Promise<void>
+  /** Runs before `set` goes on to the inner layers. */
   preSet?(ctx: Context): void | Promise<void>
+  /** Runs once `set` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postSet?(ctx: Context): void | Promise<void>
+  /** Runs before `multiSet` goes on to the inner layers. */
   preMultiSet?(ctx: Context): void | Promise<void>
+  /** Runs once `multiSet` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postMultiSet?(ctx: Context): void | Promise<void>
+  /** Runs before `delete` goes on to the inner layers. */
   preDelete?(ctx: Context): void | Promise<void>
+  /** Runs once `delete` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postDelete?(ctx: Context): void | Promise<void>
+  /** Runs before `exists` goes on to the inner layers. */
   preExists?(ctx: Context): void | Promise<void>
+  /** Runs once `exists` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postExists?(ctx: Context): void | Promise<void>
+  /** Runs before `increment` goes on to the inner layers. */
   preIncrement?(ctx: Context): void | Promise<void>
+  /** Runs once `increment` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postIncrement?(ctx: Context): void | Promise<void>
+  /** Runs before `expire` goes on to the inner layers. */
   preExpire?(ctx: Context): void | Promise<void>
+  /** Runs once `expire` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postExpire?(ctx: Context): void | Promise<void>
+  /** Runs before `clear` goes on to the inner layers. */
   preClear?(ctx: Context): void | Promise<void>
+  /** Runs once `clear` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postClear?(ctx: Context): void | Promise<void>
+  /** Runs before `raw` goes on to the inner layers. */
   preRaw?(ctx: Context): void | Promise<void>
+  /** Runs once `raw` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postRaw?(ctx: Context): void | Promise<void>
+  /** Runs before `close` goes on to the inner layers. */
   preClose?(ctx: Context): void | Promise<void>
+  /** Runs once `close` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postClose?(ctx: Context): void | Promise<void>
 }
 
@@ -52,6 +81,24 @@ interface Hooks {
  * the seconds this plugin's own `next()` took. A hook that throws rejects the
  * command. Only methods are hooks: a field named `pre` or `postGet` that is not a
  * function is left alone. The hooks are read on the plugin's first command.
+ *
+ * @example
+ * ```ts
+ * import { BasePlugin, Cache, type Context } from 'oniocache'
+ *
+ * class LogPlugin extends BasePlugin {
+ *   override preGet(ctx: Context): void {
+ *     console.log('get', ctx.args.key)
+ *   }
+ *   override postSet(ctx: Context): void {
+ *     console.log('set', ctx.args.key, '->', ctx.result, `in ${ctx.took.toFixed(6)} s`)
+ *   }
+ * }
+ *
+ * const cache = new Cache({ plugins: [new LogPlugin()] })
+ * await cache.set('a', 1) // set a -> true in 0.000012 s
+ * await cache.get('a') // get a
+ * ```
  */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the hooks are optional methods a subclass defines
 export class BasePlugin implements Plugin {

@@ -4,13 +4,29 @@ import { BasePlugin } from './base.js'
 
 export type { HitMissRatio } from '../core/cache.js'
 
-/** Counts `get` and `multiGet` lookups; `multiGet` counts every key. */
+/**
+ * Counts `get` and `multiGet` lookups; `multiGet` counts every key. Read the counts as `plugin.hitMissRatio` or
+ * `cache.hitMissRatio`. A lookup answered by a middleware without the store counts as a hit when it answered a
+ * value.
+ *
+ * @example
+ * ```ts
+ * import { HitMissRatioPlugin, MemoryCache } from 'oniocache'
+ *
+ * const cache = new MemoryCache({ plugins: [new HitMissRatioPlugin()] })
+ * await cache.set('a', 1)
+ * await cache.get('a')
+ * await cache.multiGet(['a', 'b', 'c'])
+ * console.log(cache.hitMissRatio) // { hits: 2, total: 4, hitRatio: 0.5 }
+ * ```
+ */
 export class HitMissRatioPlugin extends BasePlugin {
   /** The counts need no timing: `next()` is not timed. */
   override readonly timesNext = false
   #hits = 0
   #total = 0
 
+  /** Counts one lookup, and one hit if the key was found. */
   override postGet(ctx: Context): void {
     this.#total++
     const hits = hitsOf(ctx)
@@ -18,6 +34,7 @@ export class HitMissRatioPlugin extends BasePlugin {
     if (hits !== undefined ? hits > 0 : ctx.result !== undefined) this.#hits++
   }
 
+  /** Counts one lookup per key asked for, and one hit per key found. */
   override postMultiGet(ctx: Context): void {
     const values = ctx.result as readonly unknown[]
     this.#total += values.length

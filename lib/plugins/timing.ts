@@ -12,10 +12,28 @@ interface Figures {
   max: number
 }
 
-/** Keeps, per command, the count and the average, min and max time in seconds. */
+/**
+ * Keeps, per command, the count and the average, min and max time in seconds, measured around the plugin's own
+ * `next()` with a monotonic high-resolution clock. Read them as `plugin.profiling` or `cache.profiling`, with
+ * aiocache's flat keys (`get_total`, `get_avg`, `get_min`, `get_max`, `multiGet_avg`, …). Failed commands are not
+ * counted.
+ *
+ * @example
+ * ```ts
+ * import { MemoryCache, TimingPlugin } from 'oniocache'
+ *
+ * const timing = new TimingPlugin()
+ * const cache = new MemoryCache({ plugins: [timing] })
+ * await cache.set('a', 1)
+ * for (let i = 0; i < 3; i++) await cache.get('a')
+ * const { get_total, get_avg, get_max } = timing.profiling
+ * console.log(get_total, get_avg <= get_max) // 3 true
+ * ```
+ */
 export class TimingPlugin extends BasePlugin {
   readonly #figures = new Map<CommandName, Figures>()
 
+  /** Adds `ctx.took` to the figures of `ctx.command`. */
   override post(ctx: Context): void {
     const took = ctx.took
     const figures = this.#figures.get(ctx.command)

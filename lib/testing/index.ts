@@ -1,15 +1,23 @@
 /**
  * `oniocache/testing`: the backend conformance suite. A backend proves it keeps
  * oniocache's contract by running it against a factory of caches. The cases use
- * `node:assert`; runners get thin adapters, and none is needed to load this module:
+ * `node:assert`; runners get thin adapters, and none is needed to load this module.
  *
- *     import { registerConformance } from 'oniocache/testing'
- *     import { test } from 'node:test'          // or vitest's / jest's `it`, or a uvu suite
- *     registerConformance(test, ({ namespace, serializer }) => new Cache({ backend: new MyBackend(), namespace,
- * serializer }))
- *
+ * `registerConformance(test, factory)` declares the tests through any runner's `test` / `it`,
  * `conformance(name, factory)` registers a uvu suite, `conformanceNodeTest(name, factory)`
  * a `node:test` suite, and `conformanceTests` gives the tests as plain functions.
+ *
+ * @example
+ * ```ts
+ * import { test } from 'node:test' // or vitest's / jest's `it`, or a uvu suite
+ * import { Cache, MemoryBackend } from 'oniocache'
+ * import { registerConformance } from 'oniocache/testing'
+ *
+ * registerConformance(test, ({ namespace, serializer, ttl }) =>
+ *   new Cache({ backend: new MemoryBackend(), namespace, serializer, ttl }),
+ * )
+ * ```
+ * @module
  */
 import type { Case, TtlCase } from './case.js'
 import { commandCases } from './commands.js'
@@ -30,7 +38,9 @@ export type {
 
 /** One test of the suite, for runners other than uvu: `run()` rejects when the backend fails it. */
 export interface ConformanceTest {
+  /** What the test checks, as a sentence: the name to register it under. */
   readonly name: string
+  /** Runs the test on fresh caches from the factory and closes them; rejects when the backend fails it. */
   run(): Promise<void>
 }
 
@@ -38,6 +48,8 @@ export interface ConformanceTest {
  * The conformance tests for a backend, in order, as plain async functions. Run
  * them one at a time, in this order: with real time (no `clock`) the ttl tests
  * start together when the first of them runs and each one awaits its own result.
+ *
+ * @throws {TypeError} when `factory` is not a function or an option is unknown or of the wrong kind.
  */
 export function conformanceTests(factory: ConformanceFactory, options?: ConformanceOptions): ConformanceTest[] {
   const settings = settle(factory, options)
@@ -55,6 +67,24 @@ export type TestFunction = (name: string, run: () => Promise<void>) => unknown
  * Declares every conformance test through `test`, in order. `factory` makes a
  * fresh `Cache` on the backend for the namespace, serializer and ttl it is given;
  * each test closes its caches when it ends.
+ *
+ * @param test - The runner's way to declare a test: `node:test`'s `test`, vitest's or jest's `it`, a uvu suite.
+ * @param factory - Makes a cache on the backend under test from `{ namespace, serializer, ttl }`.
+ * @param options - What the backend supports (`serializers`, `capabilities`), an injectable `clock`, `concurrency`.
+ * @throws {TypeError} when `test` or `factory` is not a function, or an option is unknown or of the wrong kind.
+ *
+ * @example
+ * ```ts
+ * import { test } from 'node:test'
+ * import { Cache, MemoryBackend } from 'oniocache'
+ * import { registerConformance } from 'oniocache/testing'
+ *
+ * registerConformance(
+ *   test,
+ *   ({ namespace, serializer, ttl }) => new Cache({ backend: new MemoryBackend(), namespace, serializer, ttl }),
+ *   { serializers: ['null', 'json', 'v8'], capabilities: { clearAll: true } },
+ * )
+ * ```
  */
 export function registerConformance(
   test: TestFunction,
@@ -73,6 +103,9 @@ export function registerConformance(
 /**
  * Registers the conformance suite as one uvu suite named `name` and runs it;
  * `await` it at the top of the test file. Needs `uvu` installed.
+ *
+ * @throws {TypeError} (as a rejection) for an empty `name`, and as {@link conformanceTests} throws.
+ * @throws {Error} (as a rejection) when `uvu` is not installed.
  */
 export async function conformance(
   name: string,
@@ -87,7 +120,11 @@ export async function conformance(
   s.run()
 }
 
-/** Registers the conformance suite as one `node:test` suite named `name`; `await` it at the top of the test file. */
+/**
+ * Registers the conformance suite as one `node:test` suite named `name`; `await` it at the top of the test file.
+ *
+ * @throws {TypeError} (as a rejection) for an empty `name`, and as {@link conformanceTests} throws.
+ */
 export async function conformanceNodeTest(
   name: string,
   factory: ConformanceFactory,

@@ -53,6 +53,7 @@ export interface ConformanceCapabilities {
   raw?: (cache: Cache) => Promise<void> | void
 }
 
+/** What a backend tells the suite about itself; every field is optional. */
 export interface ConformanceOptions {
   /**
    * The serializers the backend supports. Default `['string', 'json', 'msgpack', 'v8']`;
@@ -65,6 +66,10 @@ export interface ConformanceOptions {
    * run side by side, and wait about 2.6 s in all.
    */
   clock?: ConformanceClock
+  /**
+   * What the backend can do. Default: clearing by namespace and `casToken` supported, the whole store never
+   * cleared, no `raw` check.
+   */
   capabilities?: ConformanceCapabilities
   /** How many calls the atomicity tests (add, increment, casToken) make at once. Default 20. */
   concurrency?: number

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 
 /** A monotonic clock in milliseconds. Tests inject one they can move by hand. */
 export interface Clock {
+  /** The current time in milliseconds; it never goes backwards. Only differences between readings matter. */
   now(): number
 }
 

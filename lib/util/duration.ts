@@ -5,6 +5,7 @@ import { describe } from './describe.js'
  * '250ms', '10s', '5m', '1h', '1d'.
  */
 export type Duration = number | `${number}${DurationUnit}`
+/** The units a duration string may carry: milliseconds, seconds, minutes, hours, days. */
 export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd'
 
 const UNIT_SECONDS: Record<DurationUnit, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }
@@ -14,6 +15,10 @@ const DURATION = /^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d+)?)\s*(ms|s|m|h|d)\s*$
 /**
  * Parses a duration into seconds. `null` and `0` mean "none" and come back as 0.
  * Anything negative, NaN, infinite or unparsable is a RangeError that names `what`.
+ *
+ * @param value - Seconds (fractions allowed) or a string such as `'250ms'`, `'10s'`, `'5m'`, `'1h'`, `'1d'`.
+ * @param what - The option's name, for the error message.
+ * @throws {RangeError} for anything that is not a duration.
  */
 export function toSeconds(value: unknown, what: string): number {
   if (typeof value === 'number') {

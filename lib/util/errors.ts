@@ -6,8 +6,13 @@ import { describe } from './describe.js'
  * wrap another one keep it as `cause`.
  */
 
-/** Base class of oniocache's own errors. */
+/** Base class of oniocache's own errors: `err instanceof CacheError` tells them from any other. */
 export class CacheError extends Error {
+  /**
+   * An error whose `name` is the class's name.
+   * @param message - What went wrong and what to do about it.
+   * @param options - `cause`: the error this one wraps.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options)
     this.name = new.target.name
@@ -16,7 +21,12 @@ export class CacheError extends Error {
 
 /** `add` was called for a key that already exists. */
 export class KeyExistsError extends CacheError {
+  /** The key as the caller gave it, before `buildKey`. */
   readonly key: string
+  /**
+   * Says that `key` exists and that `set()` overwrites it.
+   * @param key - The caller's key.
+   */
   constructor(key: string) {
     super(`[oniocache] key ${describe(key)} already exists: use set() to overwrite it`)
     this.key = key
@@ -25,8 +35,15 @@ export class KeyExistsError extends CacheError {
 
 /** A command did not finish within its timeout (seconds). */
 export class TimeoutError extends CacheError {
+  /** What timed out: the command's name (`'get'`, …), or `'RedLock release'` / `'RedLock wait'` for a lock. */
   readonly command: string
+  /** The timeout that passed, in seconds. */
   readonly timeout: number
+  /**
+   * Says what timed out, after how long, and what to raise.
+   * @param command - What timed out.
+   * @param timeout - The timeout in seconds.
+   */
   constructor(command: string, timeout: number) {
     super(
       `[oniocache] ${command} timed out after ${timeout}s: raise the cache's or the call's timeout, or check the ` +
@@ -54,7 +71,14 @@ export class OptimisticLockError extends CacheError {}
  * the server (`[oniocache] [redis 127.0.0.1:6379] ...`); `cause` is the client's error.
  */
 export class BackendError extends CacheError {
+  /** The backend and its server, as in the message: `'redis 127.0.0.1:6379'`, `'memcached 10.0.0.5:11211'`. */
   readonly backend: string
+  /**
+   * An error whose message starts with `[oniocache] [<backend>]`.
+   * @param backend - The backend's name (see `Backend.name`).
+   * @param message - What happened, after that prefix.
+   * @param options - `cause`: the client's error.
+   */
   constructor(backend: string, message: string, options?: ErrorOptions) {
     super(`[oniocache] [${backend}] ${message}`, options)
     this.backend = backend

@@ -27,8 +27,11 @@ export const CACHE_QUERY = { namespace: 'string', ttl: 'duration', timeout: 'dur
 
 /** The cache options a URL's query sets. */
 export interface CacheQuery {
+  /** `?namespace=app`: the cache's namespace. */
   namespace?: string
+  /** `?ttl=60` or `?ttl=5m`: the cache's default ttl, as written (a number of seconds or a string with a unit). */
   ttl?: Duration
+  /** `?timeout=1` or `?timeout=250ms`: the cache's timeout, as written. */
   timeout?: Duration
 }
 

@@ -28,6 +28,12 @@ export class MemcachedBackend implements Backend {
   #loading: Promise<MemcachedClient> | undefined
   readonly #limits = new Map<string, Promise<number>>()
 
+  /**
+   * Checks the options without connecting or loading the protocol client.
+   * @throws {TypeError} for an unknown option, a server that is not `'host:port'`, or a `connectionsPerServer`
+   *   that is not an integer >= 1.
+   * @throws {RangeError} for a `connectTimeout` that is not a valid duration.
+   */
   constructor(options: MemcachedBackendOptions = {}) {
     const servers = checkMemcachedOptions(options)
     const { connectionsPerServer, connectTimeout } = options

@@ -24,6 +24,7 @@ export { MemcachedReplyError } from './connection.js'
 export type { MetaReply } from './parser.js'
 export { ProtocolError } from './parser.js'
 
+/** The options of `new MemcachedClient(…)`. Times are milliseconds here, as in the protocol layer. */
 export interface MemcachedClientOptions {
   /** `'host:port'` (IPv6: `'[::1]:11211'`), at least one. A key's server depends on these exact strings. */
   servers: readonly string[]
@@ -36,11 +37,16 @@ export interface MemcachedClientOptions {
   connectTimeoutMs?: number
   /** Reconnect backoff: first retry after min, doubling up to max. Default 50 and 1000. */
   retryMinMs?: number
+  /** The longest wait between two reconnection attempts, in milliseconds. Default 1000; at least `retryMinMs`. */
   retryMaxMs?: number
   /** How long `close()` lets requests already sent wait for their replies, default 1000. */
   closeTimeoutMs?: number
 }
 
+/**
+ * The meta commands `MemcachedClient.meta` sends: get, set, delete, arithmetic.
+ * @inline
+ */
 export type MetaCommand = 'mg' | 'ms' | 'md' | 'ma'
 
 const OPTIONS = [
@@ -61,6 +67,13 @@ const FLAG = /^[A-Za-z][\x21-\x7e]{0,63}$/
 export const MAX_FLAGS = 16
 const EMPTY = new Uint8Array(0)
 
+/**
+ * oniocache's memcached client (what `MemcachedBackend` uses, exported for work below the cache): the meta protocol
+ * (memcached >= 1.6), pipelined over a few connections per server, keys spread over the servers by ketama
+ * consistent hashing. It connects on first use and reconnects by itself. Every failure is a rejected promise: a
+ * `BackendError` naming the server for anything the server or the network did, a `TypeError` or `InvalidKeyError`
+ * for a request that must never be sent. No request has a timer of its own: bound them from outside.
+ */
 export class MemcachedClient {
   /** The servers, as given. */
   readonly servers: readonly string[]
@@ -69,7 +82,12 @@ export class MemcachedClient {
   readonly #ring: KetamaRing | undefined
   readonly #connections: number
 
-  /** Checks the options (TypeError / RangeError); does NOT connect: that happens on first use. */
+  /**
+   * Checks the options; does NOT connect: that happens on first use.
+   * @throws {TypeError} for an unknown option, no servers, a server that is not `'host:port'` or is listed twice,
+   *   or a count or time that is not an integer in range.
+   * @throws {RangeError} when `retryMaxMs` is below `retryMinMs`.
+   */
   constructor(options: MemcachedClientOptions) {
     checkOptions(options, OPTIONS, 'MemcachedClient')
     const { servers } = options
@@ -117,6 +135,10 @@ export class MemcachedClient {
    * suppresses the replies that requests are matched with. `data` is written at the end
    * of the current tick, without a copy: do not change it before the promise settles.
    * Error replies (`CLIENT_ERROR …`, `SERVER_ERROR …`, `ERROR`) reject with a BackendError that quotes them.
+   * @throws {InvalidKeyError} for a key memcached cannot hold (as a rejection, nothing sent).
+   * @throws {TypeError} for an unknown command, a flag that is not a token (or is `q`), too many flags, or `data`
+   *   given to a command other than `ms` (as a rejection, nothing sent).
+   * @throws {BackendError} for an error reply, or when the server cannot be reached.
    */
   meta(key: string, command: MetaCommand, flags: readonly string[], data?: Uint8Array): Promise<MetaReply> {
     const problem = checkMeta(key, command, flags, data)

@@ -23,6 +23,9 @@ export function keyProblem(key: unknown): 'not a string' | 'empty' | 'character'
 /**
  * A key as the backend sends it: spaces become `_` (as in aiocache); anything
  * else memcached cannot hold is an `InvalidKeyError`, before any I/O.
+ *
+ * @throws {InvalidKeyError} for an empty key, a key longer than 250 bytes (UTF-8) or one with a control
+ *   character.
  */
 export function checkKey(key: string): string {
   const k = key.includes(' ') ? key.replaceAll(' ', '_') : key

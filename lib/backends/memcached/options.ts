@@ -7,6 +7,7 @@ import { type Duration, toSeconds } from '../../util/duration.js'
 import { checkOptions } from '../../util/options.js'
 import { DEFAULT_PORT, parseServer } from './servers.js'
 
+/** Where the Memcached backend connects, and how. Durations are seconds. */
 export interface MemcachedBackendOptions {
   /** `'host:port'` of every server; keys are spread over them by consistent hashing. Default `['127.0.0.1:11211']`. */
   servers?: readonly string[]

@@ -6,6 +6,7 @@ import { checkOptions } from '../../util/options.js'
 
 export type { Clock } from '../../util/clock.js'
 
+/** The options of the in-process memory backend. */
 export interface MemoryBackendOptions {
   /** Most entries kept; past it the least recently used one goes. Default: no limit. */
   maxSize?: number
@@ -65,6 +66,12 @@ export class MemoryBackend implements Backend {
   #timer: NodeJS.Timeout | undefined
   #burst: NodeJS.Timeout | undefined
 
+  /**
+   * An empty store. The sweeper's timer starts with the first entry that has a ttl, unref'd.
+   * @throws {TypeError} for an unknown option, a `maxSize` or `sweepBatch` that is not a positive integer, or a
+   *   `clock` without `now()`.
+   * @throws {RangeError} for a `sweepInterval` that is 0 or not a valid duration.
+   */
   constructor(options: MemoryBackendOptions = {}) {
     checkOptions(options, MEMORY_OPTIONS, 'MemoryBackend')
     const { maxSize, clock = monotonic, sweepInterval = 1, sweepBatch = 1000 } = options

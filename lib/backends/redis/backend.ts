@@ -129,6 +129,12 @@ export class RedisBackend implements Backend {
   /** The duplicated connection that carries subscriptions, created by the first `subscribe`. */
   #subscriber: Promise<SubscriberClient> | undefined
 
+  /**
+   * Checks the options (the url included) without connecting or loading the client module.
+   * @throws {TypeError} for an unknown option, a malformed url (the message never repeats it), a cache option
+   *   (`namespace`, `ttl`, `timeout`) in the url's query, or a `client` or `cluster` of the wrong kind.
+   * @throws {RangeError} for a `connectTimeout` that is not a valid duration.
+   */
   constructor(options: RedisBackendOptions = {}) {
     this.#location = checkRedisOptions(options)
     this.#options = options

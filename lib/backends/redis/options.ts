@@ -13,10 +13,15 @@ import { parseRedisUrl, type RedisLocation } from './url.js'
 export interface RedisBackendOptions {
   /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS. */
   url?: string
+  /** The server's host. Default `'127.0.0.1'` (or the url's). */
   host?: string
+  /** The server's port. Default `6379` (or the url's). */
   port?: number
+  /** The database number. Default `0` (or the url's). */
   db?: number
+  /** The user for Redis ACLs (`AUTH user password`). */
   username?: string
+  /** The password (`AUTH`). */
   password?: string
   /** `true`, or Node's TLS options. */
   tls?: boolean | ConnectionOptions
@@ -27,7 +32,13 @@ export interface RedisBackendOptions {
    */
   client?: unknown
   /** A Redis Cluster, by its root nodes: `[{ url }]` or `['host:port']`. */
-  cluster?: ReadonlyArray<{ url: string } | string>
+  cluster?: ReadonlyArray<
+    | {
+        /** A root node's URL: `redis://[[user]:password@]host:port`. */
+        url: string
+      }
+    | string
+  >
   /** How long one connection attempt may take. Default `5` (seconds). */
   connectTimeout?: Duration
 }

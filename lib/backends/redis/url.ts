@@ -22,10 +22,15 @@ import {
 
 /** Where a Redis URL points, as backend options. */
 export interface RedisLocation {
+  /** The host, without brackets for IPv6; absent when the URL leaves it out. */
   host?: string
+  /** The port (1 to 65535); absent when the URL leaves it out. */
   port?: number
+  /** The database number, from the path (`/2`). */
   db?: number
+  /** The user, percent-decoded. */
   username?: string
+  /** The password, percent-decoded. */
   password?: string
   /** `true` for rediss://. */
   tls?: boolean
@@ -33,6 +38,7 @@ export interface RedisLocation {
 
 /** Everything a Redis URL says: where it points, `connectTimeout`, and the cache options of its query. */
 export interface RedisUrl extends RedisLocation, CacheQuery {
+  /** `?connectTimeout=2`: how long one connection attempt may take, as written (seconds or a string with a unit). */
   connectTimeout?: Duration
 }
 
@@ -71,7 +77,11 @@ export function redisLocation(parts: UrlParts): RedisLocation {
 }
 
 /**
- * Reads a redis:// or rediss:// URL.
+ * Reads a redis:// or rediss:// URL, without connecting.
+ *
+ * @throws {TypeError} for anything that is not a redis:// or rediss:// URL, or an option its query does not take;
+ *   the message never repeats the URL.
+ * @throws {RangeError} for a `ttl`, `timeout` or `connectTimeout` that is not a valid duration.
  *
  * ```ts
  * parseRedisUrl('rediss://:pw@cache.local:6380/2?namespace=app&ttl=5m')
