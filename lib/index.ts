@@ -1,4 +1,22 @@
-/** `oniocache`: the core, the memory backend, serializers, plugins, decorators, locks and config. */
+/**
+ * `oniocache`: the core, the memory backend, serializers, plugins, decorators, locks and config.
+ *
+ * Start with {@link Cache} (or {@link MemoryCache}), {@link Cache.fromUrl} or {@link caches}; wrap functions with
+ * {@link cached}, {@link multiCached} and {@link cachedStampede}; add plugins such as {@link TimingPlugin}. The
+ * Redis and Memcached caches are in `oniocache/redis` and `oniocache/memcached`. Durations are seconds.
+ *
+ * @example
+ * ```ts
+ * import { cached, MemoryCache } from 'oniocache'
+ *
+ * const cache = new MemoryCache({ namespace: 'app', ttl: '10m' })
+ * await cache.set('greeting', 'hello')
+ * const square = cached(async (n: number) => n * n, { cache })
+ * console.log(await cache.get('greeting'), await square(12)) // hello 144
+ * await cache.close()
+ * ```
+ * @module
+ */
 
 export { type Clock, MemoryBackend, type MemoryBackendOptions } from './backends/memory/backend.js'
 export { Cache, type CacheOptions, type UrlOptions } from './caches/cache.js'
@@ -17,7 +35,7 @@ export {
   type SerializerSpec,
   type UrlOverrides,
 } from './config/handler.js'
-export type { Awaitable, Backend, MessageListener } from './core/backend.js'
+export { type Awaitable, type Backend, type BackendIdentity, identify, type MessageListener } from './core/backend.js'
 export {
   BaseCache,
   type BaseCacheOptions,
@@ -26,6 +44,7 @@ export {
   type Profiling,
   plainKeys,
 } from './core/cache.js'
+export { type CommandMessage, commandChannel, type ErrorMessage, errorChannel } from './core/channels.js'
 export type { CommandArgs, Context, ContextCache, Middleware, Next, Plugin } from './core/context.js'
 export {
   type AddOptions,

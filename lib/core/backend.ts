@@ -42,6 +42,7 @@ export interface Backend {
    * so that only their owner can. Optional: backends without it cannot host locks.
    */
   deleteIf?(key: string, expected: unknown): Awaitable<boolean>
+  /** Whether the key holds a value that has not expired. */
   exists(key: string): Awaitable<boolean>
   /**
    * Adds `delta` to an integer value (a missing key starts at 0) and answers the
@@ -72,3 +73,32 @@ export interface Backend {
 
 /** A listener of `Backend.subscribe`: the message and the channel it came on. */
 export type MessageListener = (message: string, channel: string) => void
+
+/** What a backend's `name` says: the system (its first word) and the server(s) after it, if any. */
+export interface BackendIdentity {
+  /** `'memory'`, `'redis'`, `'memcached'`, or a custom backend's first word. */
+  readonly system: string
+  /** `'host:port'`, several joined by `,`; `undefined` when the name names no server. */
+  readonly server: string | undefined
+}
+
+const identities = new WeakMap<Backend, BackendIdentity>()
+const SERVERS = /^(?:cluster )?([^\s,]+:\d+(?:,[^\s,]+:\d+)*)$/
+
+/**
+ * The system and server(s) of a backend, read from its `name`
+ * (`'redis 127.0.0.1:6379'`, `'redis cluster h1:7000,h2:7001'`, `'memcached h:11211'`,
+ * `'memory'`): one reading for the diagnostics channel and the telemetry plugins.
+ */
+export function identify(backend: Backend): BackendIdentity {
+  let identity = identities.get(backend)
+  if (identity === undefined) {
+    const name = String(backend.name)
+    const space = name.indexOf(' ')
+    const system = space === -1 ? name : name.slice(0, space)
+    const servers = space === -1 ? null : SERVERS.exec(name.slice(space + 1))
+    identity = { system, server: servers?.[1] }
+    identities.set(backend, identity)
+  }
+  return identity
+}

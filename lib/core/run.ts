@@ -11,6 +11,7 @@ import { debug } from '../util/debug.js'
 import { errorText } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { TimeoutError } from '../util/errors.js'
+import { commandChannel, commandMessage, traced } from './channels.js'
 import { coreOf } from './commands.js'
 import type { Chain, SyncNext } from './compose.js'
 import { abort, type CommandContext, hitsOf, keysOf } from './context.js'
@@ -61,6 +62,11 @@ function secondsOf(ctx: CommandContext): number {
  * @internal
  */
 export function run(ctx: CommandContext, chain: Chain): Promise<unknown> {
+  if (traced()) return tracedRun(ctx, chain)
+  return untracedRun(ctx, chain)
+}
+
+function untracedRun(ctx: CommandContext, chain: Chain): Promise<unknown> {
   const started = DEBUG ? now() : 0
   let pending: void | Promise<unknown>
   try {
@@ -72,6 +78,40 @@ export function run(ctx: CommandContext, chain: Chain): Promise<unknown> {
   if (pending !== undefined) return DEBUG ? logged(pending, ctx, started) : pending
   if (DEBUG) log(ctx, started)
   return Promise.resolve(ctx.result)
+}
+
+/**
+ * A command with a subscriber on `oniocache:command`: the same run, inside the
+ * tracing channel's `tracePromise`, with a message that learns the built keys and
+ * the hits before `asyncStart`.
+ */
+function tracedRun(ctx: CommandContext, chain: Chain): Promise<unknown> {
+  const { cache } = ctx
+  const namespace = ctx.args.namespace ?? cache.namespace
+  const message = commandMessage(cache, ctx.command, namespace, keysFromArgs(ctx), cache.backend)
+  const learn = (): void => {
+    const built = keysOf(ctx)
+    if (built !== undefined) message.keys = Array.isArray(built) ? built : [built]
+    const hits = hitsOf(ctx)
+    if (hits !== undefined) {
+      if (ctx.command === 'get') message.hit = hits === 1
+      else if (ctx.command === 'multiGet') message.hits = hits
+    }
+  }
+  return commandChannel.tracePromise(
+    () =>
+      untracedRun(ctx, chain).then(
+        (result) => {
+          learn()
+          return result
+        },
+        (error: unknown) => {
+          learn()
+          throw error
+        },
+      ),
+    message,
+  )
 }
 
 /**
@@ -218,12 +258,24 @@ function log(ctx: CommandContext, started: number, error?: unknown): void {
 function loggedKeys(ctx: CommandContext): string {
   const built = keysOf(ctx)
   if (built !== undefined) return Array.isArray(built) ? built.join(',') : built
+  return keysFromArgs(ctx).join(',')
+}
+
+/** The keys a command's arguments would build; none for bad arguments (the error says what was wrong). */
+function keysFromArgs(ctx: CommandContext): string[] {
   try {
-    const { key, keys } = ctx.args
-    if (typeof key === 'string') return ctx.cache.buildKey(key, ctx.args.namespace)
-    if (keys !== undefined) return Array.from(keys, (k) => ctx.cache.buildKey(k, ctx.args.namespace)).join(',')
+    const { key, keys, pairs, namespace } = ctx.args
+    if (typeof key === 'string') return [ctx.cache.buildKey(key, namespace)]
+    // Only collections read twice alike: a generator's keys are learnt once the command has built them.
+    if (reiterable(keys)) return Array.from(keys, (k) => ctx.cache.buildKey(k, namespace))
+    if (reiterable(pairs)) return Array.from(pairs, ([k]) => ctx.cache.buildKey(k, namespace))
+    if (ctx.command === 'clear') return [`${ctx.cache.buildKey('', namespace)}*`]
   } catch {
-    // Bad arguments: the error line says what was wrong.
+    // Bad arguments.
   }
-  return ''
+  return []
+}
+
+function reiterable<T>(items: Iterable<T> | undefined): items is Iterable<T> {
+  return Array.isArray(items) || items instanceof Set || items instanceof Map
 }

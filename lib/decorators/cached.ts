@@ -7,6 +7,7 @@
  * `NODE_DEBUG=oniocache` and the function's own result is returned.
  */
 import type { BaseCache as Cache } from '../core/cache.js'
+import { reportError } from '../core/channels.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
 import type { Duration } from '../util/duration.js'
@@ -31,6 +32,7 @@ import {
 
 export type { CachedFunction } from './wrap.js'
 
+/** The options of {@link cached}. */
 export interface CachedOptions<This, Args extends unknown[], R> extends EntryOptions {
   /** The cache that holds the results. */
   cache: Cache
@@ -42,12 +44,15 @@ export interface CachedOptions<This, Args extends unknown[], R> extends EntryOpt
   skipCache?: (result: Awaited<R>) => boolean
 }
 
+/** The options of the {@link Cached} method decorator. */
 export interface CachedMethodOptions<Self> extends EntryOptions {
   /** The cache, or a function of the instance (the class, for a static method) that answers it. */
   cache: CacheSource<Self>
+  /** One fixed key for every call, whatever its arguments (and whatever `this`). */
   key?: string
   /** The key of a call instead of the default `Class.method(arguments)`; runs with the call's `this`. */
   keyBuilder?: (this: Self, args: readonly unknown[], method: (...args: never[]) => unknown) => string
+  /** `true` for a result that must not be stored. */
   skipCache?: (result: unknown) => boolean
 }
 
@@ -56,6 +61,37 @@ export interface CachedMethodOptions<Self> extends EntryOptions {
  * without calling `fn`. The default key is `fn.name`, the function's tag (two
  * different functions never share a key, even with the same name) and the stable
  * encoding of the arguments (see `key-encoding.ts`). `undefined` results are not stored.
+ *
+ * A cache that fails (backend down, timeout, a value the serializer cannot encode) never breaks the caller: a
+ * failed read counts as a miss and a failed write is dropped, both logged under `NODE_DEBUG=oniocache` and
+ * published on the `oniocache:error` channel. Concurrent calls that miss each call `fn`; {@link cachedStampede}
+ * runs it once for them.
+ *
+ * @param fn - The function to cache; its result may be a promise.
+ * @param options - `cache` (required), `ttl`, `namespace`, and one of `key` or `keyBuilder`; `skipCache`.
+ * @returns An async function with `fn`'s parameters, plus `.cache` and `.options(…)` for per-call variants
+ *   (`cacheRead`, `cacheWrite`, `waitForWrite`).
+ * @throws {TypeError} when `fn` is not a function, `cache` is missing or not a cache, an option is unknown or of
+ *   the wrong kind, or both `key` and `keyBuilder` are given. A call rejects with a `TypeError` when its key cannot
+ *   be built (an argument such as a function, or a `keyBuilder` that answers no string), and with `fn`'s own error.
+ * @throws {RangeError} for a `ttl` that is not a valid duration.
+ *
+ * @example
+ * ```ts
+ * import { cached, MemoryCache } from 'oniocache'
+ *
+ * let loads = 0
+ * async function loadUser(id: string): Promise<{ id: string }> {
+ *   loads++
+ *   return { id }
+ * }
+ * const getUser = cached(loadUser, { cache: new MemoryCache(), ttl: '5m' })
+ * await getUser('42') // a miss: loadUser runs
+ * await getUser('42') // a hit: it does not
+ * await getUser.options({ cacheRead: false })('42') // runs loadUser again and stores its result
+ * console.log(loads) // 2
+ * await getUser.cache.close()
+ * ```
  */
 export function cached<This, Args extends unknown[], R>(
   fn: (this: This, ...args: Args) => R,
@@ -72,6 +108,33 @@ export function cached<This, Args extends unknown[], R>(
  * The standard method decorator of `cached`. The default key is
  * `Class.method(arguments)`; `this` is not part of it, so instances share entries
  * unless `cache` is a function of the instance or `keyBuilder` uses `this`.
+ * It is a TC39 decorator: TypeScript 5+ without `experimentalDecorators`.
+ *
+ * @throws {TypeError} for options as {@link cached} refuses them, or (when the class is defined) when it decorates
+ *   something other than a method.
+ * @throws {RangeError} for a `ttl` that is not a valid duration.
+ *
+ * @example
+ * ```ts
+ * import { Cached, MemoryCache } from 'oniocache'
+ *
+ * const cache = new MemoryCache()
+ *
+ * class Users {
+ *   queries = 0
+ *
+ *   @Cached({ cache, ttl: 60 })
+ *   async find(id: number): Promise<string> {
+ *     this.queries++
+ *     return `user ${id}`
+ *   }
+ * }
+ *
+ * const users = new Users()
+ * await users.find(7)
+ * await users.find(7) // from the cache
+ * console.log(users.queries) // 1
+ * ```
  */
 export function Cached<Self = unknown>(options: CachedMethodOptions<Self>): CachingDecorator<Self> {
   const config = cachedConfig('@Cached', options, CACHED_OPTIONS)
@@ -170,6 +233,7 @@ export function cachedInvoker<This, Args extends unknown[], T>(
       if (flags.cacheWrite && result !== undefined && !(skipCache?.(result) ?? false)) {
         const write = settle(
           () => cache.set(key, result, { ttl, namespace }),
+          { command: 'set', cache, namespace },
           site.kind,
           key,
           'the result is returned uncached',
@@ -202,6 +266,7 @@ async function read(cache: Cache, key: string, namespace: string | undefined, ki
     return await cache.get(key, { namespace })
   } catch (error) {
     if (debug.enabled) debug('%s %s: cache read failed, calling the function: %s', kind, key, errorText(error))
+    reportError('get', namespace ?? cache.namespace, error, cache)
     return undefined
   }
 }

@@ -4,6 +4,7 @@
  * the missing ones only, and not at all when every key is cached.
  */
 import type { BaseCache as Cache } from '../core/cache.js'
+import { reportError } from '../core/channels.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
 import type { Duration } from '../util/duration.js'
@@ -62,8 +63,18 @@ export type KeysFrom<Args extends unknown[]> = KeysIndex<Args> | KeysProperty<Ar
  * (typed code whose function answers a `Map` says so, to get Maps back). The
  * function's own answer may be either; it is cached the same way.
  */
-export type ReturnsOption<Res> = Res extends ReadonlyMap<string, unknown> ? { returns: 'map' } : { returns?: 'record' }
+export type ReturnsOption<Res> =
+  Res extends ReadonlyMap<string, unknown>
+    ? {
+        /** Required when the function answers a `Map`: the wrapper then answers a `Map` too. */
+        returns: 'map'
+      }
+    : {
+        /** `'record'` (the default): the wrapper answers a plain object. */
+        returns?: 'record'
+      }
 
+/** The options of {@link multiCached}, besides `returns` (see {@link ReturnsOption}). */
 export interface MultiCachedOptions<This, Args extends unknown[], Res> extends EntryOptions {
   /** The cache that holds the values. */
   cache: Cache
@@ -81,10 +92,15 @@ export interface MultiCachedOptions<This, Args extends unknown[], Res> extends E
 /** What `multiCached` answers: the function, always async, plus its cache and per-call variants. */
 export interface MultiCachedFunction<This, Args extends unknown[], Res> extends CachedFunction<This, Args, Res> {}
 
+/** The options of the {@link MultiCached} method decorator. */
 export interface MultiCachedMethodOptions<Self, Shape extends 'record' | 'map'> extends EntryOptions {
+  /** The cache, or a function of the instance (the class, for a static method) that answers it. */
   cache: CacheSource<Self>
+  /** The index of the keys argument, or the name of the property of the first argument that holds the keys. */
   keysFrom: number | string
+  /** The cache key of one key. Default: the key itself. Runs with the call's `this`. */
   keyBuilder?: (this: Self, key: string, args: readonly unknown[]) => string
+  /** `true` for a value that must not be stored. */
   skipCache?: (key: string, value: unknown) => boolean
   /** What the method answers: `'record'` (default) or `'map'`. */
   returns?: Shape
@@ -95,6 +111,32 @@ export interface MultiCachedMethodOptions<Self, Shape extends 'record' | 'map'> 
  * (one `multiGet`) are not asked for, `fn` is called with the missing ones only
  * (and not at all when every key is cached), and what it answers is stored with
  * one `multiSet`. The answer holds every requested key that has a value.
+ *
+ * `fn` is called with the keys argument replaced by the missing keys (a `Set` if it was a `Set`, else an array),
+ * duplicates dropped. Values it answers `undefined` for, and keys it leaves out, are neither stored nor answered.
+ * As with {@link cached}, a failing cache never breaks the caller: a failed read counts every key as missing, a
+ * failed write is dropped (both reported on the `oniocache:error` channel).
+ *
+ * @param fn - Answers a record or a `Map` keyed like its keys argument.
+ * @param options - `cache` and `keysFrom` (required), `keyBuilder`, `skipCache`, `ttl`, `namespace`, `returns`.
+ * @throws {TypeError} when `fn` is not a function, `cache` is missing, `keysFrom` is not an index or a property
+ *   name, or an option is unknown or of the wrong kind. A call rejects with a `TypeError` when its keys argument is
+ *   not an iterable of strings or `fn` answers something other than a record or a `Map`, and with `fn`'s own error.
+ * @throws {RangeError} for a `ttl` that is not a valid duration.
+ *
+ * @example
+ * ```ts
+ * import { MemoryCache, multiCached } from 'oniocache'
+ *
+ * async function pricesFor(skus: string[]): Promise<Record<string, number>> {
+ *   console.log('asked for', skus)
+ *   return Object.fromEntries(skus.map((sku) => [sku, sku.length * 10]))
+ * }
+ * const prices = multiCached(pricesFor, { cache: new MemoryCache(), keysFrom: 0, ttl: 60 })
+ * console.log(await prices(['a', 'bb'])) // asked for [ 'a', 'bb' ], then { a: 10, bb: 20 }
+ * console.log(await prices(['bb', 'ccc'])) // asked for [ 'ccc' ], then { bb: 20, ccc: 30 }
+ * await prices.cache.close()
+ * ```
  */
 export function multiCached<This, Args extends unknown[], Res extends MultiResult>(
   fn: (this: This, ...args: Args) => Res | Promise<Res>,
@@ -107,7 +149,28 @@ export function multiCached<This, Args extends unknown[], Res extends MultiResul
   return callable(invoke, name, cache)
 }
 
-/** The standard method decorator of `multiCached`; `returns: 'map'` for a method that answers a `Map`. */
+/**
+ * The standard method decorator of `multiCached`; `returns: 'map'` for a method that answers a `Map`.
+ *
+ * @throws {TypeError} for options as {@link multiCached} refuses them, or (when the class is defined) when it
+ *   decorates something other than a method.
+ * @throws {RangeError} for a `ttl` that is not a valid duration.
+ *
+ * @example
+ * ```ts
+ * import { MemoryCache, MultiCached } from 'oniocache'
+ *
+ * class Rows {
+ *   readonly cache = new MemoryCache()
+ *
+ *   @MultiCached({ cache: (self: Rows) => self.cache, keysFrom: 'ids', returns: 'map' })
+ *   async find(query: { ids: string[] }): Promise<Map<string, string>> {
+ *     return new Map(query.ids.map((id) => [id, `row ${id}`]))
+ *   }
+ * }
+ * console.log(await new Rows().find({ ids: ['1', '2'] })) // Map(2) { '1' => 'row 1', '2' => 'row 2' }
+ * ```
+ */
 export function MultiCached<Self = unknown, Shape extends 'record' | 'map' = 'record'>(
   options: MultiCachedMethodOptions<Self, Shape>,
 ): CachingDecorator<Self, Shape extends 'map' ? ReadonlyMap<string, unknown> : Readonly<Record<string, unknown>>> {
@@ -262,6 +325,7 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
             site.name(self),
             errorText(error),
           )
+        reportError('multiGet', namespace ?? cache.namespace, error, cache)
       }
     }
     const values = new Map<string, unknown>()
@@ -288,6 +352,7 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
       if (pairs.length > 0) {
         const write = settle(
           () => cache.multiSet(pairs, { ttl, namespace }),
+          { command: 'multiSet', cache, namespace },
           site.kind,
           site.name(self),
           'the values are returned uncached',

@@ -7,6 +7,7 @@
  * function and store its result.
  */
 import type { BaseCache as Cache } from '../core/cache.js'
+import { reportError } from '../core/channels.js'
 import { RedLock } from '../locks/red-lock.js'
 import { debug } from '../util/debug.js'
 import { type Duration, toSeconds } from '../util/duration.js'
@@ -43,9 +44,11 @@ export interface StampedeOptions {
   lease?: Duration
 }
 
+/** The options of {@link cachedStampede}: those of {@link cached} and `lease`. */
 export interface CachedStampedeOptions<This, Args extends unknown[], R>
   extends CachedOptions<This, Args, R>,
     StampedeOptions {}
+/** The options of the {@link CachedStampede} method decorator: those of {@link Cached} and `lease`. */
 export interface CachedStampedeMethodOptions<Self> extends CachedMethodOptions<Self>, StampedeOptions {}
 
 const STAMPEDE_OPTIONS: readonly string[] = [...CACHED_OPTIONS, 'lease']
@@ -55,6 +58,31 @@ const STAMPEDE_OPTIONS: readonly string[] = [...CACHED_OPTIONS, 'lease']
  * equal arguments run `fn` once — within a process on every backend, across
  * processes on Redis and Memcached (through `RedLock`, for at most `lease`
  * seconds; see RedLock for the waiting semantics).
+ *
+ * In a process, calls with the same cache, key and per-call switches share one run while it is in flight. On a
+ * miss the run takes a `RedLock` on the key (or waits for its holder, at most `lease` seconds), reads again, and
+ * calls `fn` only if that is still a miss. A lock the cache cannot take (backend down) does not stop the call.
+ *
+ * @param fn - The function to protect; its result may be a promise.
+ * @param options - Those of {@link cached}, and `lease` (seconds, default `2`).
+ * @throws {TypeError} for options as {@link cached} refuses them.
+ * @throws {RangeError} for a `ttl` that is not a valid duration, or a `lease` that is 0 or not a valid duration.
+ *
+ * @example
+ * ```ts
+ * import { cachedStampede, MemoryCache } from 'oniocache'
+ *
+ * let builds = 0
+ * async function buildReport(day: string): Promise<string> {
+ *   builds++
+ *   await new Promise((resolve) => setTimeout(resolve, 50))
+ *   return `report of ${day}`
+ * }
+ * const report = cachedStampede(buildReport, { cache: new MemoryCache(), ttl: 300, lease: 5 })
+ * await Promise.all([report('2024-06-01'), report('2024-06-01'), report('2024-06-01')])
+ * console.log(builds) // 1
+ * await report.cache.close()
+ * ```
  */
 export function cachedStampede<This, Args extends unknown[], R>(
   fn: (this: This, ...args: Args) => R,
@@ -69,7 +97,13 @@ export function cachedStampede<This, Args extends unknown[], R>(
   return callable(invoke, name, cache)
 }
 
-/** The standard method decorator of `cachedStampede`; keys as for `@Cached`. */
+/**
+ * The standard method decorator of `cachedStampede`; keys as for `@Cached`.
+ *
+ * @throws {TypeError} for options as {@link cachedStampede} refuses them, or (when the class is defined) when it
+ *   decorates something other than a method.
+ * @throws {RangeError} for a `ttl` or `lease` that is not a valid duration, or a `lease` of 0.
+ */
 export function CachedStampede<Self = unknown>(options: CachedStampedeMethodOptions<Self>): CachingDecorator<Self> {
   const [lease, config] = stampedeConfig('@CachedStampede', options)
   return methodDecorator('@CachedStampede', options.cache, (method, site) => {
@@ -117,6 +151,7 @@ function underLock(lease: number): AroundMiss {
       lock = await RedLock.acquire(miss.cache, miss.key, { lease })
     } catch (error) {
       if (debug.enabled) debug('cachedStampede %s: no lock (%s), calling the function', miss.key, String(error))
+      reportError('lock', miss.namespace ?? miss.cache.namespace, error, miss.cache)
       return fill()
     }
     try {
@@ -124,9 +159,10 @@ function underLock(lease: number): AroundMiss {
       if (hit !== undefined) return hit
       return await fill()
     } finally {
-      await lock
-        .release()
-        .catch((error: unknown) => debug('cachedStampede %s: release failed: %s', miss.key, String(error)))
+      await lock.release().catch((error: unknown) => {
+        debug('cachedStampede %s: release failed: %s', miss.key, String(error))
+        reportError('unlock', miss.namespace ?? miss.cache.namespace, error, miss.cache)
+      })
     }
   }
 }

@@ -4,6 +4,7 @@
  * method-decorator plumbing, and a write that never breaks the caller.
  */
 import type { BaseCache as Cache } from '../core/cache.js'
+import { reportError } from '../core/channels.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
@@ -35,6 +36,7 @@ export interface EntryOptions {
 /** A decorated method's cache: one cache, or one per instance (`(self) => self.cache`). */
 export type CacheSource<Self> = Cache | ((self: Self) => Cache)
 
+/** An async method: what the method decorators take and answer. */
 type Method<This, Args extends unknown[], Res> = (this: This, ...args: Args) => Promise<Res>
 
 /** A standard method decorator that keeps the method's type. */
@@ -232,9 +234,20 @@ export function functionSite(kind: string, fn: (...args: never[]) => unknown, ca
   return { kind, name: () => name, keyName: () => keyName, cache: () => cache }
 }
 
-/** A write that never rejects (nor throws): a failure is logged. @internal */
+/** Where a decorator's cache write goes: the command, the cache and the namespace. @internal */
+export interface WriteTarget {
+  readonly command: 'set' | 'multiSet'
+  readonly cache: Cache
+  readonly namespace: string | undefined
+}
+
+/**
+ * A write that never rejects (nor throws): a failure is logged and published on
+ * `oniocache:error`. @internal
+ */
 export async function settle(
   write: () => Promise<unknown>,
+  target: WriteTarget,
   kind: string,
   label: string,
   outcome: string,
@@ -243,6 +256,7 @@ export async function settle(
     await write()
   } catch (error) {
     if (debug.enabled) debug('%s %s: cache write failed, %s: %s', kind, label, outcome, errorText(error))
+    reportError(target.command, target.namespace ?? target.cache.namespace, error, target.cache)
   }
 }
 
@@ -262,10 +276,14 @@ export function checkFlags(what: string, options: unknown): Flags {
 
 /** What `cached` answers: the function, always async, plus its cache and per-call variants. */
 export interface CachedFunction<This, Args extends unknown[], T> {
+  /** Calls the function through the cache: what is cached is answered from it, the rest asked of it and stored. */
   (this: This, ...args: Args): Promise<T>
   /** The cache used. */
   readonly cache: Cache
-  /** The same function with other per-call switches. */
+  /**
+   * The same function with other per-call switches: `getUser.options({ cacheRead: false })('42')`.
+   * @throws {TypeError} for an unknown switch, or one that is not a boolean.
+   */
   options(options: CallOptions): (this: This, ...args: Args) => Promise<T>
 }
 
