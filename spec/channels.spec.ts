@@ -26,7 +26,7 @@ import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
 import { checkAsync } from './support/fc-config.js'
 import { AsyncBackend, rejection, watchUnhandled } from './support/fixtures/backends.js'
-import { startMemcached, startRedis, stopAll } from './support/servers.js'
+import { startMemcached, startRedis } from './support/servers.js'
 
 type Phase = 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error'
 
@@ -62,10 +62,6 @@ function record(): { seen: Seen[]; stop(): void } {
 const phases = (seen: Seen[]) => seen.map((s) => `${s.phase} ${s.command}`)
 const SUCCESS: Phase[] = ['start', 'end', 'asyncStart', 'asyncEnd']
 const FAILURE: Phase[] = ['start', 'end', 'error', 'asyncStart', 'asyncEnd']
-
-test.after(async () => {
-  await stopAll()
-})
 
 test('identify reads the system and the server(s) from a backend name', () => {
   const named = (name: string) => identify({ name } as Backend)
@@ -255,6 +251,7 @@ test('Redis and Memcached: backend and server name the store; hits are reported'
   } finally {
     rec.stop()
     for (const cache of caches) await cache.close()
+    await Promise.all([redis.stop(), memcached.stop()])
   }
   const ends = rec.seen.filter((s) => s.phase === 'asyncEnd')
   assert.equal(

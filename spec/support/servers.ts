@@ -546,7 +546,10 @@ function installExitHandlers(): void {
   }
 }
 
-/** Stops every server started by this harness (in this process). */
+/**
+ * Stops every server started by this harness (in this process). Not for a spec file's own
+ * cleanup: the files run in one process, and another file's servers may still be in use.
+ */
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((server) => server.stop()))
 }
