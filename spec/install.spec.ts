@@ -19,7 +19,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { childEnv } from './support/children.js'
 import { codeBlocksOf, matchesOutput } from './support/markdown.js'
-import { startMemcached, startRedis, stopAll } from './support/servers.js'
+import { type ServerControls, startMemcached, startRedis } from './support/servers.js'
 
 const execFileAsync = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -50,7 +50,12 @@ const ENTRY_POINTS: Record<string, string[]> = {
   'oniocache/redis': ['RedisCache', 'RedisBackend', 'parseRedisUrl'],
   'oniocache/memcached': ['MemcachedCache', 'MemcachedBackend', 'MemcachedClient'],
   'oniocache/testing': ['registerConformance', 'conformanceTests', 'conformanceNodeTest', 'conformance'],
+  'oniocache/otel': ['OtelPlugin'],
+  'oniocache/prometheus': ['PrometheusPlugin'],
 }
+
+/** The optional peer dependencies, packed from node_modules and installed beside the package. */
+const PEERS = ['@redis/client', '@opentelemetry/api', 'prom-client']
 
 /** The tarball holds these and whatever is under dist/, nothing else. */
 const SHIPPED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']
@@ -154,15 +159,19 @@ async function packAndInstall(): Promise<Installed> {
     existsSync(`${root}dist/index.js`),
     'dist/index.js is missing: run `npm run build` first (npm test builds before the specs run)',
   )
-  const client = `${root}node_modules/@redis/client`
-  assert.ok(existsSync(`${client}/package.json`), '@redis/client is not in node_modules: run `npm ci` first')
+  for (const peer of PEERS) {
+    assert.ok(
+      existsSync(`${root}node_modules/${peer}/package.json`),
+      `${peer} is not in node_modules: run \`npm ci\` first`,
+    )
+  }
   const dir = makeScratch()
   const packs = join(dir, 'packs')
   mkdirSync(packs)
   let started = performance.now()
-  const [pack, redisClient] = await Promise.all([
+  const [pack, ...peers] = await Promise.all([
     npmPack('npm pack (the project)', root, packs),
-    npmPack('npm pack (node_modules/@redis/client)', client, packs),
+    ...PEERS.map((peer) => npmPack(`npm pack (node_modules/${peer})`, `${root}node_modules/${peer}`, packs)),
   ])
   const packTime = seconds(started)
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'install-check', private: true }, null, 2)}\n`)
@@ -177,13 +186,13 @@ async function packAndInstall(): Promise<Installed> {
       '--no-fund',
       '--omit=dev',
       join(packs, pack.filename),
-      join(packs, redisClient.filename),
+      ...peers.map((peer) => join(packs, peer.filename)),
     ],
     { cwd: dir, env: userEnv(), timeout: 120_000 },
   )
   console.log(
     `  install: packed ${pack.filename} (${pack.entryCount} files, ${(pack.size / 1024).toFixed(0)} kB) and ` +
-      `${redisClient.filename} in ${packTime}; npm install took ${seconds(started)}`,
+      `${peers.map((peer) => peer.filename).join(', ')} in ${packTime}; npm install took ${seconds(started)}`,
   )
   return { dir, pack }
 }
@@ -191,8 +200,11 @@ async function packAndInstall(): Promise<Installed> {
 let installing: Promise<Installed> | undefined
 const installed = (): Promise<Installed> => (installing ??= packAndInstall())
 
+/** The servers this file started: only these are stopped (the spec files share one process). */
+const servers: ServerControls[] = []
+
 test.after(async () => {
-  await stopAll()
+  await Promise.all(servers.map((server) => server.stop()))
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
 })
 
@@ -223,10 +235,10 @@ test('the tarball installs with its dependencies only, none of the dev dependenc
   const manifest = JSON.parse(readFileSync(join(modules, 'oniocache/package.json'), 'utf8')) as { version: string }
   assert.is(manifest.version, pkg.version)
   assert.not.ok(existsSync(join(modules, 'oniocache/lib')), 'the sources were installed')
-  const devOnly = Object.keys(pkg.devDependencies).filter((name) => name !== '@redis/client')
+  const devOnly = Object.keys(pkg.devDependencies).filter((name) => !PEERS.includes(name))
   const present = devOnly.filter((name) => existsSync(join(modules, name)))
   assert.equal(present, [], 'dev dependencies were installed with the package')
-  for (const name of ['koa-compose', 'msgpackr', 'cluster-key-slot', '@redis/client']) {
+  for (const name of ['koa-compose', 'msgpackr', 'cluster-key-slot', ...PEERS]) {
     assert.ok(existsSync(join(modules, name, 'package.json')), `${name} was not installed`)
   }
 })
@@ -247,8 +259,9 @@ export async function resolve(specifier, context, nextResolve) {
 
 /**
  * `node probe-import.mjs <entry points JSON> <log>`: imports 'oniocache' alone first and
- * reports whether @redis/client was resolved by then, then the other entry points and
- * the names each lacks; finally imports @redis/client, to prove the log would show it.
+ * reports which optional peer dependency (@redis/client, @opentelemetry/api, prom-client)
+ * was resolved by then, then the other entry points and the names each lacks; finally
+ * imports @redis/client, to prove the log would show it.
  */
 const IMPORT_PROBE = `import { readFileSync, writeFileSync } from 'node:fs'
 import * as module from 'node:module'
@@ -263,7 +276,8 @@ if (hooks) {
 }
 const core = await import('oniocache')
 report.hooks = hooks
-report.clientAfterCore = resolvedUrls().filter((url) => url.includes('/node_modules/@redis/client/'))
+const peers = ['@redis/client', '@opentelemetry/api', 'prom-client'].map((name) => '/node_modules/' + name + '/')
+report.clientAfterCore = resolvedUrls().filter((url) => peers.some((peer) => url.includes(peer)))
 report.coreSeen = resolvedUrls().some((url) => url.includes('/node_modules/oniocache/dist/index.js'))
 const cache = new core.Cache()
 await cache.set('k', { n: 1 })
@@ -377,8 +391,8 @@ test('every entry point loads from the installed package with import and require
     let clientNote = 'not checked (no module.register)'
     if (esm.hooks) {
       assert.ok(esm.coreSeen && esm.clientSeen, `${label}: the resolve log works`)
-      assert.equal(esm.clientAfterCore, [], `${label}: import 'oniocache' loaded @redis/client`)
-      clientNote = 'does not load @redis/client'
+      assert.equal(esm.clientAfterCore, [], `${label}: import 'oniocache' loaded an optional peer dependency`)
+      clientNote = 'loads no optional peer (@redis/client, @opentelemetry/api, prom-client)'
     }
 
     const cjs = lastJsonLine<RequireReport>(
@@ -433,6 +447,7 @@ test('the README Quick start programs run unchanged against the installed packag
   assert.ok(blocks.length >= 4, `README.md has ${blocks.length} js programs under "## Quick start", expected 4 or more`)
   const { dir } = await installed()
   const [redis, memcached] = await Promise.all([startRedis(), startMemcached()])
+  servers.push(redis, memcached)
   const env = userEnv({ REDIS_URL: redis.url, MEMCACHED_SERVERS: memcached.server })
   for (const [i, block] of blocks.entries()) {
     const file = `quickstart-${i + 1}.mjs`

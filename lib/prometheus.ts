@@ -1,0 +1,2 @@
+/** `oniocache/prometheus`: Prometheus metrics for every cache command, on `prom-client`. */
+export { PrometheusPlugin, type PrometheusPluginOptions } from './plugins/prometheus.js'
