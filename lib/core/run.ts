@@ -57,16 +57,13 @@ function secondsOf(ctx: CommandContext): number {
 }
 
 /**
- * Runs a composed chain (the timeout outermost) and answers the caller's promise.
- * Nothing is ever thrown: every error, bad input included, is a rejection.
+ * Runs a composed chain (the timeout outermost) and answers the caller's promise,
+ * inside the `oniocache:command` tracing channel when anyone subscribes (`tracing`:
+ * already inside it). Nothing is ever thrown: every error, bad input included, is a rejection.
  * @internal
  */
-export function run(ctx: CommandContext, chain: Chain): Promise<unknown> {
-  if (traced()) return tracedRun(ctx, chain)
-  return untracedRun(ctx, chain)
-}
-
-function untracedRun(ctx: CommandContext, chain: Chain): Promise<unknown> {
+export function run(ctx: CommandContext, chain: Chain, tracing = false): Promise<unknown> {
+  if (!tracing && traced()) return tracedRun(ctx, chain)
   const started = DEBUG ? now() : 0
   let pending: void | Promise<unknown>
   try {
@@ -100,7 +97,7 @@ function tracedRun(ctx: CommandContext, chain: Chain): Promise<unknown> {
   }
   return commandChannel.tracePromise(
     () =>
-      untracedRun(ctx, chain).then(
+      run(ctx, chain, true).then(
         (result) => {
           learn()
           return result
