@@ -46,6 +46,7 @@ export {
 } from './core/cache.js'
 export { type CommandMessage, commandChannel, type ErrorMessage, errorChannel } from './core/channels.js'
 export type { CommandArgs, Context, ContextCache, Middleware, Next, Plugin } from './core/context.js'
+export type { Factory, FactoryContext, GetOrSetDefaults, GetOrSetOutcome } from './core/get-or-set.js'
 export {
   type AddOptions,
   type ClearOptions,
@@ -56,6 +57,7 @@ export {
   type ExistsOptions,
   type ExpireOptions,
   type GetOptions,
+  type GetOrSetOptions,
   type IncrementOptions,
   type MultiGetOptions,
   type MultiSetOptions,
@@ -96,6 +98,7 @@ export { type Duration, type DurationUnit, toSeconds } from './util/duration.js'
 export {
   BackendError,
   CacheError,
+  FactoryTimeoutError,
   InvalidCacheTypeError,
   InvalidKeyError,
   KeyExistsError,

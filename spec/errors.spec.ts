@@ -5,6 +5,7 @@ import {
   type Backend,
   BackendError,
   CacheError,
+  FactoryTimeoutError,
   InvalidCacheTypeError,
   InvalidKeyError,
   JsonSerializer,
@@ -40,6 +41,7 @@ const INSTANCES: Array<[string, Error]> = [
   ['CacheError', new CacheError('[oniocache] something', { cause })],
   ['KeyExistsError', new KeyExistsError('user:1')],
   ['TimeoutError', new TimeoutError('get', 0.25)],
+  ['FactoryTimeoutError', new FactoryTimeoutError('user:1', 2)],
   ['SerializationError', new SerializationError('[oniocache] set: cannot encode', { cause })],
   ['InvalidKeyError', new InvalidKeyError('[oniocache] [memcached] key too long', { cause })],
   [
@@ -85,8 +87,9 @@ test('errors of one class are not instances of the others', () => {
 
 test('cause is kept where given, absent where not', () => {
   for (const [name, error] of INSTANCES) {
-    if (name === 'KeyExistsError' || name === 'TimeoutError') assert.is(error.cause, undefined, name)
-    else assert.is(error.cause, cause, name)
+    if (name === 'KeyExistsError' || name === 'TimeoutError' || name === 'FactoryTimeoutError') {
+      assert.is(error.cause, undefined, name)
+    } else assert.is(error.cause, cause, name)
   }
   assert.is(new SerializationError('[oniocache] x').cause, undefined)
   assert.not.ok('cause' in new BackendError('memory', 'x'))

@@ -147,6 +147,8 @@ export function splitKindOptions(
   }
   for (const [name, value] of Object.entries(options)) {
     if (url !== undefined && name === 'url') continue
+    // A clock is the cache's (getOrSet's expiry) and, where the backend takes one, the backend's too.
+    if (name === 'clock') cache[name] = value
     if (kind.options.includes(name)) backend[name] = value
     else cache[name] = value
   }

@@ -6,6 +6,7 @@ import type { Backend } from './backend.js'
 import { core, neutral, timedCore } from './commands.js'
 import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
+import { type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
 import {
   type AddOptions,
   type ClearOptions,
@@ -14,6 +15,7 @@ import {
   type ExistsOptions,
   type ExpireOptions,
   type GetOptions,
+  type GetOrSetOptions,
   type IncrementOptions,
   type MultiGetOptions,
   type MultiSetOptions,
@@ -42,6 +44,13 @@ export interface CacheOptions {
   ttl?: Duration | null
   /** Bound on every command in **seconds**. Default `5`; `0` or `null` disables it. */
   timeout?: Duration | null
+  /** Options of every `getOrSet` of the cache (`grace`, `softTimeout`, …), which a call's own options override. */
+  defaults?: GetOrSetDefaults
+  /**
+   * Where the wall-clock time of `getOrSet`'s logical expiry and backoff comes from, in milliseconds since the
+   * epoch. Default `Date`; a memory cache's backend reads the same clock.
+   */
+  clock?: Clock
 }
 
 /** The options of `BaseCache`: a backend and a serializer, which `Cache` and its subclasses choose by default. */
@@ -69,7 +78,15 @@ export interface HitMissRatio {
 export type Profiling = Record<`${CommandName}_${'total' | 'avg' | 'min' | 'max'}`, number>
 
 /** The names of `CacheOptions`, for the option checkers of `BaseCache` and its subclasses. @internal */
-export const CACHE_OPTIONS: ReadonlyArray<keyof CacheOptions> = ['plugins', 'namespace', 'keyBuilder', 'ttl', 'timeout']
+export const CACHE_OPTIONS: ReadonlyArray<keyof CacheOptions> = [
+  'plugins',
+  'namespace',
+  'keyBuilder',
+  'ttl',
+  'timeout',
+  'defaults',
+  'clock',
+]
 
 // `ctx.cache` is a BaseCache: see ContextCache in context.ts.
 declare module './context.js' {
@@ -97,6 +114,27 @@ export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock): Lay
 export function chainOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chain {
   return plugins.length === 0 ? bare : compose(chainLayers(plugins, clock))
 }
+/** `Date` as a clock: what `getOrSet`'s expiry reads by default. */
+const WALL_CLOCK: Clock = { now: () => Date.now() }
+
+/** The cache's `defaults`, checked: known names, durations and `eagerRefresh` readable. */
+function checkDefaults(defaults: unknown): Readonly<GetOrSetDefaults> {
+  checkOptions(defaults, GET_OR_SET_DEFAULTS, 'defaults')
+  const checked = defaults as GetOrSetDefaults
+  for (const name of ['ttl', 'grace', 'graceBackoff', 'softTimeout', 'hardTimeout'] as const) {
+    const value = checked[name]
+    if (value !== undefined) toSeconds(value, `defaults.${name}`)
+  }
+  const { eagerRefresh } = checked
+  if (eagerRefresh !== undefined && eagerRefresh !== null && !(eagerRefresh >= 0 && eagerRefresh < 1)) {
+    throw new RangeError(
+      `[oniocache] defaults.eagerRefresh must be a fraction of the ttl, at least 0 and below 1; got ` +
+        `${describe(eagerRefresh)}`,
+    )
+  }
+  return Object.freeze({ ...checked })
+}
+
 const defaultKeyBuilder: KeyBuilder = (key, namespace) => (namespace === '' ? key : namespace + ':' + key)
 
 /**
@@ -123,6 +161,10 @@ export class BaseCache {
   readonly backend: Backend
   /** Builds the key that reaches the backend. */
   readonly keyBuilder: KeyBuilder
+  /** The wall clock (milliseconds since the epoch) of `getOrSet`'s logical expiry and backoff. */
+  readonly clock: Clock
+  /** The options every `getOrSet` of the cache starts from. */
+  readonly defaults: Readonly<GetOrSetDefaults>
   #serializer!: AnySerializer
   #namespace = ''
   #ttl: number | null = null
@@ -148,6 +190,8 @@ export class BaseCache {
       keyBuilder = defaultKeyBuilder,
       ttl = null,
       timeout = 5,
+      defaults = {},
+      clock = WALL_CLOCK,
     } = options
     if (backend === null || typeof backend !== 'object' || typeof backend.get !== 'function') {
       throw new TypeError(
@@ -159,8 +203,13 @@ export class BaseCache {
         `[oniocache] keyBuilder must be a function (key, namespace) => string; got ${describe(keyBuilder)}`,
       )
     }
+    if (clock === null || typeof clock !== 'object' || typeof clock.now !== 'function') {
+      throw new TypeError(`[oniocache] clock must be an object with a now() method; got ${describe(clock)}`)
+    }
     this.backend = backend
     this.keyBuilder = keyBuilder
+    this.clock = clock
+    this.defaults = checkDefaults(defaults)
     this.serializer = serializer
     this.namespace = namespace
     this.ttl = ttl
@@ -301,6 +350,36 @@ export class BaseCache {
    */
   add(key: string, value: unknown, options?: AddOptions): Promise<true> {
     return this.#run('add', options, { key, value }) as Promise<true>
+  }
+
+  /**
+   * Answers the cached value of `key` while it is fresh; otherwise calls `fn` once per key in the process (the
+   * concurrent calls share it), stores its value and answers it. With `grace` a value is kept past its ttl and
+   * answered when `fn` fails, outlasts `hardTimeout` or the store fails, and at once when `fn` outlasts
+   * `softTimeout`; with `eagerRefresh` a late hit refreshes in the background. A store that fails is never the
+   * caller's failure: the failure is published on `oniocache:error`. `fn` answering `undefined` stores nothing.
+   * `ctx.state.outcome` tells middleware how it was answered: `'fresh'`, `'stale'` or `'computed'`.
+   * @param key - The caller's key; the namespace is applied by `buildKey`.
+   * @param fn - Computes the value from `{ key, stale, signal, setTtl, skip }`.
+   * @param options - `ttl`, `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`, `eagerRefresh` (over the cache's
+   *   `defaults`), `namespace`, `dumps`, `loads`, `timeout`.
+   * @returns The fresh, stale or computed value.
+   * @throws {FactoryTimeoutError} when `fn` outlasts `hardTimeout` and no stale value is kept.
+   * @throws {TypeError} for a key that is not a string, a factory that is not a function or an unknown option.
+   * @throws {RangeError} for a bad duration or `eagerRefresh`.
+   * @throws {TimeoutError} past the command's timeout.
+   * @example
+   * ```ts
+   * import { MemoryCache } from 'oniocache'
+   *
+   * const cache = new MemoryCache()
+   * const user = await cache.getOrSet('user:42', async () => ({ id: 42 }), { ttl: '10m', grace: '1h' })
+   * console.log(user) // { id: 42 }, computed once, then answered from the cache
+   * await cache.close()
+   * ```
+   */
+  getOrSet<T>(key: string, fn: Factory<T>, options?: GetOrSetOptions): Promise<T> {
+    return this.#run('getOrSet', options, { key, fn }) as Promise<T>
   }
 
   /**

@@ -29,7 +29,10 @@ export interface CommandMessage {
   readonly backend: string
   /** `'host:port'` (several joined by `,`) where the backend has servers; `undefined` otherwise. */
   readonly server: string | undefined
-  /** `get`: whether the key was found; `undefined` when a middleware answered without the store. */
+  /**
+   * `get`: whether the key was found; `getOrSet`: whether a fresh entry answered. `undefined` when a middleware
+   * answered without the store.
+   */
   hit?: boolean
   /** `multiGet`: how many of the keys were found; `undefined` when a middleware answered. */
   hits?: number

@@ -10,6 +10,8 @@ import { describe } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { KeyExistsError, SerializationError } from '../util/errors.js'
 import { type CommandArgs, type CommandContext, recordHits, recordKeys } from './context.js'
+import { mayBeWrapped, plain, unwrap } from './envelope.js'
+import { type Answer, abortGetOrSet, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
 
 interface Command {
@@ -30,7 +32,8 @@ interface Command {
 export function core(ctx: CommandContext): void | Promise<void> {
   const command = COMMAND_TABLE[ctx.command]
   const answer = command.call(ctx)
-  if (ctx.cache.backend.synchronous === true) {
+  // A synchronous backend answers directly, unless the command waits for more (getOrSet's factory).
+  if (ctx.cache.backend.synchronous === true && !(answer instanceof Promise)) {
     command.done(ctx, answer)
     return
   }
@@ -110,6 +113,23 @@ function dump(ctx: CommandContext, key: string, value: unknown): unknown {
   return stored
 }
 
+/** A plain write's stored form: as the serializer made it, unless it would read back as an envelope. */
+function plainly(ctx: CommandContext, key: string, value: unknown): unknown {
+  const stored = dump(ctx, key, value)
+  return mayBeWrapped(stored) ? plain(stored, ctx.cache.clock.now()) : stored
+}
+
+/**
+ * A stored value as `get` and `multiGet` read it: a plain one as it is, an
+ * envelope's contents while fresh, `undefined` (a miss) once stale.
+ */
+function opened(ctx: CommandContext, stored: unknown): unknown {
+  const envelope = unwrap(stored)
+  if (envelope === undefined) return stored
+  const { e } = envelope.header
+  return e === 0 || e > ctx.cache.clock.now() ? envelope.inner : undefined
+}
+
 function load(ctx: CommandContext, stored: unknown): unknown {
   const { serializer } = ctx.cache
   try {
@@ -155,7 +175,7 @@ function pairsOf(ctx: CommandContext): Array<[string, unknown]> {
     }
     const key = keyOf(ctx, pair[0])
     keys.push(key)
-    out.push([key, dump(ctx, pair[0] as string, pair[1])])
+    out.push([key, plainly(ctx, pair[0] as string, pair[1])])
   }
   recordKeys(ctx, keys)
   return out
@@ -187,7 +207,8 @@ const FALSE = (): false => false
 const COMMAND_TABLE: Record<CommandName, Command> = {
   get: {
     call: (ctx) => ctx.cache.backend.get(at(ctx, keyOf(ctx)), ctx.cache.serializer.encoding),
-    done(ctx, stored) {
+    done(ctx, answer) {
+      const stored = answer !== undefined && mayBeWrapped(answer) ? opened(ctx, answer) : answer
       if (stored === undefined) {
         recordHits(ctx, 0)
         ctx.result = ctx.args.default
@@ -197,6 +218,16 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       }
     },
     neutral: NOTHING,
+  },
+  getOrSet: {
+    call: (ctx) => getOrSet(ctx, at(ctx, keyOf(ctx)), load, dump),
+    done(ctx, answer) {
+      const { value, outcome } = answer as Answer
+      recordHits(ctx, outcome === 'fresh' ? 1 : 0)
+      ctx.state.outcome = outcome
+      ctx.result = value
+    },
+    neutral: neutralGetOrSet,
   },
   multiGet: {
     call(ctx) {
@@ -209,11 +240,13 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       const values = new Array<unknown>(stored.length)
       let hits = 0
       for (let i = 0; i < stored.length; i++) {
-        if (stored[i] === undefined) {
+        let one = stored[i]
+        if (one !== undefined && mayBeWrapped(one)) one = opened(ctx, one)
+        if (one === undefined) {
           values[i] = undefined // no holes: callers map over the array
         } else {
           hits++
-          values[i] = load(ctx, stored[i])
+          values[i] = load(ctx, one)
         }
       }
       recordHits(ctx, hits)
@@ -226,7 +259,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
       const ttl = ttlOf(ctx)
-      return ctx.cache.backend.set(key, dump(ctx, ctx.args.key!, ctx.args.value), ttl, ctx.args.casToken)
+      return ctx.cache.backend.set(key, plainly(ctx, ctx.args.key!, ctx.args.value), ttl, ctx.args.casToken)
     },
     done: answerIsResult,
     neutral: TRUE,
@@ -235,7 +268,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
       const ttl = ttlOf(ctx)
-      return ctx.cache.backend.add(key, dump(ctx, ctx.args.key!, ctx.args.value), ttl)
+      return ctx.cache.backend.add(key, plainly(ctx, ctx.args.key!, ctx.args.value), ttl)
     },
     done(ctx, added) {
       if (added !== true) throw new KeyExistsError(ctx.args.key!)
@@ -314,7 +347,10 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     neutral: NOTHING,
   },
   close: {
-    call: (ctx) => ctx.cache.backend.close(),
+    call(ctx) {
+      abortGetOrSet(ctx.cache)
+      return ctx.cache.backend.close()
+    },
     done(ctx) {
       ctx.result = undefined
     },

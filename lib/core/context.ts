@@ -30,6 +30,18 @@ export interface CommandArgs {
   timeout?: Duration | null
   /** The stored value `set` compares against before it writes. */
   casToken?: unknown
+  /** `getOrSet`: the factory that computes a missing value. */
+  fn?: unknown
+  /** `getOrSet`: how long a value is kept past its ttl as a stale fallback. */
+  grace?: Duration | null
+  /** `getOrSet`: how long the factory is not called again after a failure answered with a stale value. */
+  graceBackoff?: Duration
+  /** `getOrSet`: with a stale value at hand, how long to wait for the factory. */
+  softTimeout?: Duration | null
+  /** `getOrSet`: the longest wait for the factory. */
+  hardTimeout?: Duration | null
+  /** `getOrSet`: the fraction of the ttl after which a hit refreshes in the background. */
+  eagerRefresh?: number | null
   /** `raw`: the command. */
   command?: string
   /** `raw`: the command's arguments. */

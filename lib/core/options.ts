@@ -22,6 +22,16 @@ export interface OptionTypes {
   default?: unknown
   /** The stored value seen earlier: `set` writes only if it is still the stored one, else answers `false`. */
   casToken?: unknown
+  /** `getOrSet`: seconds a value is kept past its ttl, answered as a stale fallback. Default: none. */
+  grace?: Duration | null
+  /** `getOrSet`: seconds the factory is not called again for a key after a stale fallback. Default `10`. */
+  graceBackoff?: Duration
+  /** `getOrSet`: with a stale value at hand, seconds to wait for the factory before answering it. */
+  softTimeout?: Duration | null
+  /** `getOrSet`: the longest wait for the factory, in seconds (then `FactoryTimeoutError` or the stale value). */
+  hardTimeout?: Duration | null
+  /** `getOrSet`: a hit after this fraction of its ttl (0 to 1) refreshes the value in the background. */
+  eagerRefresh?: number | null
 }
 
 /** The options of each command, in the order error messages list them. Its keys are the commands. */
@@ -30,6 +40,19 @@ export const COMMAND_OPTIONS = {
   add: ['ttl', 'namespace', 'dumps', 'timeout'],
   /** `get(key, options)`. */
   get: ['default', 'namespace', 'loads', 'timeout'],
+  /** `getOrSet(key, fn, { ttl, grace, graceBackoff, softTimeout, hardTimeout, eagerRefresh, namespace, … })`. */
+  getOrSet: [
+    'ttl',
+    'grace',
+    'graceBackoff',
+    'softTimeout',
+    'hardTimeout',
+    'eagerRefresh',
+    'namespace',
+    'dumps',
+    'loads',
+    'timeout',
+  ],
   /** `multiGet(keys, options)`. */
   multiGet: ['namespace', 'loads', 'timeout'],
   /** `set(key, value, options)`. */
@@ -84,6 +107,11 @@ export type IncrementOptions = OptionsOf<'increment'>
 export type ExpireOptions = OptionsOf<'expire'>
 /** The options of `clear`: `namespace`, `timeout`. */
 export type ClearOptions = OptionsOf<'clear'>
+/**
+ * The options of `getOrSet`: `ttl`, `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`, `eagerRefresh`,
+ * `namespace`, `dumps`, `loads`, `timeout`.
+ */
+export type GetOrSetOptions = OptionsOf<'getOrSet'>
 
 const KNOWN = Object.fromEntries(
   Object.entries(COMMAND_OPTIONS).map(([command, names]) => [command, new Set<string>(names)]),

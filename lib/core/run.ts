@@ -43,7 +43,7 @@ export function bare(ctx: CommandContext): void | Promise<unknown> {
   const seconds = secondsOf(ctx)
   const step = coreOf(ctx.command)
   const answer = step.call(ctx)
-  if (ctx.cache.backend.synchronous === true) {
+  if (ctx.cache.backend.synchronous === true && !(answer instanceof Promise)) {
     step.done(ctx, answer)
     return undefined
   }
@@ -91,7 +91,7 @@ function tracedRun(ctx: CommandContext, chain: Chain): Promise<unknown> {
     if (built !== undefined) message.keys = Array.isArray(built) ? built : [built]
     const hits = hitsOf(ctx)
     if (hits !== undefined) {
-      if (ctx.command === 'get') message.hit = hits === 1
+      if (ctx.command === 'get' || ctx.command === 'getOrSet') message.hit = hits === 1
       else if (ctx.command === 'multiGet') message.hits = hits
     }
   }

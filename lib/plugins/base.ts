@@ -26,6 +26,13 @@ export interface PluginHooks {
   preGet?(ctx: Context): void | Promise<void>
   /** Runs once `get` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
   postGet?(ctx: Context): void | Promise<void>
+  /** Runs before `getOrSet` goes on to the inner layers. */
+  preGetOrSet?(ctx: Context): void | Promise<void>
+  /**
+   * Runs once `getOrSet` succeeded in the inner layers; sees `ctx.result`, `ctx.took` and `ctx.state.outcome`
+   * (`'fresh'`, `'stale'` or `'computed'`).
+   */
+  postGetOrSet?(ctx: Context): void | Promise<void>
   /** Runs before `multiGet` goes on to the inner layers. */
   preMultiGet?(ctx: Context): void | Promise<void>
   /** Runs once `multiGet` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */

@@ -35,6 +35,13 @@ export class HitMissRatioPlugin extends BasePlugin {
   }
 
   /** Counts one lookup per key asked for, and one hit per key found. */
+  /** A `getOrSet` answered from a fresh entry is a hit; a stale or computed answer is a miss. */
+  override postGetOrSet(ctx: Context): void {
+    this.#total++
+    const hits = hitsOf(ctx)
+    if (hits !== undefined ? hits > 0 : ctx.state.outcome === 'fresh') this.#hits++
+  }
+
   override postMultiGet(ctx: Context): void {
     const values = ctx.result as readonly unknown[]
     this.#total += values.length

@@ -46,7 +46,7 @@ function hasTimeout(ctx: Context): boolean {
  * values answered for `multiGet`, 0 for any other command. @internal
  */
 export function lookedUp(ctx: Context): number {
-  if (ctx.command === 'get') return 1
+  if (ctx.command === 'get' || ctx.command === 'getOrSet') return 1
   if (ctx.command === 'multiGet') return Array.isArray(ctx.result) ? ctx.result.length : 0
   return 0
 }
@@ -60,6 +60,8 @@ export function found(ctx: Context): number {
   const hits = hitsOf(ctx)
   if (hits !== undefined) return hits
   if (ctx.command === 'get') return ctx.result === undefined ? 0 : 1
+  // A getOrSet hit is a fresh answer; a stale or computed one is a miss.
+  if (ctx.command === 'getOrSet') return ctx.state.outcome === 'fresh' ? 1 : 0
   if (ctx.command !== 'multiGet' || !Array.isArray(ctx.result)) return 0
   let count = 0
   for (const value of ctx.result) if (value !== undefined) count++

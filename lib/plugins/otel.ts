@@ -284,7 +284,7 @@ function shapeOf(backend: Backend, namespace: string, command: CommandName): Sha
     attributes['server.port'] = Number(server.slice(colon + 1))
   }
   Object.freeze(attributes)
-  const reads = command === 'get' || command === 'multiGet'
+  const reads = command === 'get' || command === 'getOrSet' || command === 'multiGet'
   const lookup = (hit: boolean): Attributes =>
     Object.freeze({ 'cache.hit': hit, 'db.system.name': dbSystem, 'db.operation.name': command })
   return {

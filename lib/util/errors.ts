@@ -54,6 +54,30 @@ export class TimeoutError extends CacheError {
   }
 }
 
+/**
+ * The factory of `getOrSet` outlasted its `hardTimeout` and there was no stale value
+ * to answer instead. Its `signal` was aborted with this error.
+ */
+export class FactoryTimeoutError extends CacheError {
+  /** The key as given to `getOrSet`. */
+  readonly key: string
+  /** The hard timeout that passed, in seconds. */
+  readonly timeout: number
+  /**
+   * Names the key and the timeout.
+   * @param key - The key as given to `getOrSet`.
+   * @param timeout - The hard timeout in seconds.
+   */
+  constructor(key: string, timeout: number) {
+    super(
+      `[oniocache] getOrSet ${describe(key)}: the factory took longer than its hardTimeout (${timeout}s) and ` +
+        `no stale value was kept (give grace to answer one instead)`,
+    )
+    this.key = key
+    this.timeout = timeout
+  }
+}
+
 /** The serializer could not encode or decode a value; `cause` is its error. */
 export class SerializationError extends CacheError {}
 

@@ -1,0 +1,355 @@
+/**
+ * `getOrSet`, the core step of the command: read the entry; answer it while it is
+ * fresh; otherwise run the factory once per key in the process (single flight),
+ * store and answer its value. With `grace`, an entry outlives its ttl as a stale
+ * value that is answered when the factory fails, outlasts `hardTimeout` or the
+ * store fails (fail-safe), or at once when the factory outlasts `softTimeout`.
+ * With `eagerRefresh`, a hit late in its ttl starts one background refresh.
+ * Failures that are not the caller's are published on `oniocache:error`.
+ */
+import type { Clock } from '../util/clock.js'
+import { describe } from '../util/describe.js'
+import { type Duration, toSeconds } from '../util/duration.js'
+import { FactoryTimeoutError } from '../util/errors.js'
+import { reportError } from './channels.js'
+import type { CommandArgs, CommandContext, ContextCache } from './context.js'
+import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
+import type { GetOrSetOptions } from './options.js'
+
+/** What the factory of `getOrSet` receives. */
+export interface FactoryContext<T = unknown> {
+  /** The key as given to `getOrSet` (not built). */
+  readonly key: string
+  /** The stale value kept by `grace`, if there is one; else `undefined`. */
+  readonly stale: T | undefined
+  /** Aborted when `hardTimeout` passes or the cache is closed. */
+  readonly signal: AbortSignal
+  /** Stores this value for `ttl` instead of the command's ttl. */
+  setTtl(ttl: Duration | null): void
+  /** Answers the value without storing it. */
+  skip(): void
+}
+
+/** The factory of `getOrSet`: computes the value on a miss. */
+export type Factory<T> = (context: FactoryContext<T>) => T | PromiseLike<T>
+
+/** The options of `getOrSet` that may also be set once for the whole cache (its `defaults`). */
+export type GetOrSetDefaults = Pick<
+  GetOrSetOptions,
+  'ttl' | 'grace' | 'graceBackoff' | 'softTimeout' | 'hardTimeout' | 'eagerRefresh'
+>
+
+/** The names of `GetOrSetDefaults`. @internal */
+export const GET_OR_SET_DEFAULTS: ReadonlyArray<keyof GetOrSetDefaults> = [
+  'ttl',
+  'grace',
+  'graceBackoff',
+  'softTimeout',
+  'hardTimeout',
+  'eagerRefresh',
+]
+
+/** How a `getOrSet` was answered, in `ctx.state.outcome`: from a fresh entry, a stale one, or the factory. */
+export type GetOrSetOutcome = 'fresh' | 'stale' | 'computed'
+
+/** The answer of the core step. @internal */
+export interface Answer {
+  readonly value: unknown
+  readonly outcome: GetOrSetOutcome
+}
+
+/** The options of one call, checked and in seconds (0: none). */
+interface Settings {
+  ttl: number
+  grace: number
+  graceBackoff: number
+  softTimeout: number
+  hardTimeout: number
+  eagerRefresh: number
+}
+
+/** What a cache keeps for `getOrSet`: flights in progress, backoffs, background work. */
+interface State {
+  readonly flights: Map<string, Promise<Answer>>
+  /** Key → clock time (ms) before which the factory is not called again. */
+  readonly backoff: Map<string, number>
+  readonly controllers: Set<AbortController>
+  /** Bumped by `close()`: background work of an earlier generation writes nothing. */
+  generation: number
+}
+
+const states = new WeakMap<ContextCache, State>()
+
+function stateOf(cache: ContextCache): State {
+  let state = states.get(cache)
+  if (state === undefined) {
+    state = { flights: new Map(), backoff: new Map(), controllers: new Set(), generation: 0 }
+    states.set(cache, state)
+  }
+  return state
+}
+
+/**
+ * Aborts the background work of a cache's `getOrSet`s (on `close()`): nothing it finishes later is stored.
+ * @internal
+ */
+export function abortGetOrSet(cache: ContextCache): void {
+  const state = states.get(cache)
+  if (state === undefined) return
+  state.generation++
+  for (const controller of state.controllers) controller.abort(new Error('[oniocache] the cache was closed'))
+  state.controllers.clear()
+  state.flights.clear()
+  state.backoff.clear()
+}
+
+/** An entry as read: its value (deserialized), whether it is fresh, and its envelope's header if any. */
+interface Entry {
+  readonly value: unknown
+  readonly fresh: boolean
+  readonly header: EnvelopeHeader | undefined
+}
+
+/**
+ * The core step's call: answers directly for a fresh hit on a synchronous backend
+ * (memory), else a promise. `build` builds the key and records it; `load` and
+ * `dump` are the core's serializer steps. @internal
+ */
+export function getOrSet(
+  ctx: CommandContext,
+  key: string,
+  load: (ctx: CommandContext, stored: unknown) => unknown,
+  dump: (ctx: CommandContext, key: string, value: unknown) => unknown,
+): Answer | Promise<Answer> {
+  const fn = ctx.args.fn
+  if (typeof fn !== 'function') {
+    throw new TypeError(`[oniocache] getOrSet: the factory must be a function; got ${describe(fn)}`)
+  }
+  const settings = settingsOf(ctx)
+  const { cache } = ctx
+  const job: Job = { ctx, key, settings, fn: fn as Factory<unknown>, load, dump }
+  if (cache.backend.synchronous === true) {
+    let stored: unknown
+    try {
+      stored = cache.backend.get(key, cache.serializer.encoding)
+    } catch (error) {
+      report(ctx, error)
+      return slow(job, undefined)
+    }
+    const entry = examine(job, stored)
+    if (entry?.fresh === true) return hit(job, entry)
+    return slow(job, entry)
+  }
+  return Promise.resolve(cache.backend.get(key, cache.serializer.encoding)).then(
+    (stored) => {
+      const entry = examine(job, stored)
+      return entry?.fresh === true ? hit(job, entry) : slow(job, entry)
+    },
+    (error: unknown) => {
+      report(ctx, error)
+      return slow(job, undefined)
+    },
+  )
+}
+
+/** What `ONIOCACHE_DISABLE=1` answers: the factory's value, nothing read or stored. @internal */
+export function neutralGetOrSet(args: CommandArgs): Promise<unknown> {
+  const fn = args.fn
+  if (typeof fn !== 'function') {
+    return Promise.reject(new TypeError(`[oniocache] getOrSet: the factory must be a function; got ${describe(fn)}`))
+  }
+  const context: FactoryContext = {
+    key: args.key as string,
+    stale: undefined,
+    signal: new AbortController().signal,
+    setTtl: () => {},
+    skip: () => {},
+  }
+  return (async () => (fn as Factory<unknown>)(context))()
+}
+
+interface Job {
+  readonly ctx: CommandContext
+  readonly key: string
+  readonly settings: Settings
+  readonly fn: Factory<unknown>
+  readonly load: (ctx: CommandContext, stored: unknown) => unknown
+  readonly dump: (ctx: CommandContext, key: string, value: unknown) => unknown
+}
+
+function clockOf(cache: ContextCache): Clock {
+  return cache.clock
+}
+
+function seconds(value: Duration | null | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  return toSeconds(value, `getOrSet ${name}`)
+}
+
+function settingsOf(ctx: CommandContext): Settings {
+  const args = ctx.args
+  const defaults = ctx.cache.defaults
+  const pick = <K extends keyof GetOrSetDefaults>(name: K): GetOrSetDefaults[K] =>
+    args[name] !== undefined ? args[name] : defaults[name]
+  const eagerRefresh = pick('eagerRefresh') ?? 0
+  if (typeof eagerRefresh !== 'number' || !(eagerRefresh >= 0 && eagerRefresh < 1)) {
+    throw new RangeError(
+      `[oniocache] getOrSet: eagerRefresh must be a fraction of the ttl, at least 0 and below 1 (0.8: a hit after ` +
+        `80 % of the ttl refreshes in the background); got ${describe(eagerRefresh)}`,
+    )
+  }
+  return {
+    ttl: seconds(pick('ttl'), ctx.cache.ttl ?? 0, 'ttl'),
+    grace: seconds(pick('grace'), 0, 'grace'),
+    graceBackoff: seconds(pick('graceBackoff'), 10, 'graceBackoff'),
+    softTimeout: seconds(pick('softTimeout'), 0, 'softTimeout'),
+    hardTimeout: seconds(pick('hardTimeout'), 0, 'hardTimeout'),
+    eagerRefresh,
+  }
+}
+
+/** The stored value as an entry, or `undefined` for a miss (an unreadable value counts as one, and is reported). */
+function examine(job: Job, stored: unknown): Entry | undefined {
+  if (stored === undefined) return undefined
+  let inner: unknown = stored
+  let header: EnvelopeHeader | undefined
+  if (mayBeWrapped(stored)) {
+    const opened = unwrap(stored)
+    if (opened !== undefined) {
+      inner = opened.inner
+      header = opened.header
+    }
+  }
+  let value: unknown
+  try {
+    value = job.load(job.ctx, inner)
+  } catch (error) {
+    report(job.ctx, error)
+    return undefined
+  }
+  const fresh = header === undefined || header.e === 0 || header.e > clockOf(job.ctx.cache).now()
+  return { value, fresh, header }
+}
+
+/** A fresh entry: its value, and a background refresh when the hit comes late in its ttl. */
+function hit(job: Job, entry: Entry): Answer {
+  const { header } = entry
+  const { eagerRefresh } = job.settings
+  if (eagerRefresh > 0 && header !== undefined && header.e > 0) {
+    const due = header.c + eagerRefresh * (header.e - header.c)
+    if (clockOf(job.ctx.cache).now() >= due && !stateOf(job.ctx.cache).flights.has(job.key)) {
+      // The caller has its value; the refresh's failure is only reported.
+      flight(job, entry).catch(() => {})
+    }
+  }
+  return { value: entry.value, outcome: 'fresh' }
+}
+
+/** A miss or a stale entry: the factory's value, through the key's flight, or the stale value. */
+async function slow(job: Job, entry: Entry | undefined): Promise<Answer> {
+  const state = stateOf(job.ctx.cache)
+  const stale = entry !== undefined
+  if (stale) {
+    const until = state.backoff.get(job.key)
+    if (until !== undefined && until > clockOf(job.ctx.cache).now()) return { value: entry.value, outcome: 'stale' }
+  }
+  const pending = state.flights.get(job.key) ?? flight(job, entry)
+  const { softTimeout } = job.settings
+  if (!stale || softTimeout === 0) return pending
+  // With a stale value at hand, wait at most softTimeout; the flight goes on and stores its value.
+  let timer: NodeJS.Timeout | undefined
+  const soft = new Promise<Answer>((resolve) => {
+    timer = setTimeout(() => resolve({ value: entry.value, outcome: 'stale' }), softTimeout * 1000)
+  })
+  try {
+    return await Promise.race([pending, soft])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Starts the factory for a key, as the one flight of the process; removed from the map when it ends. */
+function flight(job: Job, entry: Entry | undefined): Promise<Answer> {
+  const state = stateOf(job.ctx.cache)
+  const promise = compute(job, entry, state)
+  state.flights.set(job.key, promise)
+  const remove = (): void => {
+    if (state.flights.get(job.key) === promise) state.flights.delete(job.key)
+  }
+  promise.then(remove, remove)
+  return promise
+}
+
+async function compute(job: Job, entry: Entry | undefined, state: State): Promise<Answer> {
+  const { ctx, key, settings } = job
+  const generation = state.generation
+  const controller = new AbortController()
+  state.controllers.add(controller)
+  let ttl = settings.ttl
+  let skipped = false
+  const context: FactoryContext = {
+    key: ctx.args.key as string,
+    stale: entry?.value,
+    signal: controller.signal,
+    setTtl: (given) => {
+      ttl = toSeconds(given, 'setTtl')
+    },
+    skip: () => {
+      skipped = true
+    },
+  }
+  let value: unknown
+  try {
+    value = await withHardTimeout(job, context, controller)
+  } catch (error) {
+    if (entry === undefined) throw error
+    // Fail-safe: the stale value, and no new call for this key during graceBackoff.
+    if (settings.graceBackoff > 0) {
+      state.backoff.set(key, clockOf(ctx.cache).now() + settings.graceBackoff * 1000)
+    }
+    report(ctx, error)
+    return { value: entry.value, outcome: 'stale' }
+  } finally {
+    state.controllers.delete(controller)
+  }
+  state.backoff.delete(key)
+  if (value === undefined || skipped || generation !== state.generation) return { value, outcome: 'computed' }
+  try {
+    await store(job, value, ttl)
+  } catch (error) {
+    report(ctx, error)
+  }
+  return { value, outcome: 'computed' }
+}
+
+/** The factory's value, or `FactoryTimeoutError` once `hardTimeout` has passed (its signal then aborted). */
+function withHardTimeout(job: Job, context: FactoryContext, controller: AbortController): Promise<unknown> {
+  const run = (async () => job.fn(context))()
+  const { hardTimeout } = job.settings
+  if (hardTimeout === 0) return run
+  let timer: NodeJS.Timeout | undefined
+  const hard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new FactoryTimeoutError(job.ctx.args.key as string, hardTimeout)
+      controller.abort(error)
+      reject(error)
+    }, hardTimeout * 1000)
+  })
+  run.catch(() => {}) // past the hard timeout, a later failure is nobody's
+  return Promise.race([run, hard]).finally(() => clearTimeout(timer))
+}
+
+/** Writes the value: in an envelope when grace or eager refresh need one, plain otherwise. */
+async function store(job: Job, value: unknown, ttl: number): Promise<void> {
+  const { ctx, key, settings } = job
+  const stored = job.dump(ctx, ctx.args.key as string, value)
+  const now = clockOf(ctx.cache).now()
+  const enveloped = settings.grace > 0 || settings.eagerRefresh > 0
+  const data = enveloped ? wrap(stored, { e: ttl > 0 ? now + ttl * 1000 : 0, c: now }) : plain(stored, now)
+  const kept = ttl > 0 ? ttl + settings.grace : 0
+  await ctx.cache.backend.set(key, data, kept)
+}
+
+function report(ctx: CommandContext, error: unknown): void {
+  reportError('getOrSet', ctx.args.namespace ?? ctx.cache.namespace, error, ctx.cache)
+}

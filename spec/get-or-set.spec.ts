@@ -1,0 +1,400 @@
+// getOrSet: single flight, the factory context, grace and fail-safe, soft and hard
+// timeouts, eager refresh, the envelope and its bytes, defaults, close(), plugins and
+// the error channel — on memory with a clock moved by hand, and on real Redis and
+// Memcached servers.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import {
+  BackendError,
+  Cache,
+  type Context,
+  type ErrorMessage,
+  FactoryTimeoutError,
+  HitMissRatioPlugin,
+  JsonSerializer,
+  MemoryBackend,
+  MemoryCache,
+  MsgPackSerializer,
+  type Next,
+  StringSerializer,
+  TimingPlugin,
+} from '../lib/index.js'
+import { MemcachedCache } from '../lib/memcached.js'
+import { RedisCache } from '../lib/redis.js'
+import { AsyncBackend, ManualClock, rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
+import { redisCommand, startMemcached, startRedis } from './support/servers.js'
+
+const MAGIC = '\u0000oniocache:1\u0000'
+
+/** A memory cache on a clock moved by hand (the backend's and getOrSet's), with the outcome of each getOrSet. */
+function memory(options: Record<string, unknown> = {}) {
+  const clock = new ManualClock()
+  clock.t = Date.UTC(2026, 11, 3)
+  const outcomes: unknown[] = []
+  const recordOutcome = async (ctx: Context, next: Next) => {
+    await next()
+    if (ctx.command === 'getOrSet') outcomes.push(ctx.state.outcome)
+  }
+  const cache = new MemoryCache({ clock, plugins: [recordOutcome], ...options })
+  return { cache, clock, outcomes }
+}
+
+/** The reports on oniocache:error while `body` runs. */
+async function reportsDuring(body: () => Promise<void>): Promise<ErrorMessage[]> {
+  const reports: ErrorMessage[] = []
+  const listen = (message: unknown) => reports.push(message as ErrorMessage)
+  subscribe('oniocache:error', listen)
+  try {
+    await body()
+  } finally {
+    unsubscribe('oniocache:error', listen)
+  }
+  return reports
+}
+
+test('a miss computes and stores; the next call is a fresh hit; the factory sees its context', async () => {
+  const { cache, outcomes } = memory({ namespace: 'u' })
+  const seen: unknown[] = []
+  const value = await cache.getOrSet('42', async (f) => {
+    seen.push([f.key, f.stale, f.signal.aborted])
+    return { id: 42 }
+  })
+  assert.equal(value, { id: 42 })
+  assert.equal(seen, [['42', undefined, false]])
+  assert.equal(await cache.get('42'), { id: 42 }, 'stored under the built key, plain')
+  assert.equal(cache.backend.raw('get', ['u:42']), { id: 42 })
+  assert.equal(await cache.getOrSet('42', async () => assert.unreachable('a fresh hit calls no factory')), { id: 42 })
+  assert.equal(outcomes, ['computed', 'fresh'])
+  await cache.close()
+})
+
+test('single flight: 100 concurrent calls run the factory once and share its value or its error', async () => {
+  const { cache } = memory()
+  let calls = 0
+  const slow = async () => {
+    calls++
+    await sleep(10)
+    return `v${calls}`
+  }
+  const values = await Promise.all(Array.from({ length: 100 }, () => cache.getOrSet('k', slow)))
+  assert.is(calls, 1)
+  assert.ok(values.every((v) => v === 'v1'))
+  const boom = new Error('source down')
+  let failures = 0
+  const failing = async () => {
+    failures++
+    await sleep(5)
+    throw boom
+  }
+  const errors = await Promise.all(Array.from({ length: 20 }, () => rejection(cache.getOrSet('e', failing))))
+  assert.is(failures, 1)
+  assert.ok(
+    errors.every((e) => e === boom),
+    "without a stale value the factory's own error is the rejection",
+  )
+  // The flight is over: the next call runs the factory again.
+  await rejection(cache.getOrSet('e', failing))
+  assert.is(failures, 2)
+  await cache.close()
+})
+
+test('undefined stores nothing, skip() answers without storing, setTtl overrides the ttl', async () => {
+  const { cache, clock } = memory()
+  assert.is(await cache.getOrSet('u', async () => undefined), undefined)
+  assert.is(await cache.exists('u'), false)
+  assert.is(
+    await cache.getOrSet('s', async (f) => {
+      f.skip()
+      return 'once'
+    }),
+    'once',
+  )
+  assert.is(await cache.exists('s'), false)
+  await cache.getOrSet(
+    't',
+    async (f) => {
+      f.setTtl(5)
+      return 'short'
+    },
+    { ttl: 100 },
+  )
+  clock.advance(4)
+  assert.is(await cache.get('t'), 'short')
+  clock.advance(2)
+  assert.is(await cache.get('t'), undefined, 'setTtl(5) won over ttl 100')
+  await cache.close()
+})
+
+test('grace: stale reads as a miss for get; the factory sees it; a failure answers it and backs off', async () => {
+  const { cache, clock, outcomes } = memory({ serializer: new JsonSerializer() })
+  await cache.getOrSet('p', async () => ({ price: 1 }), { ttl: 10, grace: 60 })
+  clock.advance(11)
+  assert.is(await cache.get('p'), undefined, 'past its ttl the entry is stale: get misses')
+  assert.equal(await cache.multiGet(['p']), [undefined])
+  let calls = 0
+  const boom = new Error('db down')
+  const failing = async (f: { stale: unknown }) => {
+    calls++
+    assert.equal(f.stale, { price: 1 })
+    throw boom
+  }
+  const reports = await reportsDuring(async () => {
+    assert.equal(await cache.getOrSet('p', failing, { ttl: 10, grace: 60 }), { price: 1 })
+  })
+  assert.equal(
+    reports.map((r) => [r.command, r.error]),
+    [['getOrSet', boom]],
+  )
+  // graceBackoff (default 10 s): no new call before it has passed.
+  clock.advance(9)
+  assert.equal(await cache.getOrSet('p', failing, { ttl: 10, grace: 60 }), { price: 1 })
+  assert.is(calls, 1)
+  clock.advance(2)
+  assert.equal(await cache.getOrSet('p', async () => ({ price: 2 }), { ttl: 10, grace: 60 }), { price: 2 })
+  assert.equal(await cache.get('p'), { price: 2 })
+  assert.equal(outcomes, ['computed', 'stale', 'stale', 'computed'])
+  // Past ttl + grace the entry is gone: a failure is the caller's again.
+  clock.advance(71)
+  const gone = async (f: { stale: unknown }) => {
+    assert.is(f.stale, undefined)
+    throw boom
+  }
+  assert.is(await rejection(cache.getOrSet('p', gone, { ttl: 10, grace: 60 })), boom)
+  await cache.close()
+})
+
+test('hardTimeout: FactoryTimeoutError with no stale value, the stale value with one; the signal aborts', async () => {
+  const { cache, clock } = memory()
+  let signal: AbortSignal | undefined
+  const hang = (f: { signal: AbortSignal }) => {
+    signal = f.signal
+    return new Promise<string>(() => {})
+  }
+  const error = await rejection(cache.getOrSet('h', hang, { hardTimeout: 0.02 }))
+  assert.instance(error, FactoryTimeoutError)
+  assert.is((error as FactoryTimeoutError).key, 'h')
+  assert.ok(signal?.aborted && signal.reason === error, 'the factory was told to stop')
+  await cache.getOrSet('h', async () => 'old', { ttl: 1, grace: 10 })
+  clock.advance(2)
+  const started = performance.now()
+  assert.is(await cache.getOrSet('h', hang, { ttl: 1, grace: 10, hardTimeout: 0.02 }), 'old')
+  assert.ok(performance.now() - started < 500)
+  await cache.close()
+})
+
+test('softTimeout: with a stale value, answered at once; the factory goes on and its value is stored', async () => {
+  const { cache, clock, outcomes } = memory()
+  await cache.getOrSet('s', async () => 'old', { ttl: 1, grace: 10 })
+  clock.advance(2)
+  let finish: (value: string) => void = () => {}
+  const started = performance.now()
+  const value = await cache.getOrSet('s', () => new Promise<string>((resolve) => (finish = resolve)), {
+    ttl: 1,
+    grace: 10,
+    softTimeout: 0.02,
+  })
+  assert.is(value, 'old')
+  assert.ok(performance.now() - started < 500)
+  finish('new')
+  await sleep(5)
+  assert.is(await cache.get('s'), 'new', 'the late value was stored')
+  // Without a stale value, softTimeout does not apply: the caller waits.
+  const fresh = await cache.getOrSet('n', async () => sleep(40).then(() => 'waited'), { softTimeout: 0.01 })
+  assert.is(fresh, 'waited')
+  assert.equal(outcomes, ['computed', 'stale', 'computed'])
+  await cache.close()
+})
+
+test('eagerRefresh: a late hit answers the cached value and refreshes once in the background', async () => {
+  const { cache, clock, outcomes } = memory()
+  let version = 0
+  const load = async () => {
+    version++
+    await sleep(5)
+    return `v${version}`
+  }
+  const options = { ttl: 10, eagerRefresh: 0.5 }
+  assert.is(await cache.getOrSet('e', load, options), 'v1')
+  clock.advance(4)
+  assert.is(await cache.getOrSet('e', load, options), 'v1')
+  assert.is(version, 1, 'before 50 % of the ttl: no refresh')
+  clock.advance(2)
+  const answers = await Promise.all([1, 2, 3].map(() => cache.getOrSet('e', load, options)))
+  assert.equal(answers, ['v1', 'v1', 'v1'], 'the hit answers at once')
+  await sleep(20)
+  assert.is(version, 2, 'one refresh for three late hits')
+  assert.is(await cache.getOrSet('e', load, options), 'v2')
+  assert.equal(outcomes, ['computed', 'fresh', 'fresh', 'fresh', 'fresh', 'fresh'])
+  await cache.close()
+})
+
+test('a store that fails is never the caller’s failure: the value is answered, the failures reported', async () => {
+  const backend = new AsyncBackend()
+  const down = () => Promise.reject(new BackendError('async-test', 'down'))
+  backend.get = down
+  backend.set = down
+  const cache = new Cache({ backend })
+  const unhandled = watchUnhandled()
+  const reports = await reportsDuring(async () => {
+    assert.is(await cache.getOrSet('k', async () => 'computed'), 'computed')
+  })
+  unhandled.stop()
+  unhandled.check()
+  assert.equal(
+    reports.map((r) => [r.command, (r.error as Error).name]),
+    [
+      ['getOrSet', 'BackendError'],
+      ['getOrSet', 'BackendError'],
+    ],
+  )
+  await cache.close()
+})
+
+test('the envelope, byte for byte: JSON text, MessagePack bytes, an object in memory', async () => {
+  const clock = new ManualClock()
+  clock.t = 1_767_225_600_000
+  const json = new MemoryCache({ clock, serializer: new JsonSerializer() })
+  await json.getOrSet('a', async () => ({ n: 1 }), { ttl: 60, grace: 600 })
+  assert.is(json.backend.raw('get', ['a']), `${MAGIC}{"e":1767225660000,"c":1767225600000}\n{"n":1}`)
+  const packed = new MemoryCache({ clock, serializer: new MsgPackSerializer() })
+  await packed.getOrSet('b', async () => [1, 2], { ttl: 60, eagerRefresh: 0.5 })
+  const bytes = packed.backend.raw('get', ['b']) as Uint8Array
+  const header = Buffer.from(`${MAGIC}{"e":1767225660000,"c":1767225600000}\n`, 'utf8')
+  assert.ok(Buffer.from(bytes.subarray(0, header.length)).equals(header))
+  assert.equal(new MsgPackSerializer().loads(bytes.subarray(header.length)), [1, 2])
+  assert.equal(await packed.get('b'), [1, 2])
+  const objects = new MemoryCache({ clock })
+  const value = { deep: true }
+  await objects.getOrSet('c', async () => value, { ttl: 60, grace: 60 })
+  assert.is(await objects.get('c'), value, 'the memory backend keeps the value itself, in an envelope object')
+  // Without grace, eager refresh or tags, the write stays plain: aiocache reads it.
+  await json.getOrSet('plain', async () => ({ n: 2 }), { ttl: 60 })
+  assert.is(json.backend.raw('get', ['plain']), '{"n":2}')
+  for (const cache of [json, packed, objects]) await cache.close()
+})
+
+test('a plain value that looks like an envelope is stored so that it reads back as written', async () => {
+  const cache = new MemoryCache({ serializer: new StringSerializer() })
+  const forged = `${MAGIC}{"e":1,"c":1}\nnot what was stored`
+  await cache.set('f', forged)
+  assert.is(await cache.get('f'), forged)
+  await cache.multiSet([['g', forged]])
+  assert.equal(await cache.multiGet(['f', 'g']), [forged, forged])
+  assert.is(await cache.getOrSet('f', async () => assert.unreachable('it is a fresh hit')), forged)
+  // A NUL first character that is no envelope is stored as it is.
+  await cache.set('nul', '\u0000just text')
+  assert.is(cache.backend.raw('get', ['nul']), '\u0000just text')
+  assert.is(await cache.get('nul'), '\u0000just text')
+  await cache.close()
+})
+
+test('defaults apply to every getOrSet, a call overrides them; bad options are clear errors', async () => {
+  const { cache, clock } = memory({ serializer: new JsonSerializer(), defaults: { ttl: 10, grace: 60 } })
+  await cache.getOrSet('d', async () => 1)
+  assert.ok(String(cache.backend.raw('get', ['d'])).startsWith(MAGIC), 'grace from the defaults: an envelope')
+  clock.advance(11)
+  assert.is(await cache.getOrSet('d', async () => Promise.reject(new Error('x'))), 1, 'stale from the defaults')
+  await cache.getOrSet('o', async () => 2, { grace: 0 })
+  assert.is(cache.backend.raw('get', ['o']), '2', 'the call overrode grace')
+  assert.throws(() => new MemoryCache({ defaults: { nope: 1 } as never }), /defaults: unknown option "nope"/)
+  assert.throws(() => new MemoryCache({ defaults: { grace: -1 } }), RangeError)
+  assert.throws(() => new MemoryCache({ defaults: { eagerRefresh: 1 } }), RangeError)
+  const unknown = await rejection(cache.getOrSet('x', async () => 1, { nope: 1 } as never))
+  assert.instance(unknown, TypeError)
+  assert.match(String(unknown), /getOrSet: unknown option "nope"/)
+  assert.instance(await rejection(cache.getOrSet('x', 'not a function' as never)), TypeError)
+  assert.instance(await rejection(cache.getOrSet('x', async () => 1, { eagerRefresh: 1.5 })), RangeError)
+  assert.instance(await rejection(cache.getOrSet('x', async () => 1, { hardTimeout: -1 })), RangeError)
+  assert.instance(await rejection(cache.getOrSet(7 as never, async () => 1)), TypeError)
+  await cache.close()
+})
+
+test('close() aborts the factories running in the background; what they finish later is not stored', async () => {
+  const { cache, clock } = memory()
+  await cache.getOrSet('c', async () => 'old', { ttl: 10, eagerRefresh: 0.5 })
+  clock.advance(6)
+  let signal: AbortSignal | undefined
+  let finish: (value: string) => void = () => {}
+  const refresh = (f: { signal: AbortSignal }) => {
+    signal = f.signal
+    return new Promise<string>((resolve) => (finish = resolve))
+  }
+  assert.is(await cache.getOrSet('c', refresh, { ttl: 10, eagerRefresh: 0.5 }), 'old')
+  assert.ok(signal !== undefined && !signal.aborted, 'a refresh is running')
+  await cache.close()
+  assert.ok(signal.aborted, 'close() aborted it')
+  finish('late')
+  await sleep(5)
+  assert.is(await cache.get('c'), 'old', 'the late value was not stored')
+  await cache.close()
+})
+
+test('plugins see it: HitMissRatioPlugin counts fresh answers as hits, TimingPlugin times it', async () => {
+  const clock = new ManualClock()
+  const cache = new MemoryCache({ clock, plugins: [new HitMissRatioPlugin(), new TimingPlugin()] })
+  await cache.getOrSet('k', async () => 1, { ttl: 1, grace: 10 })
+  await cache.getOrSet('k', async () => 2)
+  clock.advance(2)
+  await cache.getOrSet('k', async () => Promise.reject(new Error('stale it is')), { ttl: 1, grace: 10 })
+  assert.equal(cache.hitMissRatio, { hits: 1, total: 3, hitRatio: 1 / 3 })
+  assert.is(cache.profiling?.getOrSet_total, 3)
+  await cache.close()
+})
+
+test('ONIOCACHE_DISABLE=1: the factory answers, nothing is read or stored', async () => {
+  process.env.ONIOCACHE_DISABLE = '1'
+  let cache: Cache
+  try {
+    cache = new Cache({ backend: new MemoryBackend() })
+  } finally {
+    delete process.env.ONIOCACHE_DISABLE
+  }
+  assert.is(await cache.getOrSet('k', async (f) => `computed ${f.key}`), 'computed k')
+  assert.is(await cache.backend.exists('k'), false)
+  assert.instance(await rejection(cache.getOrSet('k', 1 as never)), TypeError)
+})
+
+test('Redis and Memcached: computed, fresh, stale under failure; the envelope as the servers hold it', async () => {
+  const [redis, memcached] = await Promise.all([startRedis(), startMemcached()])
+  const clock = new ManualClock()
+  clock.t = 1_767_225_600_000
+  const caches = [
+    new RedisCache({ port: redis.port, namespace: 'gos', clock }),
+    new MemcachedCache({ servers: [memcached.server], namespace: 'gos', clock }),
+  ]
+  const unhandled = watchUnhandled()
+  try {
+    for (const cache of caches) {
+      const options = { ttl: 10, grace: 600 }
+      let calls = 0
+      const load = async () => {
+        calls++
+        await sleep(5)
+        return { n: calls }
+      }
+      const first = await Promise.all([1, 2, 3].map(() => cache.getOrSet('k', load, options)))
+      assert.equal(first, [{ n: 1 }, { n: 1 }, { n: 1 }], cache.backend.name)
+      assert.equal(await cache.getOrSet('k', load, options), { n: 1 })
+      assert.is(calls, 1)
+      clock.advance(11)
+      assert.is(await cache.get('k'), undefined, `${cache.backend.name}: stale reads as a miss`)
+      const stale = await cache.getOrSet('k', () => Promise.reject(new Error('down')), options)
+      assert.equal(stale, { n: 1 }, `${cache.backend.name}: the stale value under failure`)
+      clock.advance(11)
+      assert.equal(await cache.getOrSet('k', load, options), { n: 2 })
+      assert.equal(await cache.get('k'), { n: 2 })
+    }
+    const held = await redisCommand(redis.port, 'GET', 'gos:k')
+    assert.is(held, `${MAGIC}{"e":1767225632000,"c":1767225622000}\n{"n":2}`)
+    const ttl = Number(await redisCommand(redis.port, 'TTL', 'gos:k'))
+    assert.ok(ttl > 600 && ttl <= 610, `kept for ttl + grace: ${ttl}`)
+  } finally {
+    unhandled.stop()
+    for (const cache of caches) await cache.close()
+    await Promise.all([redis.stop(), memcached.stop()])
+  }
+  unhandled.check()
+})
+
+test.run()
