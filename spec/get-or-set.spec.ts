@@ -251,6 +251,32 @@ test('a store that fails is never the caller’s failure: the value is answered,
   await cache.close()
 })
 
+test('timeout bounds the reads and writes of the store, not the factory: a hung store is a failing one', async () => {
+  const backend = new AsyncBackend()
+  const hang = () => new Promise<never>(() => {})
+  const get = backend.get.bind(backend)
+  const cache = new Cache({ backend, timeout: 0.03 })
+  const slow = await cache.getOrSet('slow', () => sleep(80).then(() => 'worth the wait'))
+  assert.is(slow, 'worth the wait', 'a factory slower than the timeout is not cut short')
+  assert.is(await cache.get('slow'), 'worth the wait')
+  assert.is(await get('slow'), '"worth the wait"', 'stored, as JSON')
+  backend.get = hang
+  backend.set = hang
+  const reports = await reportsDuring(async () => {
+    const started = performance.now()
+    assert.is(await cache.getOrSet('k', async () => 'computed'), 'computed')
+    assert.ok(performance.now() - started < 500)
+  })
+  assert.equal(
+    reports.map((r) => (r.error as Error).message),
+    [
+      "[oniocache] getOrSet read timed out after 0.03s: raise the cache's or the call's timeout, or check the backend",
+      "[oniocache] getOrSet write timed out after 0.03s: raise the cache's or the call's timeout, or check the backend",
+    ],
+  )
+  await cache.close()
+})
+
 test('the envelope, byte for byte: JSON text, MessagePack bytes, an object in memory', async () => {
   const clock = new ManualClock()
   clock.t = 1_767_225_600_000

@@ -367,7 +367,8 @@ export class BaseCache {
    * @throws {FactoryTimeoutError} when `fn` outlasts `hardTimeout` and no stale value is kept.
    * @throws {TypeError} for a key that is not a string, a factory that is not a function or an unknown option.
    * @throws {RangeError} for a bad duration or `eagerRefresh`.
-   * @throws {TimeoutError} past the command's timeout.
+   * Its `timeout` bounds each read and write of the store (one that does not answer in time is a failing store,
+   * never the caller's failure); `hardTimeout` bounds `fn`.
    * @example
    * ```ts
    * import { MemoryCache } from 'oniocache'

@@ -10,7 +10,7 @@
 import type { Clock } from '../util/clock.js'
 import { describe } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
-import { FactoryTimeoutError } from '../util/errors.js'
+import { FactoryTimeoutError, TimeoutError } from '../util/errors.js'
 import { reportError } from './channels.js'
 import type { CommandArgs, CommandContext, ContextCache } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
@@ -60,6 +60,8 @@ export interface Answer {
 
 /** The options of one call, checked and in seconds (0: none). */
 interface Settings {
+  /** The bound of each read and write of the store: the call's timeout, else the cache's. */
+  io: number
   ttl: number
   grace: number
   graceBackoff: number
@@ -140,7 +142,7 @@ export function getOrSet(
     if (entry?.fresh === true) return hit(job, entry)
     return slow(job, entry)
   }
-  return Promise.resolve(cache.backend.get(key, cache.serializer.encoding)).then(
+  return within(job, 'read', () => cache.backend.get(key, cache.serializer.encoding)).then(
     (stored) => {
       const entry = examine(job, stored)
       return entry?.fresh === true ? hit(job, entry) : slow(job, entry)
@@ -199,6 +201,7 @@ function settingsOf(ctx: CommandContext): Settings {
     )
   }
   return {
+    io: seconds(args.timeout, ctx.cache.timeout ?? 0, 'timeout'),
     ttl: seconds(pick('ttl'), ctx.cache.ttl ?? 0, 'ttl'),
     grace: seconds(pick('grace'), 0, 'grace'),
     graceBackoff: seconds(pick('graceBackoff'), 10, 'graceBackoff'),
@@ -347,7 +350,25 @@ async function store(job: Job, value: unknown, ttl: number): Promise<void> {
   const enveloped = settings.grace > 0 || settings.eagerRefresh > 0
   const data = enveloped ? wrap(stored, { e: ttl > 0 ? now + ttl * 1000 : 0, c: now }) : plain(stored, now)
   const kept = ttl > 0 ? ttl + settings.grace : 0
-  await ctx.cache.backend.set(key, data, kept)
+  await within(job, 'write', () => ctx.cache.backend.set(key, data, kept))
+}
+
+/** A read or write of the store, rejected with `TimeoutError` past the call's timeout (the store is then failing). */
+function within<T>(job: Job, what: 'read' | 'write', call: () => T | PromiseLike<T>): Promise<T> {
+  let pending: Promise<T>
+  try {
+    pending = Promise.resolve(call())
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const { io } = job.settings
+  if (io === 0) return pending
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`getOrSet ${what}`, io)), io * 1000)
+  })
+  pending.catch(() => {}) // past the timeout, a later failure is nobody's
+  return Promise.race([pending, late]).finally(() => clearTimeout(timer))
 }
 
 function report(ctx: CommandContext, error: unknown): void {

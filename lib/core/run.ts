@@ -52,6 +52,8 @@ export function bare(ctx: CommandContext): void | Promise<unknown> {
 
 /** The call's timeout in seconds, else the cache's; 0 for none. */
 function secondsOf(ctx: CommandContext): number {
+  // getOrSet bounds each read and write of the store itself; its factory is bounded by hardTimeout.
+  if (ctx.command === 'getOrSet') return 0
   const given = ctx.args.timeout
   return given === undefined ? (ctx.cache.timeout ?? 0) : toSeconds(given, 'timeout')
 }
