@@ -1404,14 +1404,14 @@ test(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern is about
     const stderr = child.stderr.replace(/\u001b\[[0-9;]*m/g, '')
     const expected = [
-      /cached lookup#[0-9a-f]{8}\(1\): cache read failed, calling the function: BackendError: \[oniocache\] \[failing /,
-      /cached lookup#[0-9a-f]{8}\(1\): cache write failed, the result is returned uncached: BackendError/,
+      // A plain call is a getOrSet, which logs what it handles itself.
+      /getOrSet lookup#[0-9a-f]{8}\(1\): cache read failed, calling the function: BackendError: \[oniocache\] \[/,
+      /getOrSet lookup#[0-9a-f]{8}\(1\): cache write failed, the value is returned uncached: BackendError/,
       /cached lookup#[0-9a-f]{8}\(2\): cache write failed, the result is returned uncached: BackendError/,
-      /cached viaPlugin#[0-9a-f]{8}\(3\): cache read failed, calling the function: Error: plugin broke on get/,
-      /cached viaPlugin#[0-9a-f]{8}\(3\): cache write failed, the result is returned uncached: Error: plugin broke/,
-      /cached onHangingServer#[0-9a-f]{8}\(4\): cache read failed, calling the function: TimeoutError/,
-      /cached onHangingServer#[0-9a-f]{8}\(4\): cache write failed, the result is returned uncached: TimeoutError/,
-      /cached bigNumber#[0-9a-f]{8}\(\): cache write failed, the result is returned uncached: SerializationError/,
+      /cached viaPlugin#[0-9a-f]{8}\(3\): the cache failed, calling the function: Error: plugin broke on getOrSet/,
+      /getOrSet onHangingServer#[0-9a-f]{8}\(4\): cache read failed, calling the function: TimeoutError/,
+      /getOrSet onHangingServer#[0-9a-f]{8}\(4\): cache write failed, the value is returned uncached: TimeoutError/,
+      /getOrSet bigNumber#[0-9a-f]{8}\(\): cache write failed, the value is returned uncached: SerializationError/,
       /multiCached usersById: cache read failed, every key counts as missing: BackendError/,
       /multiCached usersById: cache write failed, the values are returned uncached: BackendError/,
     ]

@@ -9,6 +9,7 @@ import {
   BackendError,
   Cache,
   type Context,
+  cached,
   type ErrorMessage,
   FactoryTimeoutError,
   HitMissRatioPlugin,
@@ -365,6 +366,75 @@ test('plugins see it: HitMissRatioPlugin counts fresh answers as hits, TimingPlu
   await cache.getOrSet('k', async () => Promise.reject(new Error('stale it is')), { ttl: 1, grace: 10 })
   assert.equal(cache.hitMissRatio, { hits: 1, total: 3, hitRatio: 1 / 3 })
   assert.is(cache.profiling?.getOrSet_total, 3)
+  await cache.close()
+})
+
+test('cached is built on getOrSet: one call for concurrent misses, grace, the caller’s own errors', async () => {
+  const { cache, clock, outcomes } = memory()
+  let calls = 0
+  const price = cached(
+    async (item: string) => {
+      calls++
+      await sleep(10)
+      if (item === 'broken') throw new Error('source down')
+      return `${item}:${calls}`
+    },
+    { cache, ttl: 10, grace: 60 },
+  )
+  const answers = await Promise.all(Array.from({ length: 20 }, () => price('tea')))
+  assert.is(calls, 1, 'twenty concurrent calls, one call of the function')
+  assert.ok(answers.every((a) => a === 'tea:1'))
+  assert.equal(outcomes, Array(20).fill('computed'), 'every caller went through getOrSet')
+  // Grace passes through: past the ttl, a failing function answers the stale result.
+  const flaky = cached(
+    async () => {
+      calls++
+      if (calls > 2) throw new Error('source down')
+      return 'first'
+    },
+    { cache, key: 'flaky', ttl: 10, grace: 60 },
+  )
+  assert.is(await flaky(), 'first')
+  clock.advance(11)
+  assert.is(await flaky(), 'first')
+  // skipCache: answered, not stored.
+  const skipping = cached(async (n: number) => n * 2, { cache, skipCache: (r) => r > 10 })
+  assert.is(await skipping(6), 12)
+  assert.is(await cache.exists(`${skipping.name}(6)`), false)
+  // The function's own failure, and the hard timeout, are the caller's.
+  assert.match(String(await rejection(price('broken'))), /source down/)
+  const hanging = cached(() => new Promise<string>(() => {}), { cache, key: 'h', hardTimeout: 0.02 })
+  assert.instance(await rejection(hanging()), FactoryTimeoutError)
+  assert.throws(() => cached(async () => 1, { cache, grace: -1 }), RangeError)
+  assert.throws(() => cached(async () => 1, { cache, eagerRefresh: 2 }), RangeError)
+  await cache.close()
+})
+
+test('cached over a cache whose plugin throws: the function’s result, computed once', async () => {
+  let calls = 0
+  const cache = new MemoryCache({
+    plugins: [
+      async (ctx: Context, next: Next) => {
+        await next()
+        if (ctx.command === 'getOrSet') throw new Error('plugin broke')
+      },
+    ],
+  })
+  const double = cached(
+    async (n: number) => {
+      calls++
+      return n * 2
+    },
+    { cache },
+  )
+  const reports = await reportsDuring(async () => {
+    assert.is(await double(4), 8)
+  })
+  assert.is(calls, 1, 'the value computed inside getOrSet is answered, not computed again')
+  assert.equal(
+    reports.map((r) => (r.error as Error).message),
+    ['plugin broke'],
+  )
   await cache.close()
 })
 

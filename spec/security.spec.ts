@@ -1198,7 +1198,7 @@ passwords(
     assert.match(stderr, /^ONIOCACHE \d+: get k error BackendError: \[oniocache\] \[redis 127\.0\.0\.1:\d+\]/m)
     assert.match(stderr, /^ONIOCACHE \d+: get k error TimeoutError/m)
     assert.match(stderr, /^ONIOCACHE \d+: \[redis 127\.0\.0\.1:\d+\] .*(WRONGPASS|ECONNREFUSED)/m)
-    assert.match(stderr, /^ONIOCACHE \d+: cached loadUser#[0-9a-f]{8}\("42"\): cache read failed/m)
+    assert.match(stderr, /^ONIOCACHE \d+: getOrSet loadUser#[0-9a-f]{8}\("42"\): cache read failed/m)
     assert.match(stderr, /^ONIOCACHE \d+: set k [\d.]+ms$/m, 'the successful commands were logged too')
   },
 )

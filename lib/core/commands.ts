@@ -9,7 +9,7 @@ import type { Clock } from '../util/clock.js'
 import { describe } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { KeyExistsError, SerializationError } from '../util/errors.js'
-import { type CommandArgs, type CommandContext, recordHits, recordKeys } from './context.js'
+import { type CommandArgs, type CommandContext, recordHits, recordKeys, recordOutcome } from './context.js'
 import { mayBeWrapped, plain, unwrap } from './envelope.js'
 import { type Answer, abortGetOrSet, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
@@ -224,7 +224,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     done(ctx, answer) {
       const { value, outcome } = answer as Answer
       recordHits(ctx, outcome === 'fresh' ? 1 : 0)
-      ctx.state.outcome = outcome
+      recordOutcome(ctx, outcome)
       ctx.result = value
     },
     neutral: neutralGetOrSet,

@@ -104,6 +104,11 @@ export let hitsOf: (ctx: Context) => number | undefined
 export let recordKeys: (ctx: CommandContext, keys: string | string[]) => void
 /** @internal */
 export let keysOf: (ctx: CommandContext) => string | string[] | undefined
+/**
+ * @internal How a `getOrSet` was answered: kept in a private field and shown as
+ * `ctx.state.outcome`, without making the state object for a command nobody looks at.
+ */
+export let recordOutcome: (ctx: CommandContext, outcome: string) => void
 
 /**
  * The context of one command: exactly the fields of `Context`. What the core step
@@ -121,6 +126,7 @@ export class CommandContext implements Context {
   #abortedBy: unknown = undefined
   #hits: number | undefined = undefined
   #keys: string | string[] | undefined = undefined
+  #outcome: string | undefined = undefined
 
   constructor(cache: ContextCache, command: CommandName, args: CommandArgs) {
     this.cache = cache
@@ -137,7 +143,10 @@ export class CommandContext implements Context {
   }
 
   get state(): Record<string, unknown> {
-    this.#state ??= {}
+    if (this.#state === undefined) {
+      this.#state = {}
+      if (this.#outcome !== undefined) this.#state.outcome = this.#outcome
+    }
     return this.#state
   }
 
@@ -154,5 +163,9 @@ export class CommandContext implements Context {
       ctx.#keys = keys
     }
     keysOf = (ctx) => ctx.#keys
+    recordOutcome = (ctx, outcome) => {
+      ctx.#outcome = outcome
+      if (ctx.#state !== undefined) ctx.#state.outcome = outcome
+    }
   }
 }

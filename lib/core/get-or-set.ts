@@ -8,7 +8,8 @@
  * Failures that are not the caller's are published on `oniocache:error`.
  */
 import type { Clock } from '../util/clock.js'
-import { describe } from '../util/describe.js'
+import { debug } from '../util/debug.js'
+import { describe, errorText } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
 import { FactoryTimeoutError, TimeoutError } from '../util/errors.js'
 import { reportError } from './channels.js'
@@ -127,28 +128,39 @@ export function getOrSet(
   if (typeof fn !== 'function') {
     throw new TypeError(`[oniocache] getOrSet: the factory must be a function; got ${describe(fn)}`)
   }
-  const settings = settingsOf(ctx)
   const { cache } = ctx
-  const job: Job = { ctx, key, settings, fn: fn as Factory<unknown>, load, dump }
   if (cache.backend.synchronous === true) {
+    // Checked on every call, hit or not: bad options are an error whatever the cache holds.
+    checkCallOptions(ctx.args)
     let stored: unknown
     try {
       stored = cache.backend.get(key, cache.serializer.encoding)
     } catch (error) {
-      report(ctx, error)
-      return slow(job, undefined)
+      report(ctx, key, READ_FAILED, error)
+      return slow({ ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }, undefined)
     }
+    // The common hit: a plain value (no envelope, so always fresh), answered without an entry.
+    if (stored !== undefined && !mayBeWrapped(stored)) {
+      try {
+        return { value: load(ctx, stored), outcome: 'fresh' }
+      } catch (error) {
+        report(ctx, key, UNREADABLE, error)
+        return slow({ ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }, undefined)
+      }
+    }
+    const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
     const entry = examine(job, stored)
     if (entry?.fresh === true) return hit(job, entry)
     return slow(job, entry)
   }
+  const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
   return within(job, 'read', () => cache.backend.get(key, cache.serializer.encoding)).then(
     (stored) => {
       const entry = examine(job, stored)
       return entry?.fresh === true ? hit(job, entry) : slow(job, entry)
     },
     (error: unknown) => {
-      report(ctx, error)
+      report(ctx, key, READ_FAILED, error)
       return slow(job, undefined)
     },
   )
@@ -188,25 +200,40 @@ function seconds(value: Duration | null | undefined, fallback: number, name: str
   return toSeconds(value, `getOrSet ${name}`)
 }
 
-function settingsOf(ctx: CommandContext): Settings {
-  const args = ctx.args
-  const defaults = ctx.cache.defaults
-  const pick = <K extends keyof GetOrSetDefaults>(name: K): GetOrSetDefaults[K] =>
-    args[name] !== undefined ? args[name] : defaults[name]
-  const eagerRefresh = pick('eagerRefresh') ?? 0
-  if (typeof eagerRefresh !== 'number' || !(eagerRefresh >= 0 && eagerRefresh < 1)) {
+/** Throws for a call's option that is no duration (or no fraction, for `eagerRefresh`), building nothing. */
+function checkCallOptions(a: CommandArgs): void {
+  if (a.ttl !== undefined) toSeconds(a.ttl, 'getOrSet ttl')
+  if (a.grace !== undefined) toSeconds(a.grace, 'getOrSet grace')
+  if (a.graceBackoff !== undefined) toSeconds(a.graceBackoff, 'getOrSet graceBackoff')
+  if (a.softTimeout !== undefined) toSeconds(a.softTimeout, 'getOrSet softTimeout')
+  if (a.hardTimeout !== undefined) toSeconds(a.hardTimeout, 'getOrSet hardTimeout')
+  if (a.timeout !== undefined) toSeconds(a.timeout, 'getOrSet timeout')
+  if (a.eagerRefresh !== undefined) fractionOf(a.eagerRefresh)
+}
+
+function fractionOf(eagerRefresh: unknown): number {
+  const fraction = eagerRefresh ?? 0
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) {
     throw new RangeError(
       `[oniocache] getOrSet: eagerRefresh must be a fraction of the ttl, at least 0 and below 1 (0.8: a hit after ` +
         `80 % of the ttl refreshes in the background); got ${describe(eagerRefresh)}`,
     )
   }
+  return fraction
+}
+
+function settingsOf(ctx: CommandContext): Settings {
+  // Each option read by name: the call's, else the cache's default (a keyed read by a variable name is slow).
+  const a = ctx.args
+  const d = ctx.cache.defaults
+  const eagerRefresh = fractionOf(a.eagerRefresh !== undefined ? a.eagerRefresh : d.eagerRefresh)
   return {
-    io: seconds(args.timeout, ctx.cache.timeout ?? 0, 'timeout'),
-    ttl: seconds(pick('ttl'), ctx.cache.ttl ?? 0, 'ttl'),
-    grace: seconds(pick('grace'), 0, 'grace'),
-    graceBackoff: seconds(pick('graceBackoff'), 10, 'graceBackoff'),
-    softTimeout: seconds(pick('softTimeout'), 0, 'softTimeout'),
-    hardTimeout: seconds(pick('hardTimeout'), 0, 'hardTimeout'),
+    io: seconds(a.timeout, ctx.cache.timeout ?? 0, 'timeout'),
+    ttl: seconds(a.ttl !== undefined ? a.ttl : d.ttl, ctx.cache.ttl ?? 0, 'ttl'),
+    grace: seconds(a.grace !== undefined ? a.grace : d.grace, 0, 'grace'),
+    graceBackoff: seconds(a.graceBackoff !== undefined ? a.graceBackoff : d.graceBackoff, 10, 'graceBackoff'),
+    softTimeout: seconds(a.softTimeout !== undefined ? a.softTimeout : d.softTimeout, 0, 'softTimeout'),
+    hardTimeout: seconds(a.hardTimeout !== undefined ? a.hardTimeout : d.hardTimeout, 0, 'hardTimeout'),
     eagerRefresh,
   }
 }
@@ -227,7 +254,7 @@ function examine(job: Job, stored: unknown): Entry | undefined {
   try {
     value = job.load(job.ctx, inner)
   } catch (error) {
-    report(job.ctx, error)
+    report(job.ctx, job.key, UNREADABLE, error)
     return undefined
   }
   const fresh = header === undefined || header.e === 0 || header.e > clockOf(job.ctx.cache).now()
@@ -310,7 +337,7 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
     if (settings.graceBackoff > 0) {
       state.backoff.set(key, clockOf(ctx.cache).now() + settings.graceBackoff * 1000)
     }
-    report(ctx, error)
+    report(ctx, key, 'the function failed, answering the stale value', error)
     return { value: entry.value, outcome: 'stale' }
   } finally {
     state.controllers.delete(controller)
@@ -320,7 +347,7 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
   try {
     await store(job, value, ttl)
   } catch (error) {
-    report(ctx, error)
+    report(ctx, key, 'cache write failed, the value is returned uncached', error)
   }
   return { value, outcome: 'computed' }
 }
@@ -371,6 +398,11 @@ function within<T>(job: Job, what: 'read' | 'write', call: () => T | PromiseLike
   return Promise.race([pending, late]).finally(() => clearTimeout(timer))
 }
 
-function report(ctx: CommandContext, error: unknown): void {
+const READ_FAILED = 'cache read failed, calling the function'
+const UNREADABLE = 'the stored value cannot be read, calling the function'
+
+/** A failure handled without throwing at the caller: a `NODE_DEBUG=oniocache` line and `oniocache:error`. */
+function report(ctx: CommandContext, key: string, what: string, error: unknown): void {
+  if (debug.enabled) debug('getOrSet %s: %s: %s', key, what, errorText(error))
   reportError('getOrSet', ctx.args.namespace ?? ctx.cache.namespace, error, ctx.cache)
 }

@@ -8,9 +8,11 @@
  */
 import type { BaseCache as Cache } from '../core/cache.js'
 import { reportError } from '../core/channels.js'
+import type { FactoryContext, GetOrSetDefaults } from '../core/get-or-set.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
-import type { Duration } from '../util/duration.js'
+import { type Duration, toSeconds } from '../util/duration.js'
+import { FactoryTimeoutError } from '../util/errors.js'
 import { argumentsKey, UnkeyableError } from './key-encoding.js'
 import {
   type CachedFunction,
@@ -32,8 +34,17 @@ import {
 
 export type { CachedFunction } from './wrap.js'
 
+/**
+ * What `cached` and `@Cached` pass on to `getOrSet`: `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`,
+ * `eagerRefresh` (see `getOrSet`).
+ */
+export type GetOrSetTuning = Pick<
+  GetOrSetDefaults,
+  'grace' | 'graceBackoff' | 'softTimeout' | 'hardTimeout' | 'eagerRefresh'
+>
+
 /** The options of {@link cached}. */
-export interface CachedOptions<This, Args extends unknown[], R> extends EntryOptions {
+export interface CachedOptions<This, Args extends unknown[], R> extends EntryOptions, GetOrSetTuning {
   /** The cache that holds the results. */
   cache: Cache
   /** One fixed key for every call, whatever its arguments. */
@@ -45,7 +56,7 @@ export interface CachedOptions<This, Args extends unknown[], R> extends EntryOpt
 }
 
 /** The options of the {@link Cached} method decorator. */
-export interface CachedMethodOptions<Self> extends EntryOptions {
+export interface CachedMethodOptions<Self> extends EntryOptions, GetOrSetTuning {
   /** The cache, or a function of the instance (the class, for a static method) that answers it. */
   cache: CacheSource<Self>
   /** One fixed key for every call, whatever its arguments (and whatever `this`). */
@@ -62,10 +73,12 @@ export interface CachedMethodOptions<Self> extends EntryOptions {
  * different functions never share a key, even with the same name) and the stable
  * encoding of the arguments (see `key-encoding.ts`). `undefined` results are not stored.
  *
- * A cache that fails (backend down, timeout, a value the serializer cannot encode) never breaks the caller: a
- * failed read counts as a miss and a failed write is dropped, both logged under `NODE_DEBUG=oniocache` and
- * published on the `oniocache:error` channel. Concurrent calls that miss each call `fn`; {@link cachedStampede}
- * runs it once for them.
+ * A call is a `getOrSet` of the cache: concurrent calls with the same key in the process run `fn` once and share
+ * its result, and `grace`, `graceBackoff`, `softTimeout`, `hardTimeout` and `eagerRefresh` work as there (a stale
+ * result answered when `fn` fails, …). A cache that fails (backend down, timeout, a value the serializer cannot
+ * encode) never breaks the caller: a failed read counts as a miss and a failed write is dropped, both logged under
+ * `NODE_DEBUG=oniocache` and published on the `oniocache:error` channel. {@link cachedStampede} also runs `fn`
+ * once across processes.
  *
  * @param fn - The function to cache; its result may be a promise.
  * @param options - `cache` (required), `ttl`, `namespace`, and one of `key` or `keyBuilder`; `skipCache`.
@@ -98,7 +111,7 @@ export function cached<This, Args extends unknown[], R>(
   options: CachedOptions<This, Args, R>,
 ): CachedFunction<This, Args, Awaited<R>> {
   const name = nameOf('cached', fn)
-  const config = cachedConfig(`cached ${name}`, options, CACHED_OPTIONS)
+  const config = cachedConfig(`cached ${name}`, options, CACHED_FN_OPTIONS)
   const cache = fixedCache(`cached ${name}`, options.cache)
   const invoke = cachedInvoker<This, Args, Awaited<R>>(fn, config, functionSite('cached', fn, cache))
   return callable(invoke, name, cache)
@@ -137,7 +150,7 @@ export function cached<This, Args extends unknown[], R>(
  * ```
  */
 export function Cached<Self = unknown>(options: CachedMethodOptions<Self>): CachingDecorator<Self> {
-  const config = cachedConfig('@Cached', options, CACHED_OPTIONS)
+  const config = cachedConfig('@Cached', options, CACHED_FN_OPTIONS)
   return methodDecorator('@Cached', options.cache, (method, site) => {
     const invoke = cachedInvoker(method, config, site)
     return function (this: unknown, ...args: unknown[]) {
@@ -168,10 +181,16 @@ export interface CachedConfig {
   readonly key: string | undefined
   readonly keyBuilder: ((this: unknown, args: unknown[], fn: unknown) => unknown) | undefined
   readonly skipCache: ((result: unknown) => unknown) | undefined
+  /** What a call passes on to `getOrSet`: the entry's ttl and namespace, and the tuning given. */
+  readonly getOrSet: Readonly<GetOrSetTuning & EntryOptions>
 }
+
+const TUNING = ['grace', 'graceBackoff', 'softTimeout', 'hardTimeout', 'eagerRefresh'] as const
 
 /** The options `cached` and `@Cached` take. @internal */
 export const CACHED_OPTIONS: readonly string[] = ['cache', 'ttl', 'namespace', 'key', 'keyBuilder', 'skipCache']
+/** The options `cached` and `@Cached` take: `CACHED_OPTIONS` and `getOrSet`'s tuning. @internal */
+const CACHED_FN_OPTIONS: readonly string[] = [...CACHED_OPTIONS, ...TUNING]
 
 /** Checks the options of `cached`-like wrappers; `known` lists the names they take. Throws. @internal */
 export function cachedConfig(what: string, options: object, known: Iterable<string>): CachedConfig {
@@ -191,11 +210,29 @@ export function cachedConfig(what: string, options: object, known: Iterable<stri
       `[oniocache] ${what}: skipCache must be a function (result) => boolean; got ${describe(skipCache)}`,
     )
   }
+  const entry = entryOptions(what, options)
+  const getOrSet: Record<string, unknown> = {}
+  if (entry.ttl !== undefined) getOrSet.ttl = entry.ttl
+  if (entry.namespace !== undefined) getOrSet.namespace = entry.namespace
+  for (const name of TUNING) {
+    const value = (options as Record<string, unknown>)[name]
+    if (value === undefined) continue
+    if (name === 'eagerRefresh') {
+      if (value !== null && !(typeof value === 'number' && value >= 0 && value < 1)) {
+        throw new RangeError(
+          `[oniocache] ${what}: eagerRefresh must be a fraction of the ttl, at least 0 and below 1; ` +
+            `got ${describe(value)}`,
+        )
+      }
+    } else toSeconds(value, `${what}: ${name}`)
+    getOrSet[name] = value
+  }
   return {
-    ...entryOptions(what, options),
+    ...entry,
     key,
     keyBuilder: keyBuilder as CachedConfig['keyBuilder'],
     skipCache: skipCache as CachedConfig['skipCache'],
+    getOrSet: Object.freeze(getOrSet),
   }
 }
 
@@ -221,9 +258,41 @@ export function cachedInvoker<This, Args extends unknown[], T>(
     return defaultKey(site, self, args)
   }
 
+  /**
+   * The usual call: one `getOrSet`, whose factory is `fn`. A failure of the cache itself (a throwing plugin, a
+   * key the store refuses) still answers `fn`'s result, computed once.
+   */
+  async function viaGetOrSet(self: This, args: Args, cache: Cache, key: string): Promise<T> {
+    let computed: { value: unknown } | undefined
+    let failed: { error: unknown } | undefined
+    const factory = async (f: FactoryContext): Promise<unknown> => {
+      let result: unknown
+      try {
+        result = await fn.apply(self, args)
+      } catch (error) {
+        failed = { error }
+        throw error
+      }
+      computed = { value: result }
+      if (result !== undefined && (skipCache?.(result) ?? false)) f.skip()
+      return result
+    }
+    try {
+      return (await cache.getOrSet(key, factory, config.getOrSet)) as T
+    } catch (error) {
+      if ((failed !== undefined && failed.error === error) || error instanceof FactoryTimeoutError) throw error
+      if (debug.enabled) debug('%s %s: the cache failed, calling the function: %s', site.kind, key, errorText(error))
+      reportError('getOrSet', namespace ?? cache.namespace, error, cache)
+      return (computed !== undefined ? computed.value : await fn.apply(self, args)) as T
+    }
+  }
+
   return async (self, args, flags) => {
     const cache = site.cache(self)
     const key = keyOf(self, args)
+    if (aroundMiss === undefined && flags.cacheRead && flags.cacheWrite && flags.waitForWrite) {
+      return viaGetOrSet(self, args, cache, key)
+    }
     if (flags.cacheRead) {
       const hit = await read(cache, key, namespace, site.kind)
       if (hit !== undefined) return hit as T

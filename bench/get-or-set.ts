@@ -1,0 +1,201 @@
+// getOrSet on the memory backend, measured in one run:
+//
+// 1. The hit path (10k keys, 100-byte strings, a ttl of an hour): `cache.getOrSet(key, fn, options)`
+//    answered from a fresh entry, against a `get` hit of the same kind of cache (target ≥ 0.9×), bentocache's
+//    `getOrSet` hit on its memory tier (≥ 10×) and cache-manager's `wrap` hit (≥ 2.5×). Every case
+//    runs in PROCESSES fresh processes; in each, all cases are warmed up, then ROUNDS rounds visit
+//    every case in a rotated order; a ratio is the median over processes of the ratio of medians.
+// 2. Stampede: 1,000 concurrent `getOrSet` calls on one missing key whose factory takes 50 ms run
+//    the factory once, and every caller is answered within 50 ms + 5 ms (p99), over STAMPEDES keys.
+//
+// `--smoke` runs every case once, briefly, in this process, with read-back checks only.
+import { execFileSync } from 'node:child_process'
+import { loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { BentoCache, bentostore } from 'bentocache'
+import { memoryDriver } from 'bentocache/drivers/memory'
+import { createCache } from 'cache-manager'
+import { MemoryCache } from '../lib/index.js'
+
+const KEYS = 10_000
+const VALUE = 'x'.repeat(100)
+const smoke = process.argv.includes('--smoke')
+const ROUNDS = smoke ? 1 : 11
+const ROUND_MS = 250
+const SMOKE_OPS = 2_000
+const PROCESSES = smoke ? 1 : 5
+const STAMPEDES = smoke ? 2 : 20
+const CALLERS = 1_000
+const FACTORY_MS = 50
+const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
+
+/** A factory that must not run: every case reads keys that are there. */
+const never = async (): Promise<string> => {
+  throw new Error('a hit called the factory')
+}
+const OPTIONS = { ttl: 3600 }
+
+type Op = (key: string) => Promise<unknown>
+
+async function cases(): Promise<Record<string, Op>> {
+  const plain = new MemoryCache()
+  const viaGetOrSet = new MemoryCache()
+  for (const key of keys) {
+    await plain.set(key, VALUE, OPTIONS) // the same ttl: the backend reads its clock for both
+    await viaGetOrSet.getOrSet(key, async () => VALUE, OPTIONS)
+  }
+  const bento = new BentoCache({
+    default: 'memory',
+    ttl: '1h',
+    stores: { memory: bentostore().useL1Layer(memoryDriver({ maxSize: '100mb', maxItems: 20_000 })) },
+  })
+  const manager = createCache()
+  for (const key of keys) {
+    await bento.getOrSet({ key, factory: () => VALUE })
+    await manager.wrap(key, () => VALUE, 3_600_000)
+  }
+  const all: Record<string, Op> = {
+    'MemoryCache get-hit': (key) => plain.get(key),
+    'MemoryCache getOrSet-hit': (key) => viaGetOrSet.getOrSet(key, never, OPTIONS),
+    'bentocache getOrSet-hit': (key) => bento.getOrSet({ key, factory: never }),
+    'cache-manager wrap-hit': (key) => manager.wrap(key, never, 3_600_000),
+  }
+  for (const [name, op] of Object.entries(all)) {
+    const value = await op('k1')
+    if (value !== VALUE) throw new Error(`${name}: read back ${JSON.stringify(value)}`)
+  }
+  return all
+}
+
+type Loop = (op: Op, keys: string[], ops: number) => Promise<void>
+const AsyncFunction = (async () => {}).constructor as new (...source: string[]) => Loop
+/** The measured loop of one case, a function of its own (a shared loop would see every case's call site). */
+const loopOf = (): Loop =>
+  new AsyncFunction('op', 'keys', 'ops', `for (let i = 0; i < ops; i++) await op(keys[i % ${KEYS}])`)
+
+async function rate(op: Op, loop: Loop, ops: number): Promise<number> {
+  const started = performance.now()
+  await loop(op, keys, ops)
+  return ops / ((performance.now() - started) / 1000)
+}
+
+async function warmUp(op: Op, loop: Loop): Promise<number> {
+  if (smoke) return SMOKE_OPS
+  let ops = KEYS
+  let warm = 0
+  for (let spent = 0; spent < 2 * ROUND_MS || warm < 3 * KEYS; ) {
+    const started = performance.now()
+    await loop(op, keys, ops)
+    spent += performance.now() - started
+    warm += ops
+    ops *= 2
+  }
+  const measured = await rate(op, loop, KEYS * 4)
+  return Math.max(KEYS, Math.round((measured * ROUND_MS) / 1000))
+}
+
+async function measureHits(): Promise<Record<string, number[]>> {
+  const all = await cases()
+  const names = Object.keys(all)
+  const loops = new Map(names.map((name) => [name, loopOf()]))
+  const perRound = new Map<string, number>()
+  for (const name of names) perRound.set(name, await warmUp(all[name]!, loops.get(name)!))
+  const rates: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + round) % names.length]!
+      rates[name]!.push(await rate(all[name]!, loops.get(name)!, perRound.get(name)!))
+    }
+  }
+  return rates
+}
+
+/** Scenario 2: each stampede a new key; the factory's calls and every caller's latency (ms). */
+async function stampedes(): Promise<{ calls: number[]; latencies: number[] }> {
+  const cache = new MemoryCache()
+  const calls: number[] = []
+  const latencies: number[] = []
+  for (let s = 0; s < STAMPEDES; s++) {
+    let count = 0
+    const factory = async (): Promise<string> => {
+      count++
+      await new Promise((resolve) => setTimeout(resolve, FACTORY_MS))
+      return VALUE
+    }
+    const started = performance.now()
+    const answers = await Promise.all(
+      Array.from({ length: CALLERS }, () =>
+        cache.getOrSet(`stampede:${s}`, factory, OPTIONS).then((value) => {
+          latencies.push(performance.now() - started)
+          return value
+        }),
+      ),
+    )
+    if (!answers.every((value) => value === VALUE)) throw new Error('a caller got another value')
+    calls.push(count)
+  }
+  await cache.close()
+  return { calls, latencies }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.ceil(q * xs.length) - 1]!
+const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(0)}k`)
+const pass = (ok: boolean): string => (ok ? '**PASS**' : '**FAIL**')
+
+const TARGETS = [
+  { name: 'MemoryCache getOrSet-hit', base: 'MemoryCache get-hit', min: 0.9 },
+  { name: 'MemoryCache getOrSet-hit', base: 'bentocache getOrSet-hit', min: 10 },
+  { name: 'MemoryCache getOrSet-hit', base: 'cache-manager wrap-hit', min: 2.5 },
+]
+
+if (process.argv.includes('--child')) {
+  process.stdout.write(JSON.stringify(await measureHits()))
+  process.exit(0) // bentocache keeps timers alive
+} else {
+  const startedAt = performance.now()
+  const loadBefore = loadavg()[0]!.toFixed(2)
+  const self = fileURLToPath(import.meta.url)
+  const processes: Record<string, number[]>[] = []
+  for (let p = 0; p < PROCESSES; p++) {
+    processes.push(
+      smoke
+        ? await measureHits()
+        : JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, '--child'], { encoding: 'utf8' })),
+    )
+  }
+  const { calls, latencies } = await stampedes()
+  console.log('## getOrSet on the memory backend\n')
+  console.log(
+    smoke
+      ? '(smoke: checks that every case runs; the figures and PASS/FAIL mean nothing)\n'
+      : `${PROCESSES} processes × ${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case; ` +
+          `load average ${loadBefore} before, ${loadavg()[0]!.toFixed(2)} after; ` +
+          `${((performance.now() - startedAt) / 1000).toFixed(0)} s\n`,
+  )
+  console.log('| case | median ops/s per process |')
+  console.log('| --- | --- |')
+  for (const name of Object.keys(processes[0]!)) {
+    console.log(`| ${name} | ${processes.map((rates) => fmt(median(rates[name]!))).join(', ')} |`)
+  }
+  console.log('\n| target | ratio per process | median | verdict |')
+  console.log('| --- | --- | ---: | --- |')
+  for (const target of TARGETS) {
+    const ratios = processes.map((rates) => median(rates[target.name]!) / median(rates[target.base]!))
+    const verdict = median(ratios)
+    console.log(
+      `| getOrSet hit ≥ ${target.min}× ${target.base} | ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')} | ` +
+        `${verdict.toFixed(2)}× | ${pass(verdict >= target.min)} |`,
+    )
+  }
+  const p99 = quantile(latencies, 0.99)
+  const once = calls.every((count) => count === 1)
+  console.log(
+    `\nStampede: ${STAMPEDES} × ${CALLERS} concurrent calls on a missing key, a ${FACTORY_MS} ms factory: ` +
+      `factory calls per stampede ${[...new Set(calls)].join(', ')}; ` +
+      `latency p50 ${quantile(latencies, 0.5).toFixed(1)} ms, ` +
+      `p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`,
+  )
+  console.log(`- ${pass(once)} the factory runs once per stampede`)
+  console.log(`- ${pass(p99 <= FACTORY_MS + 5)} p99 ≤ ${FACTORY_MS + 5} ms (${p99.toFixed(1)} ms)`)
+}
