@@ -24,9 +24,11 @@ import {
   AsyncBackend,
   HangingBackend,
   ManualClock,
+  rejection,
   rejectionError,
   SpyBackend,
   sleep,
+  watchUnhandled,
 } from './support/fixtures/backends.js'
 import { FailingBackend } from './support/fixtures/failing-backend.js'
 
@@ -1379,6 +1381,59 @@ test('cachedInvoker: aroundMiss wraps the miss path only, and its read() looks t
   assert.is(misses.length, 1, 'a hit never reaches aroundMiss')
   assert.is(misses[0]!.key, 'wrapped(1)')
   assert.is(misses[0]!.cache, cache)
+})
+
+test('multiCached merges concurrent misses key by key: a key in flight is waited for, not asked again', async () => {
+  const cache = new MemoryCache()
+  const asked: string[][] = []
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const load = multiCached(
+    async (ids: string[]) => {
+      asked.push([...ids])
+      await gate
+      return Object.fromEntries(ids.filter((id) => id !== 'none').map((id) => [id, id.toUpperCase()]))
+    },
+    { cache, keysFrom: 0 },
+  )
+  const first = load(['a', 'b', 'none'])
+  await sleep(1) // the first call is in flight
+  const second = load(['b', 'c', 'none'])
+  await sleep(1)
+  release()
+  assert.equal(await first, { a: 'A', b: 'B' })
+  assert.equal(await second, { b: 'B', c: 'C' })
+  assert.equal(asked, [['a', 'b', 'none'], ['c']], 'b and none were waited for, not asked again')
+  assert.equal(await cache.multiGet(['a', 'b', 'c']), ['A', 'B', 'C'])
+  // A failure of the call in flight reaches the call waiting for its keys, and nothing is left unhandled.
+  const unhandled = watchUnhandled()
+  let fail: (error: Error) => void = () => {}
+  const failing = multiCached(
+    (ids: string[]) => {
+      asked.push([...ids])
+      return ids.includes('x') ? new Promise<Record<string, string>>((_, reject) => (fail = reject)) : { y: 'Y' }
+    },
+    { cache, keysFrom: 0 },
+  )
+  const owner = failing(['x'])
+  await sleep(1)
+  const waiter = failing(['x', 'y'])
+  await sleep(1)
+  const boom = new Error('source down')
+  fail(boom)
+  assert.is(await rejection(owner), boom)
+  assert.is(await rejection(waiter), boom)
+  assert.equal(asked.slice(2), [['x'], ['y']], 'the waiter asked only for the key nobody was fetching')
+  // The flight is over: a new call asks again.
+  const again = failing(['x'])
+  await sleep(1)
+  fail(new Error('still down'))
+  assert.match(String(await rejection(again)), /still down/)
+  assert.equal(asked.slice(4), [['x']])
+  await sleep(5)
+  unhandled.stop()
+  unhandled.check()
+  await cache.close()
 })
 
 // ---------------------------------------------------------------------------

@@ -74,6 +74,9 @@ export type ReturnsOption<Res> =
         returns?: 'record'
       }
 
+/** A key's answer from a call in flight: its value, or none. */
+type Fetched = { readonly found: true; readonly value: unknown } | { readonly found: false }
+
 /** The options of {@link multiCached}, besides `returns` (see {@link ReturnsOption}). */
 export interface MultiCachedOptions<This, Args extends unknown[], Res> extends EntryOptions {
   /** The cache that holds the values. */
@@ -309,6 +312,71 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
     return found
   }
 
+  /**
+   * The keys being fetched by a call in flight, per cache, by namespace and cache key: a concurrent call that
+   * misses one of them waits for that call's answer instead of asking `fn` for it again.
+   */
+  const inflight = new WeakMap<Cache, Map<string, Promise<Fetched>>>()
+  const flightKey = (namespace: string | undefined, cacheKey: string): string => `${namespace ?? ''}\u0000${cacheKey}`
+
+  /**
+   * Asks `fn` for the keys no call is fetching, registered as in flight until it answers, and waits for the
+   * others; each key's value (or none) in a Map. A failure of `fn` reaches every call waiting for its keys.
+   */
+  async function fetchMissing(
+    self: This,
+    args: Args,
+    given: unknown,
+    cache: Cache,
+    missing: string[],
+    missingCacheKeys: string[],
+  ): Promise<{ fetched: Map<string, unknown>; own: Set<string> }> {
+    let flights = inflight.get(cache)
+    if (flights === undefined) {
+      flights = new Map()
+      inflight.set(cache, flights)
+    }
+    const own: string[] = []
+    const joined: Array<[string, Promise<Fetched>]> = []
+    const settlers = new Map<string, (result: Fetched | Error) => void>()
+    for (let i = 0; i < missing.length; i++) {
+      const id = flightKey(namespace, missingCacheKeys[i]!)
+      const flight = flights.get(id)
+      if (flight !== undefined) {
+        joined.push([missing[i]!, flight])
+        continue
+      }
+      own.push(missing[i]!)
+      const promise = new Promise<Fetched>((resolve, reject) => {
+        settlers.set(id, (result) => (result instanceof Error ? reject(result) : resolve(result)))
+      })
+      promise.catch(() => {}) // nobody may be waiting for it
+      flights.set(id, promise)
+    }
+    const fetched = new Map<string, unknown>()
+    try {
+      if (own.length > 0) {
+        const answer = answered(self, await fn.apply(self, withKeys(args, given, own)), own)
+        for (const [key, value] of answer) fetched.set(key, value)
+        for (let i = 0; i < missing.length; i++) {
+          const settle = settlers.get(flightKey(namespace, missingCacheKeys[i]!))
+          settle?.(fetched.has(missing[i]!) ? { found: true, value: fetched.get(missing[i]!) } : { found: false })
+        }
+      }
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error))
+      for (const settle of settlers.values()) settle(failure)
+      throw error
+    } finally {
+      for (const id of settlers.keys()) flights.delete(id)
+    }
+    for (const [key, flight] of joined) {
+      const result = await flight
+      if (result.found) fetched.set(key, result.value)
+    }
+    return { fetched, own: new Set(own) }
+  }
+
   return async (self, args, flags) => {
     const cache = site.cache(self)
     const { keys, given } = keysOf(self, args)
@@ -340,14 +408,23 @@ function multiInvoker<This, Args extends unknown[], Res extends MultiResult>(
       }
     }
     if (missing.length > 0) {
-      const fetched = answered(self, await fn.apply(self, withKeys(args, given, missing)), missing)
+      // A call that reads the cache merges its misses with the calls in flight; one that skips the read asks fn.
+      const { fetched, own } = flags.cacheRead
+        ? await fetchMissing(self, args, given, cache, missing, missingCacheKeys)
+        : {
+            fetched: answered(self, await fn.apply(self, withKeys(args, given, missing)), missing),
+            own: new Set(missing),
+          }
       const pairs: Array<[string, unknown]> = []
       for (let i = 0; i < missing.length; i++) {
         const key = missing[i]!
         if (!fetched.has(key)) continue
         const value = fetched.get(key)
         values.set(key, value)
-        if (flags.cacheWrite && !(skipCache?.(key, value) ?? false)) pairs.push([missingCacheKeys[i]!, value])
+        // Only the call that asked fn for a key stores it.
+        if (flags.cacheWrite && own.has(key) && !(skipCache?.(key, value) ?? false)) {
+          pairs.push([missingCacheKeys[i]!, value])
+        }
       }
       if (pairs.length > 0) {
         const write = settle(
