@@ -48,6 +48,10 @@ one(
     await using nowhere = new MemcachedCache({ servers: ['127.0.0.1:1'] })
     assert.instance(await rejection(nowhere.get('a\r\nb')), InvalidKeyError)
     assert.instance(await rejection(nowhere.get('ok')), BackendError)
+    // An empty key (possible with namespace '') says so.
+    const empty = await rejection(nowhere.get(''))
+    assert.instance(empty, InvalidKeyError)
+    assert.match(String(empty), /the key is empty/)
     // 250 bytes including the namespace is the limit.
     const longest = 'k'.repeat(250 - 'keys:'.length)
     await cache.set(longest, 1)

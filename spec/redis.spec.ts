@@ -65,21 +65,37 @@ single('add is SET NX; a ttl is EX for whole seconds and PX for fractions', asyn
   assert.ok(pttl > 2000 && pttl <= 2500, `PTTL ${pttl}`)
 })
 
-single('increment is INCRBY and keeps the ttl; a non-integer value is a TypeError', async ({ server }) => {
-  await using cache = new RedisCache({ port: server.port, namespace: 'inc' })
-  assert.is(await cache.increment('n'), 1)
-  assert.is(await cache.increment('n', 41), 42)
-  assert.is(await cache.increment('n', -50), -8)
-  assert.is(await cache.get('n'), -8)
-  await cache.expire('n', 100)
-  await cache.increment('n')
-  assert.ok(((await redisCommand(server.port, 'TTL', 'inc:n')) as number) > 90)
-  await cache.set('s', 'text')
-  const error = await rejection(cache.increment('s'))
-  assert.instance(error, TypeError)
-  assert.match((error as Error).message, /cannot increment "inc:s"/)
-  assert.is(await cache.get('s'), 'text')
-})
+single(
+  'increment is INCRBY and keeps the ttl; a non-integer value is a TypeError, an unsafe one a RangeError',
+  async ({ server }) => {
+    await using cache = new RedisCache({ port: server.port, namespace: 'inc' })
+    assert.is(await cache.increment('n'), 1)
+    assert.is(await cache.increment('n', 41), 42)
+    assert.is(await cache.increment('n', -50), -8)
+    assert.is(await cache.get('n'), -8)
+    await cache.expire('n', 100)
+    await cache.increment('n')
+    assert.ok(((await redisCommand(server.port, 'TTL', 'inc:n')) as number) > 90)
+    await cache.set('s', 'text')
+    const error = await rejection(cache.increment('s'))
+    assert.instance(error, TypeError)
+    assert.match((error as Error).message, /cannot increment "inc:s"/)
+    assert.is(await cache.get('s'), 'text')
+    // Past Number.MAX_SAFE_INTEGER a RangeError, as on the other backends, and the stored count is unchanged.
+    await cache.set('big', Number.MAX_SAFE_INTEGER - 10)
+    assert.is(await cache.increment('big'), Number.MAX_SAFE_INTEGER - 9)
+    const unsafe = await rejection(cache.increment('big', 20))
+    assert.instance(unsafe, RangeError)
+    assert.match((unsafe as Error).message, /MAX_SAFE_INTEGER; the increment was undone/)
+    assert.is(await redisCommand(server.port, 'GET', 'inc:big'), String(Number.MAX_SAFE_INTEGER - 9))
+    // Redis's own 64-bit overflow is a RangeError too, with nothing written.
+    await redisCommand(server.port, 'SET', 'inc:max', '9223372036854775807')
+    const overflow = await rejection(cache.increment('max'))
+    assert.instance(overflow, RangeError)
+    assert.match((overflow as Error).message, /64-bit integers; nothing was written/)
+    assert.is(await redisCommand(server.port, 'GET', 'inc:max'), '9223372036854775807')
+  },
+)
 
 single(
   'expire: EXPIRE for seconds, PEXPIRE for fractions, PERSIST for 0; false for a missing key',
@@ -396,6 +412,26 @@ cluster(
       assert.not.match(stats, /cmdstat_get:/, 'no GET per key')
     }
     assert.ok(mgets > 0 && mgets <= 31, `${mgets} MGET calls for 31 keys`)
+  },
+)
+
+cluster(
+  'tls reaches every node of a cluster; host, port, db and url beside cluster are refused',
+  async ({ cluster: c }) => {
+    // These nodes speak plain TCP: a cluster that really asks for TLS cannot talk to them.
+    await using secure = new RedisCache({ cluster: c.rootNodes, tls: true, timeout: 2 })
+    const error = await rejection(secure.get('k'))
+    assert.ok(error instanceof BackendError || error instanceof TimeoutError, String(error))
+    await using plain = new RedisCache({ cluster: c.rootNodes, namespace: 'tls' })
+    await plain.set('k', 1)
+    assert.is(await plain.get('k'), 1, 'the same nodes without tls answer')
+    for (const stray of [{ host: '10.0.0.1' }, { port: 7000 }, { db: 2 }, { url: 'redis://127.0.0.1:7000' }]) {
+      assert.throws(
+        () => new RedisCache({ cluster: c.rootNodes, ...stray }),
+        (e: Error) => e instanceof TypeError && /cannot be given with it/.test(e.message),
+        JSON.stringify(stray),
+      )
+    }
   },
 )
 

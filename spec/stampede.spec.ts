@@ -108,6 +108,12 @@ inProcess('options: cacheRead false calls again; bad options throw when wrapping
   assert.is(await f.options({ cacheRead: false })(), 2)
   assert.throws(() => cachedStampede(async () => 1, { cache, lease: 0 }), RangeError)
   assert.throws(() => cachedStampede(async () => 1, { cache, lease: 'soon' as never }), RangeError)
+  // A negative lease is told what a lease must be, not that 0 means none (0 is refused too).
+  assert.throws(
+    () => cachedStampede(async () => 1, { cache, lease: -1 }),
+    (error: Error) =>
+      /lease must be a number of seconds above 0/.test(error.message) && !/0 or null/.test(error.message),
+  )
   assert.throws(() => cachedStampede(async () => 1, { cache, leese: 1 } as never), /unknown option "leese"/)
   assert.throws(() => cachedStampede(async () => 1, {} as never), /cache option is required/)
 })

@@ -10,7 +10,7 @@ import type { BaseCache as Cache } from '../core/cache.js'
 import { reportError } from '../core/channels.js'
 import { RedLock } from '../locks/red-lock.js'
 import { debug } from '../util/debug.js'
-import { type Duration, toSeconds } from '../util/duration.js'
+import { type Duration, toLease } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import {
   type AroundMiss,
@@ -117,9 +117,7 @@ export function CachedStampede<Self = unknown>(options: CachedStampedeMethodOpti
 function stampedeConfig(what: string, options: object): [number, CachedConfig] {
   checkOptions(options, STAMPEDE_OPTIONS, what)
   const { lease = 2, ...rest } = options as { lease?: unknown }
-  const seconds = toSeconds(lease, `${what}: lease`)
-  if (seconds === 0) throw new RangeError(`[oniocache] ${what}: lease must be above 0 seconds (such as 2 or '500ms')`)
-  return [seconds, cachedConfig(what, rest, CACHED_OPTIONS)]
+  return [toLease(lease, `${what}: lease`), cachedConfig(what, rest, CACHED_OPTIONS)]
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Backend } from '../core/backend.js'
 import type { BaseCache as Cache } from '../core/cache.js'
 import { bounded } from '../core/run.js'
 import { describe } from '../util/describe.js'
-import { type Duration, toSeconds } from '../util/duration.js'
+import { type Duration, toLease } from '../util/duration.js'
 import { KeyExistsError } from '../util/errors.js'
 
 /** The options of {@link RedLock.acquire} and {@link RedLock.run}. */
@@ -210,12 +210,7 @@ export class RedLock {
 function leaseOf(options: RedLockOptions): number {
   if (options === null || typeof options !== 'object')
     throw new TypeError(`[oniocache] RedLock: options must be an object ({ lease })`)
-  const lease = toSeconds(options.lease === undefined ? 2 : options.lease, 'lease')
-  if (lease === 0)
-    throw new RangeError(
-      `[oniocache] lease must be above 0 seconds (such as 2 or '500ms'); a lock without a lease could be held forever`,
-    )
-  return lease
+  return toLease(options.lease === undefined ? 2 : options.lease, 'RedLock: lease')
 }
 
 /**

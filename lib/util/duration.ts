@@ -37,3 +37,28 @@ export function toSeconds(value: unknown, what: string): number {
       ` (0 or null for none); got ${describe(value)}`,
   )
 }
+
+/**
+ * A lock's lease in seconds: a duration above 0 (a lock without a lease could be
+ * held forever, so 0 and `null` are refused too). The one lease rule of locks and
+ * `cachedStampede`.
+ * @internal
+ */
+export function toLease(value: unknown, what: string): number {
+  const seconds = typeof value === 'number' || typeof value === 'string' ? toSecondsOrNaN(value) : Number.NaN
+  if (!(seconds > 0)) {
+    throw new RangeError(
+      `[oniocache] ${what} must be a number of seconds above 0 or a string such as '500ms', '2s' (a lock without ` +
+        `a lease could be held forever); got ${describe(value)}`,
+    )
+  }
+  return seconds
+}
+
+function toSecondsOrNaN(value: number | string): number {
+  try {
+    return toSeconds(value, 'lease')
+  } catch {
+    return Number.NaN
+  }
+}

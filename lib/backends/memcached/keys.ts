@@ -37,6 +37,10 @@ export function checkKey(key: string): string {
         `[oniocache] [memcached] the key ${JSON.stringify(k.slice(0, 40) + '…')} is ${Buffer.byteLength(k)} bytes; ` +
           `memcached keys hold at most ${MAX_KEY_BYTES} (namespace included)`,
       )
+    case 'empty':
+      throw new InvalidKeyError(
+        `[oniocache] [memcached] the key is empty (an empty key with namespace ''), which memcached keys cannot be`,
+      )
     default:
       throw new InvalidKeyError(
         `[oniocache] [memcached] the key ${JSON.stringify(k)} has a control character (\\r, \\n, \\0, tab…), which ` +

@@ -118,6 +118,8 @@ export class RedisBackend implements Backend {
   readonly #given: NodeClient | ClusterClient | undefined
   #link: Link | undefined
   #connecting: Promise<Link> | undefined
+  /** The client of a first connection still in progress, which close() destroys rather than waits for. */
+  #opening: NodeClient | ClusterClient | undefined
   #lastError: unknown
   readonly #onError = (error: Error): void => {
     this.#lastError = error
@@ -217,9 +219,17 @@ export class RedisBackend implements Backend {
 
   async increment(key: string, delta: number): Promise<number> {
     const link = await this.#ready()
+    let value: number
     try {
-      return (await link.send(key, false, ['INCRBY', key, String(delta)])) as number
+      value = Number(await link.send(key, false, ['INCRBY', key, String(delta)]))
     } catch (error) {
+      if (isReplyError(error) && /would overflow/i.test(error.message)) {
+        throw new RangeError(
+          `[oniocache] [${this.name}] incrementing ${JSON.stringify(key)} would pass Redis' 64-bit integers; ` +
+            `nothing was written`,
+          { cause: error },
+        )
+      }
       if (isReplyError(error) && /not an integer|out of range/i.test(error.message)) {
         throw new TypeError(`[oniocache] [${this.name}] cannot increment ${JSON.stringify(key)}: ${error.message}`, {
           cause: error,
@@ -227,6 +237,17 @@ export class RedisBackend implements Backend {
       }
       throw this.#wrap(error)
     }
+    if (Number.isSafeInteger(value)) return value
+    // Past what a JavaScript number holds exactly (as memory and Memcached refuse it): undo the step, then say so.
+    try {
+      await link.send(key, false, ['DECRBY', key, String(delta)])
+    } catch (error) {
+      throw this.#wrap(error)
+    }
+    throw new RangeError(
+      `[oniocache] [${this.name}] incrementing ${JSON.stringify(key)} would pass Number.MAX_SAFE_INTEGER; the ` +
+        `increment was undone`,
+    )
   }
 
   async expire(key: string, ttl: number): Promise<boolean> {
@@ -354,13 +375,27 @@ export class RedisBackend implements Backend {
   /** Closes a client oniocache created; one passed in stays open. The next command reconnects. */
   async close(): Promise<void> {
     await this.#closeSubscriber()
-    const link = this.#link ?? (await this.#connecting?.catch(() => undefined))
+    // A client still making its first connection (a cluster whose nodes never answer right) is destroyed, not
+    // waited for: its connect() may never settle.
+    const opening = this.#opening
+    if (this.#link === undefined && opening !== undefined && opening !== this.#given) {
+      this.#opening = undefined
+      opening.off('error', this.#onError)
+      opening.destroy()
+    }
+    let timer: NodeJS.Timeout | undefined
+    const link =
+      this.#link ??
+      (await Promise.race([
+        this.#connecting?.catch(() => undefined),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 1000))),
+      ]))
+    clearTimeout(timer)
     this.#link = this.#connecting = undefined
     if (link === undefined) return
     link.client.off('error', this.#onError)
     if (link.client === this.#given) return
     // Graceful first; a server that does not answer (paused) must not keep close() waiting.
-    let timer: NodeJS.Timeout | undefined
     await Promise.race([
       link.client.close().catch(() => undefined),
       new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
@@ -431,6 +466,7 @@ export class RedisBackend implements Backend {
       })
     }
     const client = this.#given ?? this.#create(redis)
+    this.#opening = client
     client.on('error', this.#onError)
     const cluster = 'masters' in client
     const binary = { typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } }
@@ -444,6 +480,7 @@ export class RedisBackend implements Backend {
       if (!client.isOpen) await firstAttempt(client)
       else if (!client.isReady) throw this.#down()
     } catch (error) {
+      this.#opening = undefined
       this.#lastError = error
       if (client.isOpen) {
         this.#link = link // still retrying in the background
@@ -454,6 +491,7 @@ export class RedisBackend implements Backend {
       }
       throw this.#wrap(error)
     }
+    this.#opening = undefined
     this.#link = link
     return link
   }
@@ -468,7 +506,7 @@ export class RedisBackend implements Backend {
       connectTimeout: Math.round(toSeconds(o.connectTimeout ?? fromUrl.connectTimeout ?? 5, 'connectTimeout') * 1000),
       // Reconnect in the background with a capped backoff; commands meanwhile fail at once.
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000),
-      ...(tls === true ? { tls: true as const } : typeof tls === 'object' ? { tls: true as const, ...tls } : {}),
+      ...(tls === true || typeof tls === 'object' ? { ...tlsOf(tls), tls: true as const } : {}),
     }
     const common = {
       username: o.username ?? fromUrl.username,
@@ -477,12 +515,20 @@ export class RedisBackend implements Backend {
       commandOptions: { timeout: 0 },
     }
     if (o.cluster !== undefined) {
-      const rootNodes = o.cluster.map((node) => ({ url: typeof node === 'string' ? `redis://${node}` : node.url }))
+      const urls = o.cluster.map((node) => (typeof node === 'string' ? `redis://${node}` : node.url))
+      // TLS for every node: asked for with tls, or by a root node's rediss:// url; the root urls then say rediss.
+      const secure = tls ?? (urls.some((url) => url.startsWith('rediss://')) ? true : undefined)
+      const rootNodes = urls.map((url) => ({ url: secure ? url.replace(/^redis:\/\//, 'rediss://') : url }))
       return redis.createCluster({
         rootNodes,
         defaults: {
           ...common,
-          socket: { connectTimeout: socket.connectTimeout, reconnectStrategy: socket.reconnectStrategy },
+          // Every node the cluster finds connects as the root nodes do, TLS included.
+          socket: {
+            connectTimeout: socket.connectTimeout,
+            reconnectStrategy: socket.reconnectStrategy,
+            ...(secure === true || typeof secure === 'object' ? { ...tlsOf(secure), tls: true as const } : {}),
+          },
         },
       }) as unknown as ClusterClient
     }
@@ -594,4 +640,9 @@ function groupBySlot<T extends readonly [string, unknown]>(pairs: readonly T[]):
 
 function groupKeysBySlot(keys: readonly string[]): string[][] {
   return groupBySlot(keys.map((key) => [key, undefined] as const)).map((group) => group.map(([key]) => key))
+}
+
+/** The TLS options given (`tls: { ca, … }`), or none for `tls: true`. */
+function tlsOf(tls: unknown): object {
+  return tls !== null && typeof tls === 'object' ? tls : {}
 }

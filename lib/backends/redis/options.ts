@@ -78,6 +78,16 @@ export function checkRedisOptions(options: RedisBackendOptions): RedisLocation &
       "[oniocache] [redis] cluster must be a non-empty list of root nodes: [{ url }] or ['host:port']",
     )
   }
+  if (cluster !== undefined) {
+    // The nodes come from the cluster; these would be silently dropped.
+    const stray = (['host', 'port', 'db', 'url'] as const).filter((name) => options[name] !== undefined)
+    if (stray.length > 0) {
+      throw new TypeError(
+        `[oniocache] [redis] cluster takes its nodes from its root nodes (and always uses database 0): ` +
+          `${stray.join(', ')} cannot be given with it; put each node's address in cluster`,
+      )
+    }
+  }
   for (const [i, node] of (cluster ?? []).entries()) {
     try {
       if (typeof node === 'string') hostPort(node, 'the node')
