@@ -59,6 +59,7 @@ export {
   type GetOptions,
   type GetOrSetOptions,
   type IncrementOptions,
+  type InvalidateTagsOptions,
   type MultiGetOptions,
   type MultiSetOptions,
   type OptionsOf,

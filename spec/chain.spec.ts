@@ -45,6 +45,7 @@ function everyCommand(cache: Cache): Record<CommandName, () => Promise<unknown>>
     add: () => cache.add('added', 'a'),
     get: () => cache.get('added'),
     getOrSet: () => cache.getOrSet('computed', async () => 'c'),
+    invalidateTags: () => cache.invalidateTags(['t']),
     multiGet: () => cache.multiGet(['added', 'missing']),
     set: () => cache.set('s', 1),
     multiSet: () =>
@@ -643,7 +644,7 @@ test('a hanging async backend call times out, for every command at once', async 
     })
     assert.ok(elapsed >= 29 && elapsed < 500, `${elapsed.toFixed(1)} ms`)
     // getOrSet reaches the backend with its read and then its write; every other command with its namesake.
-    const reached = [...bounded, 'get', 'set']
+    const reached = [...bounded.map((command) => (command === 'invalidateTags' ? 'multiSet' : command)), 'get', 'set']
     assert.equal([...backend.calls].sort(), reached.sort(), 'every command reached the backend')
     // Through plugins too.
     cache.use(passThrough)
@@ -679,6 +680,12 @@ class Recorder extends BasePlugin {
   }
   override postGet(): void {
     this.calls.push('postGet')
+  }
+  override preInvalidateTags(): void {
+    this.calls.push('preInvalidateTags')
+  }
+  override postInvalidateTags(): void {
+    this.calls.push('postInvalidateTags')
   }
   override preGetOrSet(): void {
     this.calls.push('preGetOrSet')

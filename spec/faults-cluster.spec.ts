@@ -93,7 +93,12 @@ faults(
       const rejoinedAt = performance.now()
       await sleep(500)
       await workload.finish(MIN_OPS)
-      const rejoined = (await cluster.clusterNodes()).find((n) => n.id === victim.id)
+      // The restarted node learns its new role from the others: give the cluster a bounded moment to converge.
+      let rejoined = (await cluster.clusterNodes()).find((n) => n.id === victim.id)
+      for (let waited = 0; rejoined?.role !== 'replica' && waited < 10_000; waited += 200) {
+        await sleep(200)
+        rejoined = (await cluster.clusterNodes()).find((n) => n.id === victim.id)
+      }
       const verified = await workload.verify()
       await sleep(50)
       const totals = workload.totals()

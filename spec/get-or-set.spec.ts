@@ -283,7 +283,7 @@ test('the envelope, byte for byte: JSON text, MessagePack bytes, an object in me
   clock.t = 1_767_225_600_000
   const json = new MemoryCache({ clock, serializer: new JsonSerializer() })
   await json.getOrSet('a', async () => ({ n: 1 }), { ttl: 60, grace: 600 })
-  assert.is(json.backend.raw('get', ['a']), `${MAGIC}{"e":1767225660000,"c":1767225600000}\n{"n":1}`)
+  assert.is(json.backend.raw('get', ['a']), `${MAGIC}{"e":1767225660000,"c":1767225600000,"g":1}\n{"n":1}`)
   const packed = new MemoryCache({ clock, serializer: new MsgPackSerializer() })
   await packed.getOrSet('b', async () => [1, 2], { ttl: 60, eagerRefresh: 0.5 })
   const bytes = packed.backend.raw('get', ['b']) as Uint8Array
@@ -482,7 +482,7 @@ test('Redis and Memcached: computed, fresh, stale under failure; the envelope as
       assert.equal(await cache.get('k'), { n: 2 })
     }
     const held = await redisCommand(redis.port, 'GET', 'gos:k')
-    assert.is(held, `${MAGIC}{"e":1767225632000,"c":1767225622000}\n{"n":2}`)
+    assert.is(held, `${MAGIC}{"e":1767225632000,"c":1767225622000,"g":1}\n{"n":2}`)
     const ttl = Number(await redisCommand(redis.port, 'TTL', 'gos:k'))
     assert.ok(ttl > 600 && ttl <= 610, `kept for ttl + grace: ${ttl}`)
   } finally {

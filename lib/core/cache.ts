@@ -17,6 +17,7 @@ import {
   type GetOptions,
   type GetOrSetOptions,
   type IncrementOptions,
+  type InvalidateTagsOptions,
   type MultiGetOptions,
   type MultiSetOptions,
   type SetOptions,
@@ -381,6 +382,22 @@ export class BaseCache {
    */
   getOrSet<T>(key: string, fn: Factory<T>, options?: GetOrSetOptions): Promise<T> {
     return this.#run('getOrSet', options, { key, fn }) as Promise<T>
+  }
+
+  /**
+   * Invalidates every entry written with one of `tags` (by `set`, `add`, `multiSet` or `getOrSet` with `tags`)
+   * before this call, in every process sharing the store: they read as a miss, or as a stale value when written
+   * with `grace`. One write per tag, never a scan; entries written afterwards are not affected (an entry written in
+   * the same millisecond counts as before).
+   * @param tags - Non-empty strings.
+   * @param options - `namespace` (the tags' namespace: the entries' one), `timeout`.
+   * @returns `true`.
+   * @throws {TypeError} for tags that are not an array of non-empty strings, or an unknown option.
+   * @throws {TimeoutError} past the timeout.
+   * @throws {BackendError} when the backend fails.
+   */
+  invalidateTags(tags: readonly string[], options?: InvalidateTagsOptions): Promise<true> {
+    return this.#run('invalidateTags', options, { tags }) as Promise<true>
   }
 
   /**

@@ -10,15 +10,19 @@ import { describe } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { KeyExistsError, SerializationError } from '../util/errors.js'
 import { type CommandArgs, type CommandContext, recordHits, recordKeys, recordOutcome } from './context.js'
-import { mayBeWrapped, plain, unwrap } from './envelope.js'
+import { type EnvelopeHeader, mayBeWrapped, type Opened, plain, unwrap, wrap } from './envelope.js'
 import { type Answer, abortGetOrSet, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
+import { checkTags, invalidated, tagKeys, tagTimes } from './tags.js'
 
 interface Command {
   /** Checks the arguments and calls the backend; answers what the backend answered. */
   call(ctx: CommandContext): unknown
-  /** Turns the backend's answer into `ctx.result`. */
-  done(ctx: CommandContext, answer: unknown): void
+  /**
+   * Turns the backend's answer into `ctx.result`; for an asynchronous backend it may
+   * answer a promise when it needs another read (the invalidation times of tags).
+   */
+  done(ctx: CommandContext, answer: unknown): void | Promise<void>
   /** What the command answers, without running, when `ONIOCACHE_DISABLE=1`. */
   neutral(args: CommandArgs): unknown
 }
@@ -116,18 +120,41 @@ function dump(ctx: CommandContext, key: string, value: unknown): unknown {
 /** A plain write's stored form: as the serializer made it, unless it would read back as an envelope. */
 function plainly(ctx: CommandContext, key: string, value: unknown): unknown {
   const stored = dump(ctx, key, value)
+  const { tags } = ctx.args
+  if (tags !== undefined) return wrap(stored, { e: 0, c: ctx.cache.clock.now(), t: checkTags(ctx.command, tags) })
   return mayBeWrapped(stored) ? plain(stored, ctx.cache.clock.now()) : stored
 }
 
-/**
- * A stored value as `get` and `multiGet` read it: a plain one as it is, an
- * envelope's contents while fresh, `undefined` (a miss) once stale.
- */
-function opened(ctx: CommandContext, stored: unknown): unknown {
-  const envelope = unwrap(stored)
-  if (envelope === undefined) return stored
+/** An envelope's contents while it is fresh, `undefined` (a miss) once stale. */
+function freshInner(ctx: CommandContext, envelope: Opened): unknown {
   const { e } = envelope.header
   return e === 0 || e > ctx.cache.clock.now() ? envelope.inner : undefined
+}
+
+/** `get`'s result from the stored value its checks left (`undefined`: a miss). */
+function finishGet(ctx: CommandContext, stored: unknown): void {
+  if (stored === undefined) {
+    recordHits(ctx, 0)
+    ctx.result = ctx.args.default
+  } else {
+    recordHits(ctx, 1)
+    ctx.result = load(ctx, stored)
+  }
+}
+
+/** `multiGet`'s result from the stored values its checks left. */
+function finishMultiGet(ctx: CommandContext, stored: unknown[]): void {
+  let hits = 0
+  for (let i = 0; i < stored.length; i++) {
+    const one = stored[i]
+    // No holes: callers map over the array.
+    if (one !== undefined) {
+      hits++
+      stored[i] = load(ctx, one)
+    }
+  }
+  recordHits(ctx, hits)
+  ctx.result = stored
 }
 
 function load(ctx: CommandContext, stored: unknown): unknown {
@@ -208,14 +235,15 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
   get: {
     call: (ctx) => ctx.cache.backend.get(at(ctx, keyOf(ctx)), ctx.cache.serializer.encoding),
     done(ctx, answer) {
-      const stored = answer !== undefined && mayBeWrapped(answer) ? opened(ctx, answer) : answer
-      if (stored === undefined) {
-        recordHits(ctx, 0)
-        ctx.result = ctx.args.default
-      } else {
-        recordHits(ctx, 1)
-        ctx.result = load(ctx, stored)
-      }
+      const envelope = answer !== undefined && mayBeWrapped(answer) ? unwrap(answer) : undefined
+      if (envelope === undefined) return finishGet(ctx, answer)
+      const inner = freshInner(ctx, envelope)
+      const { c, t } = envelope.header
+      if (inner === undefined || t === undefined || t.length === 0) return finishGet(ctx, inner)
+      const times = tagTimes(ctx, t)
+      if (times instanceof Promise)
+        return times.then((read) => finishGet(ctx, invalidated(c, read) ? undefined : inner))
+      finishGet(ctx, invalidated(c, times) ? undefined : inner)
     },
     neutral: NOTHING,
   },
@@ -238,19 +266,39 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     done(ctx, answer) {
       const stored = answer as readonly unknown[]
       const values = new Array<unknown>(stored.length)
-      let hits = 0
+      let tagged: Array<{ i: number; header: EnvelopeHeader; inner: unknown }> | undefined
       for (let i = 0; i < stored.length; i++) {
-        let one = stored[i]
-        if (one !== undefined && mayBeWrapped(one)) one = opened(ctx, one)
-        if (one === undefined) {
-          values[i] = undefined // no holes: callers map over the array
-        } else {
-          hits++
-          values[i] = load(ctx, one)
+        const one = stored[i]
+        const envelope = one !== undefined && mayBeWrapped(one) ? unwrap(one) : undefined
+        if (envelope === undefined) {
+          values[i] = one
+          continue
         }
+        const inner = freshInner(ctx, envelope)
+        const { t } = envelope.header
+        if (inner !== undefined && t !== undefined && t.length > 0)
+          (tagged ??= []).push({ i, header: envelope.header, inner })
+        else values[i] = inner
       }
-      recordHits(ctx, hits)
-      ctx.result = values
+      if (tagged === undefined) return finishMultiGet(ctx, values)
+      // One read of every tag the entries carry.
+      const entries = tagged
+      const tags = [...new Set(entries.flatMap(({ header }) => header.t!))]
+      const apply = (times: readonly unknown[]): void => {
+        const at = new Map(tags.map((tag, j) => [tag, times[j]]))
+        for (const { i, header, inner } of entries) {
+          values[i] = invalidated(
+            header.c,
+            header.t!.map((tag) => at.get(tag)),
+          )
+            ? undefined
+            : inner
+        }
+        finishMultiGet(ctx, values)
+      }
+      const times = tagTimes(ctx, tags)
+      if (times instanceof Promise) return times.then(apply)
+      apply(times)
     },
     neutral: ({ keys }) =>
       keys !== null && typeof keys === 'object' && Symbol.iterator in keys ? Array.from(keys, NOTHING) : [],
@@ -313,6 +361,23 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     },
     done: answerIsResult,
     neutral: FALSE,
+  },
+  invalidateTags: {
+    call(ctx) {
+      const tags = checkTags('invalidateTags', ctx.args.tags)
+      const keys = tagKeys(ctx, tags)
+      recordKeys(ctx, keys)
+      const now = String(ctx.cache.clock.now())
+      // One write per tag, never a scan: readers compare these times with their entries' creation.
+      return ctx.cache.backend.multiSet(
+        keys.map((key) => [key, now] as const),
+        0,
+      )
+    },
+    done(ctx) {
+      ctx.result = true
+    },
+    neutral: TRUE,
   },
   clear: {
     call(ctx) {

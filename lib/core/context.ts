@@ -30,6 +30,8 @@ export interface CommandArgs {
   timeout?: Duration | null
   /** The stored value `set` compares against before it writes. */
   casToken?: unknown
+  /** The tags of a write (`set`, `add`, `multiSet`, `getOrSet`), or those `invalidateTags` invalidates. */
+  tags?: readonly string[]
   /** `getOrSet`: the factory that computes a missing value. */
   fn?: unknown
   /** `getOrSet`: how long a value is kept past its ttl as a stale fallback. */

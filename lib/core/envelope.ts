@@ -6,7 +6,8 @@
  *     \0oniocache:1\0{"e":1767225600000,"c":1767225000000}\n{"name":"Ada"}
  *
  * `e` is the logical expiry and `c` the creation time, both in milliseconds since
- * the epoch (`e` 0: never stale), `t` the tags when there are any. A string stored
+ * the epoch (`e` 0: never stale), `t` the tags when there are any, `g` 1 when it
+ * was written with grace. A string stored
  * value gives a string envelope, bytes give bytes (the same layout in UTF-8), and
  * any other stored value (the memory backend's `NullSerializer`) an `Envelope`
  * object. Plain writes stay plain; one whose stored form happens to start with the
@@ -26,6 +27,8 @@ export interface EnvelopeHeader {
   readonly c: number
   /** Tags, when the entry has any. */
   readonly t?: readonly string[]
+  /** 1 when the entry was written with grace: once invalidated by a tag it is stale, not gone. */
+  readonly g?: 1
 }
 
 /** An envelope kept as an object, for backends that store values as they are (memory). @internal */
@@ -33,11 +36,13 @@ export class Envelope implements EnvelopeHeader {
   readonly e: number
   readonly c: number
   readonly t?: readonly string[]
+  readonly g?: 1
   readonly inner: unknown
   constructor(header: EnvelopeHeader, inner: unknown) {
     this.e = header.e
     this.c = header.c
     if (header.t !== undefined) this.t = header.t
+    if (header.g !== undefined) this.g = header.g
     this.inner = inner
   }
 }
@@ -103,8 +108,8 @@ function parseHeader(text: string): EnvelopeHeader | undefined {
     return undefined
   }
   if (header === null || typeof header !== 'object') return undefined
-  const { e, c, t } = header as Record<string, unknown>
+  const { e, c, t, g } = header as Record<string, unknown>
   if (typeof e !== 'number' || typeof c !== 'number') return undefined
   if (t !== undefined && !(Array.isArray(t) && t.every((tag) => typeof tag === 'string'))) return undefined
-  return t === undefined ? { e, c } : { e, c, t }
+  return { e, c, ...(t !== undefined ? { t: t as string[] } : {}), ...(g === 1 ? { g: 1 as const } : {}) }
 }

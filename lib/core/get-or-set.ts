@@ -16,6 +16,7 @@ import { reportError } from './channels.js'
 import type { CommandArgs, CommandContext, ContextCache } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
 import type { GetOrSetOptions } from './options.js'
+import { checkTags, invalidated, tagTimes } from './tags.js'
 
 /** What the factory of `getOrSet` receives. */
 export interface FactoryContext<T = unknown> {
@@ -128,6 +129,7 @@ export function getOrSet(
   if (typeof fn !== 'function') {
     throw new TypeError(`[oniocache] getOrSet: the factory must be a function; got ${describe(fn)}`)
   }
+  if (ctx.args.tags !== undefined) checkTags('getOrSet', ctx.args.tags)
   const { cache } = ctx
   if (cache.backend.synchronous === true) {
     // Checked on every call, hit or not: bad options are an error whatever the cache holds.
@@ -149,16 +151,13 @@ export function getOrSet(
       }
     }
     const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
-    const entry = examine(job, stored)
-    if (entry?.fresh === true) return hit(job, entry)
-    return slow(job, entry)
+    const entry = withTags(job, examine(job, stored))
+    if (entry instanceof Promise) return entry.then((checked) => decide(job, checked))
+    return decide(job, entry)
   }
   const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
   return within(job, 'read', () => cache.backend.get(key, cache.serializer.encoding)).then(
-    (stored) => {
-      const entry = examine(job, stored)
-      return entry?.fresh === true ? hit(job, entry) : slow(job, entry)
-    },
+    async (stored) => decide(job, await withTags(job, examine(job, stored))),
     (error: unknown) => {
       report(ctx, key, READ_FAILED, error)
       return slow(job, undefined)
@@ -259,6 +258,37 @@ function examine(job: Job, stored: unknown): Entry | undefined {
   }
   const fresh = header === undefined || header.e === 0 || header.e > clockOf(job.ctx.cache).now()
   return { value, fresh, header }
+}
+
+/** A fresh entry is a hit; anything else goes the slow way. */
+function decide(job: Job, entry: Entry | undefined): Answer | Promise<Answer> {
+  return entry?.fresh === true ? hit(job, entry) : slow(job, entry)
+}
+
+/**
+ * An entry with tags, checked against their invalidation times: one invalidated since it was written is stale
+ * when it was written with grace, else gone. Read directly from a synchronous backend, else a promise; a read
+ * that fails counts as no invalidation known (and is reported).
+ */
+function withTags(job: Job, entry: Entry | undefined): Entry | undefined | Promise<Entry | undefined> {
+  const tags = entry?.header?.t
+  if (entry === undefined || tags === undefined || tags.length === 0) return entry
+  const header = entry.header!
+  const apply = (times: readonly unknown[]): Entry | undefined => {
+    if (!invalidated(header.c, times)) return entry
+    return header.g === 1 ? { value: entry.value, fresh: false, header } : undefined
+  }
+  const failed = (error: unknown): Entry | undefined => {
+    report(job.ctx, job.key, READ_FAILED, error)
+    return entry
+  }
+  let times: readonly unknown[] | Promise<readonly unknown[]>
+  try {
+    times = tagTimes(job.ctx, tags)
+  } catch (error) {
+    return failed(error)
+  }
+  return times instanceof Promise ? times.then(apply, failed) : apply(times)
 }
 
 /** A fresh entry: its value, and a background refresh when the hit comes late in its ttl. */
@@ -374,8 +404,15 @@ async function store(job: Job, value: unknown, ttl: number): Promise<void> {
   const { ctx, key, settings } = job
   const stored = job.dump(ctx, ctx.args.key as string, value)
   const now = clockOf(ctx.cache).now()
-  const enveloped = settings.grace > 0 || settings.eagerRefresh > 0
-  const data = enveloped ? wrap(stored, { e: ttl > 0 ? now + ttl * 1000 : 0, c: now }) : plain(stored, now)
+  const { tags } = ctx.args
+  const enveloped = settings.grace > 0 || settings.eagerRefresh > 0 || tags !== undefined
+  const header: EnvelopeHeader = {
+    e: ttl > 0 ? now + ttl * 1000 : 0,
+    c: now,
+    ...(tags !== undefined ? { t: tags } : {}),
+    ...(settings.grace > 0 ? { g: 1 as const } : {}),
+  }
+  const data = enveloped ? wrap(stored, header) : plain(stored, now)
   const kept = ttl > 0 ? ttl + settings.grace : 0
   await within(job, 'write', () => ctx.cache.backend.set(key, data, kept))
 }

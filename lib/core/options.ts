@@ -32,12 +32,14 @@ export interface OptionTypes {
   hardTimeout?: Duration | null
   /** `getOrSet`: a hit after this fraction of its ttl (0 to 1) refreshes the value in the background. */
   eagerRefresh?: number | null
+  /** Tags of the entry: `invalidateTags` with one of them makes it read as a miss (or as stale, with grace). */
+  tags?: readonly string[]
 }
 
 /** The options of each command, in the order error messages list them. Its keys are the commands. */
 export const COMMAND_OPTIONS = {
   /** `add(key, value, options)`. */
-  add: ['ttl', 'namespace', 'dumps', 'timeout'],
+  add: ['ttl', 'namespace', 'dumps', 'timeout', 'tags'],
   /** `get(key, options)`. */
   get: ['default', 'namespace', 'loads', 'timeout'],
   /** `getOrSet(key, fn, { ttl, grace, graceBackoff, softTimeout, hardTimeout, eagerRefresh, namespace, … })`. */
@@ -52,13 +54,14 @@ export const COMMAND_OPTIONS = {
     'dumps',
     'loads',
     'timeout',
+    'tags',
   ],
   /** `multiGet(keys, options)`. */
   multiGet: ['namespace', 'loads', 'timeout'],
   /** `set(key, value, options)`. */
-  set: ['ttl', 'namespace', 'dumps', 'timeout', 'casToken'],
+  set: ['ttl', 'namespace', 'dumps', 'timeout', 'casToken', 'tags'],
   /** `multiSet(pairs, options)`. */
-  multiSet: ['ttl', 'namespace', 'dumps', 'timeout'],
+  multiSet: ['ttl', 'namespace', 'dumps', 'timeout', 'tags'],
   /** `delete(key, options)`. */
   delete: ['namespace', 'timeout'],
   /** `exists(key, options)`. */
@@ -69,6 +72,8 @@ export const COMMAND_OPTIONS = {
   expire: ['namespace', 'timeout'],
   /** `clear(options)`. */
   clear: ['namespace', 'timeout'],
+  /** `invalidateTags(tags, { namespace, timeout })`. */
+  invalidateTags: ['namespace', 'timeout'],
   /** `raw(command, ...args)` takes no options. */
   raw: [],
   /** `close()` takes no options. */
@@ -107,6 +112,8 @@ export type IncrementOptions = OptionsOf<'increment'>
 export type ExpireOptions = OptionsOf<'expire'>
 /** The options of `clear`: `namespace`, `timeout`. */
 export type ClearOptions = OptionsOf<'clear'>
+/** The options of `invalidateTags`: `namespace`, `timeout`. */
+export type InvalidateTagsOptions = OptionsOf<'invalidateTags'>
 /**
  * The options of `getOrSet`: `ttl`, `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`, `eagerRefresh`,
  * `namespace`, `dumps`, `loads`, `timeout`.

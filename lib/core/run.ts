@@ -145,7 +145,7 @@ function settleLater(
   seconds: number,
   what: string,
   ctx: CommandContext | undefined,
-  finish: ((ctx: CommandContext, answer: unknown) => void) | undefined,
+  finish: ((ctx: CommandContext, answer: unknown) => void | Promise<void>) | undefined,
 ): Promise<unknown> {
   const promise = new Promise(capture)
   const pending = new Pending(what, ctx, finish, capturedResolve, capturedReject)
@@ -168,7 +168,7 @@ class Pending implements Due {
   nextDue: Due | null = null
   readonly what: string
   readonly ctx: CommandContext | undefined
-  readonly finish: ((ctx: CommandContext, answer: unknown) => void) | undefined
+  readonly finish: ((ctx: CommandContext, answer: unknown) => void | Promise<void>) | undefined
   /** `undefined` once settled. */
   resolve: ((value: unknown) => void) | undefined
   reject: ((reason: unknown) => void) | undefined
@@ -176,7 +176,7 @@ class Pending implements Due {
   constructor(
     what: string,
     ctx: CommandContext | undefined,
-    finish: ((ctx: CommandContext, answer: unknown) => void) | undefined,
+    finish: ((ctx: CommandContext, answer: unknown) => void | Promise<void>) | undefined,
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
   ) {
@@ -198,14 +198,23 @@ class Pending implements Due {
   }
 
   /** The inner work answered `value`: the command's result (after `finish`), or the value itself. */
-  succeed(value: unknown): void {
+  succeed(value: unknown, finished = false): void {
     const { ctx, finish } = this
-    if (ctx !== undefined) {
+    if (ctx !== undefined && !finished) {
       if (finish !== undefined) {
+        let more: void | Promise<void>
         try {
-          finish(ctx, value)
+          more = finish(ctx, value)
         } catch (error) {
           this.fail(error)
+          return
+        }
+        // A command that reads once more (the invalidation times of tags) settles when that read has.
+        if (more !== undefined) {
+          more.then(
+            () => this.succeed(ctx.result, true),
+            (error: unknown) => this.fail(error),
+          )
           return
         }
       }

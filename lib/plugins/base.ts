@@ -33,6 +33,10 @@ export interface PluginHooks {
    * (`'fresh'`, `'stale'` or `'computed'`).
    */
   postGetOrSet?(ctx: Context): void | Promise<void>
+  /** Runs before `invalidateTags` goes on to the inner layers. */
+  preInvalidateTags?(ctx: Context): void | Promise<void>
+  /** Runs once `invalidateTags` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
+  postInvalidateTags?(ctx: Context): void | Promise<void>
   /** Runs before `multiGet` goes on to the inner layers. */
   preMultiGet?(ctx: Context): void | Promise<void>
   /** Runs once `multiGet` succeeded in the inner layers; sees `ctx.result` and `ctx.took`. */
