@@ -493,4 +493,44 @@ test('Redis and Memcached: computed, fresh, stale under failure; the envelope as
   unhandled.check()
 })
 
+test('Redis stopped: every getOrSet is answered within its hard timeout; stored again after the restart', async () => {
+  const redis = await startRedis()
+  const cache = new RedisCache({ port: redis.port, namespace: 'down', timeout: 0.5 })
+  const unhandled = watchUnhandled()
+  const options = { ttl: 60, grace: 600, hardTimeout: 0.2 }
+  try {
+    let version = 0
+    const load = async () => `v${++version}`
+    assert.is(await cache.getOrSet('k', load, options), 'v1')
+    await redis.kill('SIGKILL')
+    const reports = await reportsDuring(async () => {
+      const started = performance.now()
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => cache.getOrSet(`k${i % 5}`, load, options)),
+      )
+      const took = performance.now() - started
+      assert.ok(
+        answers.every((a) => typeof a === 'string'),
+        'every call answered',
+      )
+      assert.ok(took < 1500, `answered in ${took.toFixed(0)} ms, within the hard timeout and the store's timeout`)
+    })
+    assert.ok(reports.length > 0 && reports.every((r) => r.command === 'getOrSet'), 'the store failures are reported')
+    await redis.restart()
+    // Back without restarting the process: the next computed value is stored and read back.
+    let stored: unknown
+    for (let attempt = 0; attempt < 50 && stored === undefined; attempt++) {
+      await cache.getOrSet('after', load, options)
+      stored = await cache.get('after').catch(() => undefined)
+      if (stored === undefined) await sleep(100)
+    }
+    assert.ok(typeof stored === 'string', 'a value computed after the restart was stored')
+  } finally {
+    unhandled.stop()
+    await cache.close()
+    await redis.stop()
+  }
+  unhandled.check()
+})
+
 test.run()
