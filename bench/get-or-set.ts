@@ -8,6 +8,10 @@
 // 2. Stampede: 1,000 concurrent `getOrSet` calls on one missing key whose factory takes 50 ms run
 //    the factory once, and every caller is answered within 50 ms + 5 ms (p99), over STAMPEDES keys.
 //
+// 3. Stale under failure: with a stale value kept by grace and a factory that hangs (or throws),
+//    callers at concurrency 50 for FAILURE_MS are answered within softTimeout + 5 ms (p99), every one
+//    of them, and the factory is called at most once per graceBackoff (plus the first call).
+//
 // `--smoke` runs every case once, briefly, in this process, with read-back checks only.
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -25,6 +29,9 @@ const ROUND_MS = 250
 const SMOKE_OPS = 2_000
 const PROCESSES = smoke ? 1 : 5
 const STAMPEDES = smoke ? 2 : 20
+const FAILURE_MS = smoke ? 300 : 3_000
+const SOFT_TIMEOUT = 0.02
+const GRACE_BACKOFF = 1
 const CALLERS = 1_000
 const FACTORY_MS = 50
 const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
@@ -138,6 +145,38 @@ async function stampedes(): Promise<{ calls: number[]; latencies: number[] }> {
   return { calls, latencies }
 }
 
+/** Scenario 3, once with a factory that hangs and once with one that throws. */
+async function staleUnderFailure(
+  kind: 'hangs' | 'throws',
+): Promise<{ latencies: number[]; calls: number; answered: number; asked: number }> {
+  const cache = new MemoryCache()
+  const options = { ttl: 0.05, grace: 3600, softTimeout: SOFT_TIMEOUT, hardTimeout: 0.2, graceBackoff: GRACE_BACKOFF }
+  await cache.getOrSet('quote', async () => VALUE, options)
+  await new Promise((resolve) => setTimeout(resolve, 80)) // stale now
+  let calls = 0
+  const failing = (): Promise<string> => {
+    calls++
+    return kind === 'hangs' ? new Promise<string>(() => {}) : Promise.reject(new Error('source down'))
+  }
+  const latencies: number[] = []
+  let answered = 0
+  let asked = 0
+  const until = performance.now() + FAILURE_MS
+  const caller = async (): Promise<void> => {
+    while (performance.now() < until) {
+      const started = performance.now()
+      asked++
+      const value = await cache.getOrSet('quote', failing, options)
+      latencies.push(performance.now() - started)
+      if (value === VALUE) answered++
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  }
+  await Promise.all(Array.from({ length: 50 }, caller))
+  await cache.close()
+  return { latencies, calls, answered, asked }
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.ceil(q * xs.length) - 1]!
 const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(0)}k`)
@@ -198,4 +237,20 @@ if (process.argv.includes('--child')) {
   )
   console.log(`- ${pass(once)} the factory runs once per stampede`)
   console.log(`- ${pass(p99 <= FACTORY_MS + 5)} p99 ≤ ${FACTORY_MS + 5} ms (${p99.toFixed(1)} ms)`)
+  const bound = SOFT_TIMEOUT * 1000 + 5
+  const maxCalls = Math.ceil(FAILURE_MS / 1000 / GRACE_BACKOFF) + 1
+  for (const kind of ['hangs', 'throws'] as const) {
+    const run = await staleUnderFailure(kind)
+    const p99s = quantile(run.latencies, 0.99)
+    console.log(
+      `\nStale under failure, a factory that ${kind}: 50 callers for ${FAILURE_MS} ms, ${run.asked} calls, ` +
+        `${run.answered} answered with the stale value; factory called ${run.calls} times; ` +
+        `latency p50 ${quantile(run.latencies, 0.5).toFixed(1)} ms, p99 ${p99s.toFixed(1)} ms`,
+    )
+    console.log(`- ${pass(run.answered === run.asked)} every call answered (${run.answered}/${run.asked})`)
+    console.log(`- ${pass(p99s <= bound)} p99 ≤ softTimeout + 5 ms = ${bound} ms (${p99s.toFixed(1)} ms)`)
+    console.log(
+      `- ${pass(run.calls <= maxCalls)} the factory called at most once per graceBackoff (${run.calls} ≤ ${maxCalls})`,
+    )
+  }
 }
