@@ -15,7 +15,7 @@ import { FactoryTimeoutError, TimeoutError } from '../util/errors.js'
 import { reportError } from './channels.js'
 import type { CommandArgs, CommandContext, ContextCache } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
-import type { GetOrSetOptions } from './options.js'
+import { GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
 import { checkTags, invalidated, tagTimes } from './tags.js'
 
 /** What the factory of `getOrSet` receives. */
@@ -42,14 +42,7 @@ export type GetOrSetDefaults = Pick<
 >
 
 /** The names of `GetOrSetDefaults`. @internal */
-export const GET_OR_SET_DEFAULTS: ReadonlyArray<keyof GetOrSetDefaults> = [
-  'ttl',
-  'grace',
-  'graceBackoff',
-  'softTimeout',
-  'hardTimeout',
-  'eagerRefresh',
-]
+export const GET_OR_SET_DEFAULTS: ReadonlyArray<keyof GetOrSetDefaults> = ['ttl', ...GET_OR_SET_TUNING]
 
 /** How a `getOrSet` was answered, in `ctx.state.outcome`: from a fresh entry, a stale one, or the factory. */
 export type GetOrSetOutcome = 'fresh' | 'stale' | 'computed'

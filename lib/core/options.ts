@@ -6,6 +6,13 @@
 import { describe } from '../util/describe.js'
 import type { Duration } from '../util/duration.js'
 
+/**
+ * The options that tune how `getOrSet` keeps and recomputes a value, besides `ttl`: what the
+ * cache's `defaults`, `cached` and `@Cached` take too. One list for all of them.
+ * @internal
+ */
+export const GET_OR_SET_TUNING = ['grace', 'graceBackoff', 'softTimeout', 'hardTimeout', 'eagerRefresh'] as const
+
 /** Every option a command may take. */
 export interface OptionTypes {
   /** Seconds (or `'10s'`, `'5m'`…) the entry lives. Default: the cache's ttl; `0` or `null`: never expires. */
@@ -43,19 +50,7 @@ export const COMMAND_OPTIONS = {
   /** `get(key, options)`. */
   get: ['default', 'namespace', 'loads', 'timeout'],
   /** `getOrSet(key, fn, { ttl, grace, graceBackoff, softTimeout, hardTimeout, eagerRefresh, namespace, … })`. */
-  getOrSet: [
-    'ttl',
-    'grace',
-    'graceBackoff',
-    'softTimeout',
-    'hardTimeout',
-    'eagerRefresh',
-    'namespace',
-    'dumps',
-    'loads',
-    'timeout',
-    'tags',
-  ],
+  getOrSet: ['ttl', ...GET_OR_SET_TUNING, 'namespace', 'dumps', 'loads', 'timeout', 'tags'],
   /** `multiGet(keys, options)`. */
   multiGet: ['namespace', 'loads', 'timeout'],
   /** `set(key, value, options)`. */

@@ -9,6 +9,7 @@
 import type { BaseCache as Cache } from '../core/cache.js'
 import { reportError } from '../core/channels.js'
 import type { FactoryContext, GetOrSetDefaults } from '../core/get-or-set.js'
+import { GET_OR_SET_TUNING } from '../core/options.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
@@ -185,12 +186,10 @@ export interface CachedConfig {
   readonly getOrSet: Readonly<GetOrSetTuning & EntryOptions>
 }
 
-const TUNING = ['grace', 'graceBackoff', 'softTimeout', 'hardTimeout', 'eagerRefresh'] as const
-
 /** The options `cached` and `@Cached` take. @internal */
 export const CACHED_OPTIONS: readonly string[] = ['cache', 'ttl', 'namespace', 'key', 'keyBuilder', 'skipCache']
 /** The options `cached` and `@Cached` take: `CACHED_OPTIONS` and `getOrSet`'s tuning. @internal */
-const CACHED_FN_OPTIONS: readonly string[] = [...CACHED_OPTIONS, ...TUNING]
+const CACHED_FN_OPTIONS: readonly string[] = [...CACHED_OPTIONS, ...GET_OR_SET_TUNING]
 
 /** Checks the options of `cached`-like wrappers; `known` lists the names they take. Throws. @internal */
 export function cachedConfig(what: string, options: object, known: Iterable<string>): CachedConfig {
@@ -214,7 +213,7 @@ export function cachedConfig(what: string, options: object, known: Iterable<stri
   const getOrSet: Record<string, unknown> = {}
   if (entry.ttl !== undefined) getOrSet.ttl = entry.ttl
   if (entry.namespace !== undefined) getOrSet.namespace = entry.namespace
-  for (const name of TUNING) {
+  for (const name of GET_OR_SET_TUNING) {
     const value = (options as Record<string, unknown>)[name]
     if (value === undefined) continue
     if (name === 'eagerRefresh') {
