@@ -2,32 +2,34 @@
 //
 // 1. The hit path (10k keys, 100-byte strings, a ttl of an hour): `cache.getOrSet(key, fn, options)`
 //    answered from a fresh entry, against a `get` hit of the same kind of cache (target ≥ 0.9×), bentocache's
-//    `getOrSet` hit on its memory tier (≥ 10×) and cache-manager's `wrap` hit (≥ 2.5×). Every case
-//    runs in PROCESSES fresh processes; in each, all cases are warmed up, then ROUNDS rounds visit
-//    every case in a rotated order; a ratio is the median over processes of the ratio of medians.
+//    `getOrSet` hit on its memory tier (≥ 10×) and cache-manager's `wrap` hit (≥ 2.5×), measured as
+//    bench/support/interleaved.ts says (5 processes × 11 interleaved rounds).
 // 2. Stampede: 1,000 concurrent `getOrSet` calls on one missing key whose factory takes 50 ms run
 //    the factory once, and every caller is answered within 50 ms + 5 ms (p99), over STAMPEDES keys.
-//
 // 3. Stale under failure: with a stale value kept by grace and a factory that hangs (or throws),
 //    callers at concurrency 50 for FAILURE_MS are answered within softTimeout + 5 ms (p99), every one
 //    of them, and the factory is called at most once per graceBackoff (plus the first call).
 //
 // `--smoke` runs every case once, briefly, in this process, with read-back checks only.
-import { execFileSync } from 'node:child_process'
-import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { createCache } from 'cache-manager'
 import { MemoryCache } from '../lib/index.js'
+import {
+  inProcesses,
+  type Method,
+  measureInterleaved,
+  type Op,
+  pass,
+  type Rates,
+  ratesTable,
+  targetRow,
+} from './support/interleaved.js'
 
 const KEYS = 10_000
 const VALUE = 'x'.repeat(100)
 const smoke = process.argv.includes('--smoke')
-const ROUNDS = smoke ? 1 : 11
-const ROUND_MS = 250
-const SMOKE_OPS = 2_000
-const PROCESSES = smoke ? 1 : 5
 const STAMPEDES = smoke ? 2 : 20
 const FAILURE_MS = smoke ? 300 : 3_000
 const SOFT_TIMEOUT = 0.02
@@ -35,14 +37,13 @@ const GRACE_BACKOFF = 1
 const CALLERS = 1_000
 const FACTORY_MS = 50
 const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
+const METHOD: Method = { keys, rounds: smoke ? 1 : 11, roundMs: 250, processes: smoke ? 1 : 5, smoke, smokeOps: 2_000 }
 
 /** A factory that must not run: every case reads keys that are there. */
 const never = async (): Promise<string> => {
   throw new Error('a hit called the factory')
 }
 const OPTIONS = { ttl: 3600 }
-
-type Op = (key: string) => Promise<unknown>
 
 async function cases(): Promise<Record<string, Op>> {
   const plain = new MemoryCache()
@@ -74,47 +75,8 @@ async function cases(): Promise<Record<string, Op>> {
   return all
 }
 
-type Loop = (op: Op, keys: string[], ops: number) => Promise<void>
-const AsyncFunction = (async () => {}).constructor as new (...source: string[]) => Loop
-/** The measured loop of one case, a function of its own (a shared loop would see every case's call site). */
-const loopOf = (): Loop =>
-  new AsyncFunction('op', 'keys', 'ops', `for (let i = 0; i < ops; i++) await op(keys[i % ${KEYS}])`)
-
-async function rate(op: Op, loop: Loop, ops: number): Promise<number> {
-  const started = performance.now()
-  await loop(op, keys, ops)
-  return ops / ((performance.now() - started) / 1000)
-}
-
-async function warmUp(op: Op, loop: Loop): Promise<number> {
-  if (smoke) return SMOKE_OPS
-  let ops = KEYS
-  let warm = 0
-  for (let spent = 0; spent < 2 * ROUND_MS || warm < 3 * KEYS; ) {
-    const started = performance.now()
-    await loop(op, keys, ops)
-    spent += performance.now() - started
-    warm += ops
-    ops *= 2
-  }
-  const measured = await rate(op, loop, KEYS * 4)
-  return Math.max(KEYS, Math.round((measured * ROUND_MS) / 1000))
-}
-
-async function measureHits(): Promise<Record<string, number[]>> {
-  const all = await cases()
-  const names = Object.keys(all)
-  const loops = new Map(names.map((name) => [name, loopOf()]))
-  const perRound = new Map<string, number>()
-  for (const name of names) perRound.set(name, await warmUp(all[name]!, loops.get(name)!))
-  const rates: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]))
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(i + round) % names.length]!
-      rates[name]!.push(await rate(all[name]!, loops.get(name)!, perRound.get(name)!))
-    }
-  }
-  return rates
+async function measureHits(): Promise<Rates> {
+  return measureInterleaved(METHOD, await cases())
 }
 
 /** Scenario 2: each stampede a new key; the factory's calls and every caller's latency (ms). */
@@ -177,10 +139,7 @@ async function staleUnderFailure(
   return { latencies, calls, answered, asked }
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.ceil(q * xs.length) - 1]!
-const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(0)}k`)
-const pass = (ok: boolean): string => (ok ? '**PASS**' : '**FAIL**')
 
 const TARGETS = [
   { name: 'MemoryCache getOrSet-hit', base: 'MemoryCache get-hit', min: 0.9 },
@@ -192,40 +151,15 @@ if (process.argv.includes('--child')) {
   process.stdout.write(JSON.stringify(await measureHits()))
   process.exit(0) // bentocache keeps timers alive
 } else {
-  const startedAt = performance.now()
-  const loadBefore = loadavg()[0]!.toFixed(2)
-  const self = fileURLToPath(import.meta.url)
-  const processes: Record<string, number[]>[] = []
-  for (let p = 0; p < PROCESSES; p++) {
-    processes.push(
-      smoke
-        ? await measureHits()
-        : JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, '--child'], { encoding: 'utf8' })),
-    )
-  }
+  const { processes, how } = await inProcesses(METHOD, fileURLToPath(import.meta.url), measureHits)
   const { calls, latencies } = await stampedes()
   console.log('## getOrSet on the memory backend\n')
-  console.log(
-    smoke
-      ? '(smoke: checks that every case runs; the figures and PASS/FAIL mean nothing)\n'
-      : `${PROCESSES} processes × ${ROUNDS} interleaved rounds of ~${ROUND_MS} ms per case; ` +
-          `load average ${loadBefore} before, ${loadavg()[0]!.toFixed(2)} after; ` +
-          `${((performance.now() - startedAt) / 1000).toFixed(0)} s\n`,
-  )
-  console.log('| case | median ops/s per process |')
-  console.log('| --- | --- |')
-  for (const name of Object.keys(processes[0]!)) {
-    console.log(`| ${name} | ${processes.map((rates) => fmt(median(rates[name]!))).join(', ')} |`)
-  }
+  console.log(`${how}\n`)
+  for (const line of ratesTable(processes)) console.log(line)
   console.log('\n| target | ratio per process | median | verdict |')
   console.log('| --- | --- | ---: | --- |')
   for (const target of TARGETS) {
-    const ratios = processes.map((rates) => median(rates[target.name]!) / median(rates[target.base]!))
-    const verdict = median(ratios)
-    console.log(
-      `| getOrSet hit ≥ ${target.min}× ${target.base} | ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')} | ` +
-        `${verdict.toFixed(2)}× | ${pass(verdict >= target.min)} |`,
-    )
+    console.log(targetRow(processes, `getOrSet hit vs ${target.base}`, target.name, target.base, target.min, 2))
   }
   const p99 = quantile(latencies, 0.99)
   const once = calls.every((count) => count === 1)
