@@ -47,6 +47,7 @@ export {
 export { type CommandMessage, commandChannel, type ErrorMessage, errorChannel } from './core/channels.js'
 export type { CommandArgs, Context, ContextCache, Middleware, Next, Plugin } from './core/context.js'
 export type { Factory, FactoryContext, GetOrSetDefaults, GetOrSetOutcome } from './core/get-or-set.js'
+export { lockChannel } from './core/lock.js'
 export {
   type AddOptions,
   type ClearOptions,
@@ -90,7 +91,7 @@ export {
 } from './decorators/stampede.js'
 export type { CachedFunction, CacheSource, CachingDecorator, CallOptions, EntryOptions } from './decorators/wrap.js'
 export { OptimisticLock } from './locks/optimistic-lock.js'
-export { lockChannel, RedLock, type RedLockOptions } from './locks/red-lock.js'
+export { RedLock, type RedLockOptions } from './locks/red-lock.js'
 export { BasePlugin, type PluginHooks } from './plugins/base.js'
 export { HitMissRatioPlugin } from './plugins/hit-miss-ratio.js'
 export { TimingPlugin } from './plugins/timing.js'

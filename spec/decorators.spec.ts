@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CACHED_OPTIONS, cachedConfig, cachedInvoker, type Miss } from '../lib/decorators/cached.js'
 import { argumentsKey, functionTag, MAX_KEY_BYTES } from '../lib/decorators/key-encoding.js'
 import {
   BackendError,
@@ -1349,38 +1348,6 @@ test('@Cached on a private method names the class of `this`', async () => {
   }
   await new Secretive().run(3)
   assert.equal(await storedKeys(cache), ['Secretive.#load(3)'])
-})
-
-// ---------------------------------------------------------------------------
-// The seam the stampede variant builds on
-
-test('cachedInvoker: aroundMiss wraps the miss path only, and its read() looks the key up again', async () => {
-  const cache = new MemoryCache()
-  const misses: Miss[] = []
-  let calls = 0
-  const invoke = cachedInvoker(
-    async (id: number) => ++calls + id * 0,
-    cachedConfig('test', { cache }, CACHED_OPTIONS),
-    {
-      kind: 'test',
-      name: () => 'wrapped',
-      keyName: () => 'wrapped',
-      cache: () => cache,
-    },
-    async (miss, fill) => {
-      misses.push(miss)
-      assert.is(await miss.read(), undefined)
-      const result = await fill()
-      assert.is(await miss.read(), result, 'fill stored the result before answering')
-      return result
-    },
-  )
-  const flags = { cacheRead: true, cacheWrite: true, waitForWrite: true }
-  assert.is(await invoke(undefined, [1], flags), 1)
-  assert.is(await invoke(undefined, [1], flags), 1)
-  assert.is(misses.length, 1, 'a hit never reaches aroundMiss')
-  assert.is(misses[0]!.key, 'wrapped(1)')
-  assert.is(misses[0]!.cache, cache)
 })
 
 test('multiCached merges concurrent misses key by key: a key in flight is waited for, not asked again', async () => {

@@ -6,7 +6,7 @@ import type { Backend } from './backend.js'
 import { core, neutral, timedCore } from './commands.js'
 import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
-import { type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
+import { checkTuning, type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
 import {
   type AddOptions,
   type ClearOptions,
@@ -118,21 +118,11 @@ export function chainOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chain {
 /** `Date` as a clock: what `getOrSet`'s expiry reads by default. */
 const WALL_CLOCK: Clock = { now: () => Date.now() }
 
-/** The cache's `defaults`, checked: known names, durations and `eagerRefresh` readable. */
+/** The cache's `defaults`, checked: known names, each value one `getOrSet` takes. */
 function checkDefaults(defaults: unknown): Readonly<GetOrSetDefaults> {
   checkOptions(defaults, GET_OR_SET_DEFAULTS, 'defaults')
   const checked = defaults as GetOrSetDefaults
-  for (const name of ['ttl', 'grace', 'graceBackoff', 'softTimeout', 'hardTimeout'] as const) {
-    const value = checked[name]
-    if (value !== undefined) toSeconds(value, `defaults.${name}`)
-  }
-  const { eagerRefresh } = checked
-  if (eagerRefresh !== undefined && eagerRefresh !== null && !(eagerRefresh >= 0 && eagerRefresh < 1)) {
-    throw new RangeError(
-      `[oniocache] defaults.eagerRefresh must be a fraction of the ttl, at least 0 and below 1; got ` +
-        `${describe(eagerRefresh)}`,
-    )
-  }
+  for (const name of GET_OR_SET_DEFAULTS) checkTuning(name, checked[name], `defaults.${name}`)
   return Object.freeze({ ...checked })
 }
 

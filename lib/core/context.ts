@@ -44,6 +44,10 @@ export interface CommandArgs {
   hardTimeout?: Duration | null
   /** `getOrSet`: the fraction of the ttl after which a hit refreshes in the background. */
   eagerRefresh?: number | null
+  /** `getOrSet`: `'distributed'` for one factory call across processes, `'process'` for one in this process. */
+  lock?: 'process' | 'distributed'
+  /** `getOrSet` with `lock: 'distributed'`: how long the lock may be held. */
+  lease?: Duration
   /** `raw`: the command. */
   command?: string
   /** `raw`: the command's arguments. */

@@ -7,14 +7,16 @@
  * With `eagerRefresh`, a hit late in its ttl starts one background refresh.
  * Failures that are not the caller's are published on `oniocache:error`.
  */
+import { randomUUID } from 'node:crypto'
 import type { Clock } from '../util/clock.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
-import { type Duration, toSeconds } from '../util/duration.js'
+import { type Duration, toLease, toSeconds } from '../util/duration.js'
 import { FactoryTimeoutError, TimeoutError } from '../util/errors.js'
 import { reportError } from './channels.js'
 import type { CommandArgs, CommandContext, ContextCache } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
+import { type Bound, releaseLock, waitForRelease } from './lock.js'
 import { GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
 import { checkTags, invalidated, tagTimes } from './tags.js'
 
@@ -38,7 +40,7 @@ export type Factory<T> = (context: FactoryContext<T>) => T | PromiseLike<T>
 /** The options of `getOrSet` that may also be set once for the whole cache (its `defaults`). */
 export type GetOrSetDefaults = Pick<
   GetOrSetOptions,
-  'ttl' | 'grace' | 'graceBackoff' | 'softTimeout' | 'hardTimeout' | 'eagerRefresh'
+  'ttl' | 'grace' | 'graceBackoff' | 'softTimeout' | 'hardTimeout' | 'eagerRefresh' | 'lock' | 'lease'
 >
 
 /** The names of `GetOrSetDefaults`. @internal */
@@ -63,6 +65,9 @@ interface Settings {
   softTimeout: number
   hardTimeout: number
   eagerRefresh: number
+  /** `lock: 'distributed'`: one factory call across processes, under a lease lock of `lease` seconds. */
+  distributed: boolean
+  lease: number
 }
 
 /** What a cache keeps for `getOrSet`: flights in progress, backoffs, background work. */
@@ -200,33 +205,72 @@ function checkCallOptions(a: CommandArgs): void {
   if (a.softTimeout !== undefined) toSeconds(a.softTimeout, 'getOrSet softTimeout')
   if (a.hardTimeout !== undefined) toSeconds(a.hardTimeout, 'getOrSet hardTimeout')
   if (a.timeout !== undefined) toSeconds(a.timeout, 'getOrSet timeout')
-  if (a.eagerRefresh !== undefined) fractionOf(a.eagerRefresh)
+  if (a.eagerRefresh !== undefined) fractionOf(a.eagerRefresh, 'getOrSet: eagerRefresh')
+  if (a.lock !== undefined) distributedOf(a.lock, 'getOrSet: lock')
+  if (a.lease !== undefined) toLease(a.lease, 'getOrSet: lease')
 }
 
-function fractionOf(eagerRefresh: unknown): number {
+/**
+ * Throws for a value `getOrSet`'s option `name` cannot take, as `what` (`'defaults.grace'`, `'cached f: lock'`):
+ * the one check of the tuning given to a cache's `defaults`, `cached` and the method decorators. @internal
+ */
+export function checkTuning(name: keyof GetOrSetDefaults, value: unknown, what: string): void {
+  if (value === undefined) return
+  if (name === 'eagerRefresh') fractionOf(value, what)
+  else if (name === 'lock') distributedOf(value, what)
+  else if (name === 'lease') toLease(value, what)
+  else toSeconds(value as Duration | null, what)
+}
+
+function fractionOf(eagerRefresh: unknown, what: string): number {
   const fraction = eagerRefresh ?? 0
   if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) {
     throw new RangeError(
-      `[oniocache] getOrSet: eagerRefresh must be a fraction of the ttl, at least 0 and below 1 (0.8: a hit after ` +
-        `80 % of the ttl refreshes in the background); got ${describe(eagerRefresh)}`,
+      `[oniocache] ${what} must be a fraction of the ttl, at least 0 and below 1 (0.8: a hit after 80 % of the ` +
+        `ttl refreshes in the background); got ${describe(eagerRefresh)}`,
     )
   }
   return fraction
+}
+
+function distributedOf(lock: unknown, what: string): boolean {
+  if (lock !== 'process' && lock !== 'distributed') {
+    throw new TypeError(
+      `[oniocache] ${what} must be 'process' (one factory call per key in this process) or 'distributed' (one ` +
+        `in all processes sharing the store); got ${describe(lock)}`,
+    )
+  }
+  return lock === 'distributed'
 }
 
 function settingsOf(ctx: CommandContext): Settings {
   // Each option read by name: the call's, else the cache's default (a keyed read by a variable name is slow).
   const a = ctx.args
   const d = ctx.cache.defaults
-  const eagerRefresh = fractionOf(a.eagerRefresh !== undefined ? a.eagerRefresh : d.eagerRefresh)
+  const eagerRefresh = fractionOf(
+    a.eagerRefresh !== undefined ? a.eagerRefresh : d.eagerRefresh,
+    'getOrSet: eagerRefresh',
+  )
+  const lock = a.lock !== undefined ? a.lock : d.lock
+  const distributed = lock !== undefined && distributedOf(lock, 'getOrSet: lock')
+  const hardTimeout = seconds(a.hardTimeout !== undefined ? a.hardTimeout : d.hardTimeout, 0, 'hardTimeout')
+  const lease = a.lease !== undefined ? a.lease : d.lease
+  if (distributed && typeof ctx.cache.backend.deleteIf !== 'function') {
+    throw new TypeError(
+      `[oniocache] getOrSet: lock 'distributed' needs a backend with deleteIf (compare-and-delete); ` +
+        `${ctx.cache.backend.name} has none`,
+    )
+  }
   return {
     io: seconds(a.timeout, ctx.cache.timeout ?? 0, 'timeout'),
     ttl: seconds(a.ttl !== undefined ? a.ttl : d.ttl, ctx.cache.ttl ?? 0, 'ttl'),
     grace: seconds(a.grace !== undefined ? a.grace : d.grace, 0, 'grace'),
     graceBackoff: seconds(a.graceBackoff !== undefined ? a.graceBackoff : d.graceBackoff, 10, 'graceBackoff'),
     softTimeout: seconds(a.softTimeout !== undefined ? a.softTimeout : d.softTimeout, 0, 'softTimeout'),
-    hardTimeout: seconds(a.hardTimeout !== undefined ? a.hardTimeout : d.hardTimeout, 0, 'hardTimeout'),
+    hardTimeout,
     eagerRefresh,
+    distributed,
+    lease: lease !== undefined ? toLease(lease, 'getOrSet: lease') : hardTimeout > 0 ? hardTimeout : 2,
   }
 }
 
@@ -351,10 +395,12 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
       skipped = true
     },
   }
-  let value: unknown
+  const lock: Lock = { key: '', token: undefined, generation }
+  let produced: Produced
   try {
-    value = await withHardTimeout(job, context, controller)
+    produced = await withHardTimeout(job, controller, () => produce(job, context, lock, controller.signal))
   } catch (error) {
+    await unlock(job, lock)
     if (entry === undefined) throw error
     // Fail-safe: the stale value, and no new call for this key during graceBackoff.
     if (settings.graceBackoff > 0) {
@@ -365,21 +411,117 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
   } finally {
     state.controllers.delete(controller)
   }
+  // Another process computed and stored the value while this one waited for its lock.
+  if (produced.found !== undefined) return { value: produced.found.value, outcome: 'fresh' }
+  const { value } = produced
   state.backoff.delete(key)
-  if (value === undefined || skipped || generation !== state.generation) return { value, outcome: 'computed' }
-  try {
-    await store(job, value, ttl)
-  } catch (error) {
-    report(ctx, key, 'cache write failed, the value is returned uncached', error)
+  if (value !== undefined && !skipped && generation === state.generation) {
+    try {
+      await store(job, value, ttl)
+    } catch (error) {
+      report(ctx, key, 'cache write failed, the value is returned uncached', error)
+    }
   }
+  // Released once the value is stored: the waiters in other processes wake and read it.
+  await unlock(job, lock)
   return { value, outcome: 'computed' }
 }
 
-/** The factory's value, or `FactoryTimeoutError` once `hardTimeout` has passed (its signal then aborted). */
-function withHardTimeout(job: Job, context: FactoryContext, controller: AbortController): Promise<unknown> {
-  const run = (async () => job.fn(context))()
+/** What a flight produced: the factory's value, or a fresh entry another process stored meanwhile. */
+type Produced = { readonly value: unknown; readonly found?: undefined } | { readonly found: Entry }
+
+/** The lease lock a flight holds (`token` set while it holds it), taken in the cache's `generation`. */
+interface Lock {
+  key: string
+  token: unknown
+  readonly generation: number
+}
+
+/** With `lock: 'distributed'`, the lock first (or another process's value); then the factory's value. */
+async function produce(job: Job, context: FactoryContext, lock: Lock, signal: AbortSignal): Promise<Produced> {
+  if (job.settings.distributed) {
+    const found = await coordinate(job, lock, signal)
+    if (found !== undefined) return { found }
+    if (signal.aborted) {
+      // The hard timeout passed (or the cache was closed) while waiting: nothing runs, nothing is held.
+      await unlock(job, lock)
+      throw signal.reason
+    }
+  }
+  return { value: await job.fn(context) }
+}
+
+/**
+ * Takes the key's lease lock, or waits for the process that holds it and reads what it stored: answers that
+ * fresh entry, or `undefined` once this flight holds the lock (and must call the factory). A lock the store cannot
+ * take (down, timing out) is reported and the factory is called anyway: a broken cache never breaks the caller.
+ */
+async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<Entry | undefined> {
+  const { ctx, key, settings } = job
+  const { backend, serializer } = ctx.cache
+  const built = ctx.cache.buildKey(`${ctx.args.key as string}-lock`, ctx.args.namespace)
+  const bound: Bound = (call) => within(job, 'lock', call)
+  while (!signal.aborted) {
+    const token = serializer.dumps(randomUUID())
+    let taken: boolean
+    try {
+      taken = await bound(() => backend.add(built, token, settings.lease))
+    } catch (error) {
+      report(ctx, key, 'the lock cannot be taken, calling the function', error)
+      return undefined
+    }
+    if (taken) {
+      lock.key = built
+      lock.token = token
+      if (signal.aborted) break
+      // The holder before this one may have stored the value between this flight's read and its lock.
+      const found = await read(job)
+      if (found?.fresh !== true) return undefined
+      await unlock(job, lock)
+      return found
+    }
+    await waitForRelease(backend, built, settings.lease, () => bound(() => backend.exists(built)), bound, signal)
+    if (signal.aborted) break
+    const found = await read(job)
+    if (found?.fresh === true) return found
+    // The holder stored nothing (its factory failed, or its lease ran out): take the lock in turn.
+  }
+  return undefined
+}
+
+/**
+ * Releases the lock the flight holds, if any; a failure is reported (the lease ends the lock anyway). After
+ * `close()` the lease ends it: a closed cache opens no connection again for its background work.
+ */
+async function unlock(job: Job, lock: Lock): Promise<void> {
+  const { token } = lock
+  if (token === undefined) return
+  lock.token = undefined
+  if (stateOf(job.ctx.cache).generation !== lock.generation) return
+  try {
+    await releaseLock(job.ctx.cache.backend, lock.key, token, (call) => within(job, 'lock', call))
+  } catch (error) {
+    report(job.ctx, job.key, 'the lock cannot be released, its lease will end it', error)
+  }
+}
+
+/** The key's entry read again (checked against its tags); a failed read counts as a miss and is reported. */
+async function read(job: Job): Promise<Entry | undefined> {
+  const { cache } = job.ctx
+  try {
+    const stored = await within(job, 'read', () => cache.backend.get(job.key, cache.serializer.encoding))
+    return await withTags(job, examine(job, stored))
+  } catch (error) {
+    report(job.ctx, job.key, READ_FAILED, error)
+    return undefined
+  }
+}
+
+/** What `run` produces, or `FactoryTimeoutError` once `hardTimeout` has passed (the signal then aborted). */
+function withHardTimeout<T>(job: Job, controller: AbortController, run: () => Promise<T>): Promise<T> {
+  const running = run()
   const { hardTimeout } = job.settings
-  if (hardTimeout === 0) return run
+  if (hardTimeout === 0) return running
   let timer: NodeJS.Timeout | undefined
   const hard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -388,8 +530,8 @@ function withHardTimeout(job: Job, context: FactoryContext, controller: AbortCon
       reject(error)
     }, hardTimeout * 1000)
   })
-  run.catch(() => {}) // past the hard timeout, a later failure is nobody's
-  return Promise.race([run, hard]).finally(() => clearTimeout(timer))
+  running.catch(() => {}) // past the hard timeout, a later failure is nobody's
+  return Promise.race([running, hard]).finally(() => clearTimeout(timer))
 }
 
 /** Writes the value: in an envelope when grace or eager refresh need one, plain otherwise. */
@@ -411,7 +553,7 @@ async function store(job: Job, value: unknown, ttl: number): Promise<void> {
 }
 
 /** A read or write of the store, rejected with `TimeoutError` past the call's timeout (the store is then failing). */
-function within<T>(job: Job, what: 'read' | 'write', call: () => T | PromiseLike<T>): Promise<T> {
+function within<T>(job: Job, what: 'read' | 'write' | 'lock', call: () => T | PromiseLike<T>): Promise<T> {
   let pending: Promise<T>
   try {
     pending = Promise.resolve(call())

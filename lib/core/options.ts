@@ -11,7 +11,15 @@ import type { Duration } from '../util/duration.js'
  * cache's `defaults`, `cached` and `@Cached` take too. One list for all of them.
  * @internal
  */
-export const GET_OR_SET_TUNING = ['grace', 'graceBackoff', 'softTimeout', 'hardTimeout', 'eagerRefresh'] as const
+export const GET_OR_SET_TUNING = [
+  'grace',
+  'graceBackoff',
+  'softTimeout',
+  'hardTimeout',
+  'eagerRefresh',
+  'lock',
+  'lease',
+] as const
 
 /** Every option a command may take. */
 export interface OptionTypes {
@@ -39,6 +47,16 @@ export interface OptionTypes {
   hardTimeout?: Duration | null
   /** `getOrSet`: a hit after this fraction of its ttl (0 to 1) refreshes the value in the background. */
   eagerRefresh?: number | null
+  /**
+   * `getOrSet`: where the factory runs once for concurrent calls of a key: `'process'` (default) in this process,
+   * `'distributed'` in all processes sharing the store (a lease lock on the key; Redis wakes the waiters by pub/sub).
+   */
+  lock?: 'process' | 'distributed'
+  /**
+   * `getOrSet` with `lock: 'distributed'`: seconds the lock is held at most, so a process that dies does not block
+   * the others for longer. Default: `hardTimeout`, else `2`.
+   */
+  lease?: Duration
   /** Tags of the entry: `invalidateTags` with one of them makes it read as a miss (or as stale, with grace). */
   tags?: readonly string[]
 }
@@ -49,7 +67,7 @@ export const COMMAND_OPTIONS = {
   add: ['ttl', 'namespace', 'dumps', 'timeout', 'tags'],
   /** `get(key, options)`. */
   get: ['default', 'namespace', 'loads', 'timeout'],
-  /** `getOrSet(key, fn, { ttl, grace, graceBackoff, softTimeout, hardTimeout, eagerRefresh, namespace, … })`. */
+  /** `getOrSet(key, fn, { ttl, grace, graceBackoff, softTimeout, hardTimeout, eagerRefresh, lock, lease, … })`. */
   getOrSet: ['ttl', ...GET_OR_SET_TUNING, 'namespace', 'dumps', 'loads', 'timeout', 'tags'],
   /** `multiGet(keys, options)`. */
   multiGet: ['namespace', 'loads', 'timeout'],
@@ -110,8 +128,8 @@ export type ClearOptions = OptionsOf<'clear'>
 /** The options of `invalidateTags`: `namespace`, `timeout`. */
 export type InvalidateTagsOptions = OptionsOf<'invalidateTags'>
 /**
- * The options of `getOrSet`: `ttl`, `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`, `eagerRefresh`,
- * `namespace`, `dumps`, `loads`, `timeout`.
+ * The options of `getOrSet`: `ttl`, `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`, `eagerRefresh`, `lock`,
+ * `lease`, `namespace`, `dumps`, `loads`, `timeout`, `tags`.
  */
 export type GetOrSetOptions = OptionsOf<'getOrSet'>
 

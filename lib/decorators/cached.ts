@@ -8,11 +8,11 @@
  */
 import type { BaseCache as Cache } from '../core/cache.js'
 import { reportError } from '../core/channels.js'
-import type { FactoryContext, GetOrSetDefaults } from '../core/get-or-set.js'
+import { checkTuning, type FactoryContext, type GetOrSetDefaults } from '../core/get-or-set.js'
 import { GET_OR_SET_TUNING } from '../core/options.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
-import { type Duration, toSeconds } from '../util/duration.js'
+import type { Duration } from '../util/duration.js'
 import { FactoryTimeoutError } from '../util/errors.js'
 import { argumentsKey, UnkeyableError } from './key-encoding.js'
 import {
@@ -37,11 +37,11 @@ export type { CachedFunction } from './wrap.js'
 
 /**
  * What `cached` and `@Cached` pass on to `getOrSet`: `grace`, `graceBackoff`, `softTimeout`, `hardTimeout`,
- * `eagerRefresh` (see `getOrSet`).
+ * `eagerRefresh`, `lock` and `lease` (see `getOrSet`).
  */
 export type GetOrSetTuning = Pick<
   GetOrSetDefaults,
-  'grace' | 'graceBackoff' | 'softTimeout' | 'hardTimeout' | 'eagerRefresh'
+  'grace' | 'graceBackoff' | 'softTimeout' | 'hardTimeout' | 'eagerRefresh' | 'lock' | 'lease'
 >
 
 /** The options of {@link cached}. */
@@ -160,21 +160,6 @@ export function Cached<Self = unknown>(options: CachedMethodOptions<Self>): Cach
   }) as CachingDecorator<Self>
 }
 
-/** What the miss path of a call knows. @internal */
-export interface Miss {
-  readonly cache: Cache
-  readonly key: string
-  readonly namespace: string | undefined
-  /** Looks the key up again; a failed read counts as a miss. */
-  read(): Promise<unknown>
-}
-
-/**
- * Wraps the miss path of a call (`fill`: call the function, store its result).
- * `cachedStampede` passes one that holds a lock around it. @internal
- */
-export type AroundMiss = (miss: Miss, fill: () => Promise<unknown>) => Promise<unknown>
-
 /** Validated options of `cached` and `@Cached`. @internal */
 export interface CachedConfig {
   readonly ttl: Duration | null | undefined
@@ -189,7 +174,7 @@ export interface CachedConfig {
 /** The options `cached` and `@Cached` take. @internal */
 export const CACHED_OPTIONS: readonly string[] = ['cache', 'ttl', 'namespace', 'key', 'keyBuilder', 'skipCache']
 /** The options `cached` and `@Cached` take: `CACHED_OPTIONS` and `getOrSet`'s tuning. @internal */
-const CACHED_FN_OPTIONS: readonly string[] = [...CACHED_OPTIONS, ...GET_OR_SET_TUNING]
+export const CACHED_FN_OPTIONS: readonly string[] = [...CACHED_OPTIONS, ...GET_OR_SET_TUNING]
 
 /** Checks the options of `cached`-like wrappers; `known` lists the names they take. Throws. @internal */
 export function cachedConfig(what: string, options: object, known: Iterable<string>): CachedConfig {
@@ -216,14 +201,7 @@ export function cachedConfig(what: string, options: object, known: Iterable<stri
   for (const name of GET_OR_SET_TUNING) {
     const value = (options as Record<string, unknown>)[name]
     if (value === undefined) continue
-    if (name === 'eagerRefresh') {
-      if (value !== null && !(typeof value === 'number' && value >= 0 && value < 1)) {
-        throw new RangeError(
-          `[oniocache] ${what}: eagerRefresh must be a fraction of the ttl, at least 0 and below 1; ` +
-            `got ${describe(value)}`,
-        )
-      }
-    } else toSeconds(value, `${what}: ${name}`)
+    checkTuning(name, value, `${what}: ${name}`)
     getOrSet[name] = value
   }
   return {
@@ -240,7 +218,6 @@ export function cachedInvoker<This, Args extends unknown[], T>(
   fn: (this: This, ...args: Args) => unknown,
   config: CachedConfig,
   site: Site<This>,
-  aroundMiss?: AroundMiss,
 ): Invoke<This, Args, T> {
   const { ttl, namespace, key: fixedKey, keyBuilder, skipCache } = config
 
@@ -263,13 +240,12 @@ export function cachedInvoker<This, Args extends unknown[], T>(
    */
   async function viaGetOrSet(self: This, args: Args, cache: Cache, key: string): Promise<T> {
     let computed: { value: unknown } | undefined
-    let failed: { error: unknown } | undefined
     const factory = async (f: FactoryContext): Promise<unknown> => {
       let result: unknown
       try {
         result = await fn.apply(self, args)
       } catch (error) {
-        failed = { error }
+        if ((typeof error === 'object' && error !== null) || typeof error === 'function') thrownByFunctions.add(error)
         throw error
       }
       computed = { value: result }
@@ -279,7 +255,7 @@ export function cachedInvoker<This, Args extends unknown[], T>(
     try {
       return (await cache.getOrSet(key, factory, config.getOrSet)) as T
     } catch (error) {
-      if ((failed !== undefined && failed.error === error) || error instanceof FactoryTimeoutError) throw error
+      if (isFunctionError(error)) throw error
       if (debug.enabled) debug('%s %s: the cache failed, calling the function: %s', site.kind, key, errorText(error))
       reportError('getOrSet', namespace ?? cache.namespace, error, cache)
       return (computed !== undefined ? computed.value : await fn.apply(self, args)) as T
@@ -289,30 +265,43 @@ export function cachedInvoker<This, Args extends unknown[], T>(
   return async (self, args, flags) => {
     const cache = site.cache(self)
     const key = keyOf(self, args)
-    if (aroundMiss === undefined && flags.cacheRead && flags.cacheWrite && flags.waitForWrite) {
+    if (flags.cacheRead && flags.cacheWrite && flags.waitForWrite) {
       return viaGetOrSet(self, args, cache, key)
     }
     if (flags.cacheRead) {
       const hit = await read(cache, key, namespace, site.kind)
       if (hit !== undefined) return hit as T
     }
-    const fill = async (): Promise<unknown> => {
-      const result = await fn.apply(self, args)
-      if (flags.cacheWrite && result !== undefined && !(skipCache?.(result) ?? false)) {
-        const write = settle(
-          () => cache.set(key, result, { ttl, namespace }),
-          { command: 'set', cache, namespace },
-          site.kind,
-          key,
-          'the result is returned uncached',
-        )
-        if (flags.waitForWrite) await write
-      }
-      return result
+    // A per-call variant: read and write as asked, without getOrSet (and its single flight).
+    const result = await fn.apply(self, args)
+    if (flags.cacheWrite && result !== undefined && !(skipCache?.(result) ?? false)) {
+      const write = settle(
+        () => cache.set(key, result, { ttl, namespace }),
+        { command: 'set', cache, namespace },
+        site.kind,
+        key,
+        'the result is returned uncached',
+      )
+      if (flags.waitForWrite) await write
     }
-    if (aroundMiss === undefined) return (await fill()) as T
-    return (await aroundMiss({ cache, key, namespace, read: () => read(cache, key, namespace, site.kind) }, fill)) as T
+    return result as T
   }
+}
+
+/**
+ * What the functions of `cached` calls threw: the calls that shared a flight receive the error of the one call
+ * that ran, and tell it from a failure of the cache by this.
+ */
+const thrownByFunctions = new WeakSet<object>()
+
+/**
+ * Whether a `getOrSet` rejection is the function's own (its error, its hard timeout) rather than the cache's.
+ * The cache only fails with error objects; a thrown primitive can only be the function's.
+ */
+function isFunctionError(error: unknown): boolean {
+  if (error instanceof FactoryTimeoutError) return true
+  if ((typeof error === 'object' && error !== null) || typeof error === 'function') return thrownByFunctions.has(error)
+  return true
 }
 
 /** The default key of a call: the site's key name and its arguments' encoding. @internal */

@@ -6,8 +6,8 @@
  * what is not a command (compare-and-delete, pub/sub), by `bounded`.
  */
 import { randomUUID } from 'node:crypto'
-import type { Backend } from '../core/backend.js'
 import type { BaseCache as Cache } from '../core/cache.js'
+import { type Bound, releaseLock, waitForRelease } from '../core/lock.js'
 import { bounded } from '../core/run.js'
 import { describe } from '../util/describe.js'
 import { type Duration, toLease } from '../util/duration.js'
@@ -23,46 +23,6 @@ export interface RedLockOptions {
   lease?: Duration
 }
 
-/** Whether a backend can wake waiters in other processes at once (Redis can); the others are polled. */
-const hasSignals = (backend: Backend): backend is Backend & Required<Pick<Backend, 'subscribe' | 'publish'>> =>
-  typeof backend.subscribe === 'function' && typeof backend.publish === 'function'
-
-/** Poll intervals (ms) while waiting: with pub/sub the poll is only a fallback for a lost message. */
-const POLL = { signals: { first: 50, max: 200 }, plain: { first: 10, max: 100 } } as const
-
-/**
- * Waiters of this process, by store and built lock key: a release here wakes them
- * at once. A store is a synchronous (memory) backend itself, or the `name` of a
- * backend that does I/O, which names its server: two caches on one server share
- * their waiters. A wake-up is only a hint, as waiters check the key again.
- */
-const local = new Map<Backend | string, Map<string, Set<() => void>>>()
-const storeOf = (backend: Backend): Backend | string => (backend.synchronous === true ? backend : backend.name)
-
-function listen(backend: Backend, key: string, wake: () => void): () => void {
-  const store = storeOf(backend)
-  let keys = local.get(store)
-  if (keys === undefined) local.set(store, (keys = new Map()))
-  let wakers = keys.get(key)
-  if (wakers === undefined) keys.set(key, (wakers = new Set()))
-  wakers.add(wake)
-  return () => {
-    wakers.delete(wake)
-    if (wakers.size === 0 && keys.get(key) === wakers) keys.delete(key)
-    if (keys.size === 0 && local.get(store) === keys) local.delete(store)
-  }
-}
-
-function wakeLocal(backend: Backend, key: string): void {
-  const wakers = local.get(storeOf(backend))?.get(key)
-  if (wakers !== undefined) for (const wake of [...wakers]) wake()
-}
-
-/** The pub/sub channel a lock's release is announced on. */
-export function lockChannel(builtLockKey: string): string {
-  return `oniocache:lock-released:${builtLockKey}`
-}
-
 /**
  * A dog-pile lock with aiocache's semantics. The first caller stores a random
  * token under `buildKey(key + '-lock')` for at most `lease` seconds and holds the
@@ -73,7 +33,7 @@ export function lockChannel(builtLockKey: string): string {
  *
  * Waiting works across processes: on Redis a release is published on a pub/sub
  * channel (polling every 50–200 ms covers a lost message); on Memcached and other
- * backends waiters poll with a backoff from 10 to 100 ms; in one process a
+ * backends waiters poll with a backoff from 5 to 50 ms; in one process a
  * release wakes its waiters at once. Release removes the lock only while this
  * holder still owns it (compare-and-delete), so a holder whose lease ran out
  * never removes a lock someone else took since.
@@ -145,7 +105,14 @@ export class RedLock {
     } catch (error) {
       if (!(error instanceof KeyExistsError)) throw error
     }
-    await waitForRelease(cache, key + '-lock', lease)
+    const lockKey = key + '-lock'
+    await waitForRelease(
+      cache.backend,
+      cache.buildKey(lockKey),
+      lease,
+      () => cache.exists(lockKey),
+      boundBy(cache, 'RedLock wait'),
+    )
     return new RedLock(cache, key, lease, undefined)
   }
 
@@ -185,20 +152,7 @@ export class RedLock {
     this.#token = undefined
     const { cache } = this
     const built = cache.buildKey(this.key + '-lock')
-    const backend = cache.backend
-    const seconds = cache.timeout ?? 0
-    const removed = await bounded('RedLock release', seconds, () =>
-      backend.deleteIf!(built, cache.serializer.dumps(token)),
-    )
-    if (!removed) return false
-    wakeLocal(backend, built)
-    // Waiters elsewhere also poll: a release whose announcement fails is still a release.
-    if (hasSignals(backend)) {
-      await bounded('RedLock release', seconds, () => backend.publish(lockChannel(built), 'released')).catch(
-        () => undefined,
-      )
-    }
-    return true
+    return releaseLock(cache.backend, built, cache.serializer.dumps(token), boundBy(cache, 'RedLock release'))
   }
 
   /** Releases the lock, so that `await using lock = await RedLock.acquire(…)` releases it at the end of the block. */
@@ -213,63 +167,8 @@ function leaseOf(options: RedLockOptions): number {
   return toLease(options.lease === undefined ? 2 : options.lease, 'RedLock: lease')
 }
 
-/**
- * Waits until the lock key is gone or `lease` seconds have passed. On Redis it
- * subscribes BEFORE checking the key, so a release between the check and the
- * wait is not missed; polling covers a lost message and other backends.
- */
-async function waitForRelease(cache: Cache, lockKey: string, lease: number): Promise<void> {
-  const backend = cache.backend
-  const built = cache.buildKey(lockKey)
-  const deadline = Date.now() + lease * 1000
-  let wake: () => void = () => {}
-  let woken = false
-  const onWake = (): void => {
-    woken = true
-    wake()
-  }
-  const unlisten = listen(backend, built, onWake)
-  let unsubscribe: (() => Promise<void>) | undefined
-  let poll: { readonly first: number; readonly max: number } = POLL.plain
-  try {
-    if (hasSignals(backend)) {
-      try {
-        const subscribing = backend.subscribe(lockChannel(built), onWake)
-        // A subscription that answers after its timeout is undone when it does.
-        subscribing.then(undefined, () => undefined)
-        unsubscribe = await bounded('RedLock wait', cache.timeout ?? 0, () => subscribing).catch((error: unknown) => {
-          void subscribing.then(
-            (off) => off(),
-            () => undefined,
-          )
-          throw error
-        })
-        poll = POLL.signals
-      } catch {
-        // No subscription (the server is down or refuses it): polling alone still ends the wait.
-      }
-    }
-    let interval: number = poll.first
-    for (;;) {
-      woken = false
-      // A check that fails counts as "still held": the lease still bounds the wait.
-      if (!(await cache.exists(lockKey).catch(() => true))) return
-      const left = deadline - Date.now()
-      if (left <= 0) return
-      if (!woken) {
-        let timer: NodeJS.Timeout | undefined
-        await new Promise<void>((resolve) => {
-          wake = resolve
-          timer = setTimeout(resolve, Math.min(interval, left))
-        })
-        clearTimeout(timer)
-        wake = () => {}
-      }
-      interval = Math.min(interval * 2, poll.max)
-    }
-  } finally {
-    unlisten()
-    // Not awaited: the waiter goes on at once; the unsubscribe function never rejects.
-    void unsubscribe?.()
-  }
+/** Bounds a call of the store by the cache's timeout, as a command is. */
+function boundBy(cache: Cache, what: string): Bound {
+  const seconds = cache.timeout ?? 0
+  return (call) => bounded(what, seconds, call)
 }
