@@ -6,16 +6,24 @@
 //    bench/support/interleaved.ts says (5 processes × 11 interleaved rounds).
 // 2. Stampede: 1,000 concurrent `getOrSet` calls on one missing key whose factory takes 50 ms run
 //    the factory once, and every caller is answered within 50 ms + 5 ms (p99), over STAMPEDES keys.
+// 2b. The same on Redis across processes: PROCESSES processes × 200 concurrent `getOrSet` calls with
+//    `lock: 'distributed'` on one missing key run the 50 ms factory once in total, every caller answered
+//    within 50 ms + 15 ms (p99, timed in each process from the moment it is told to go), over
+//    REDIS_STAMPEDES keys, on a redis-server this bench starts.
 // 3. Stale under failure: with a stale value kept by grace and a factory that hangs (or throws),
 //    callers at concurrency 50 for FAILURE_MS are answered within softTimeout + 5 ms (p99), every one
 //    of them, and the factory is called at most once per graceBackoff (plus the first call).
 //
 // `--smoke` runs every case once, briefly, in this process, with read-back checks only.
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { createCache } from 'cache-manager'
 import { MemoryCache } from '../lib/index.js'
+import { RedisCache } from '../lib/redis.js'
+import { startRedis } from '../spec/support/servers.js'
 import {
   inProcesses,
   type Method,
@@ -36,6 +44,9 @@ const SOFT_TIMEOUT = 0.02
 const GRACE_BACKOFF = 1
 const CALLERS = 1_000
 const FACTORY_MS = 50
+const PROCESSES = 6
+const PER_PROCESS = 200
+const REDIS_STAMPEDES = smoke ? 2 : 10
 const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
 const METHOD: Method = { keys, rounds: smoke ? 1 : 11, roundMs: 250, processes: smoke ? 1 : 5, smoke, smokeOps: 2_000 }
 
@@ -107,6 +118,80 @@ async function stampedes(): Promise<{ calls: number[]; latencies: number[] }> {
   return { calls, latencies }
 }
 
+/**
+ * Scenario 2b, in a child (`--redis-child <port>`): says `ready` once connected and subscribed, then for
+ * each line `go <key>` makes PER_PROCESS concurrent calls on the key and prints as JSON how often the factory ran
+ * here and the calls' latencies (ms).
+ */
+async function redisStampedeChild(port: number): Promise<void> {
+  const cache = new RedisCache({ port, namespace: 'bench-stampede' })
+  const options = { ...OPTIONS, lock: 'distributed' as const, lease: 5 }
+  let calls = 0
+  const factory = async (): Promise<string> => {
+    calls++
+    await new Promise((resolve) => setTimeout(resolve, FACTORY_MS))
+    return VALUE
+  }
+  // Warm up: the connection, the subscriber connection, and the code paths.
+  await Promise.all(Array.from({ length: PER_PROCESS }, () => cache.getOrSet(`warm:${process.pid}`, factory, options)))
+  process.stdout.write('ready\n')
+  for await (const line of createInterface({ input: process.stdin })) {
+    const key = line.slice('go '.length)
+    calls = 0
+    const started = performance.now()
+    const latencies: number[] = []
+    const answers = await Promise.all(
+      Array.from({ length: PER_PROCESS }, () =>
+        cache.getOrSet(key, factory, options).then((value) => {
+          latencies.push(performance.now() - started)
+          return value
+        }),
+      ),
+    )
+    if (!answers.every((value) => value === VALUE)) throw new Error('a caller got another value')
+    process.stdout.write(`${JSON.stringify({ calls, latencies })}\n`)
+  }
+  await cache.close()
+}
+
+/** Scenario 2b: PROCESSES children on one redis-server, REDIS_STAMPEDES keys; the factory's calls per key. */
+async function redisStampedes(): Promise<{ calls: number[]; latencies: number[] }> {
+  const redis = await startRedis()
+  const script = fileURLToPath(import.meta.url)
+  const children = Array.from({ length: PROCESSES }, () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, '--redis-child', String(redis.port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+    const next = async (): Promise<string> => {
+      const { value, done } = await lines.next()
+      if (done === true) throw new Error('a stampede child ended early')
+      return value as string
+    }
+    return { child, next }
+  })
+  try {
+    await Promise.all(children.map(async ({ next }) => (await next()) === 'ready' || Promise.reject(new Error('?'))))
+    const calls: number[] = []
+    const latencies: number[] = []
+    for (let s = 0; s < REDIS_STAMPEDES; s++) {
+      for (const { child } of children) child.stdin.write(`go stampede:${s}\n`)
+      let count = 0
+      for (const line of await Promise.all(children.map(({ next }) => next()))) {
+        const run = JSON.parse(line) as { calls: number; latencies: number[] }
+        count += run.calls
+        latencies.push(...run.latencies)
+      }
+      calls.push(count)
+    }
+    return { calls, latencies }
+  } finally {
+    for (const { child } of children) child.stdin.end()
+    await Promise.all(children.map(({ child }) => new Promise((resolve) => child.once('exit', resolve))))
+    await redis.stop()
+  }
+}
+
 /** Scenario 3, once with a factory that hangs and once with one that throws. */
 async function staleUnderFailure(
   kind: 'hangs' | 'throws',
@@ -150,6 +235,8 @@ const TARGETS = [
 if (process.argv.includes('--child')) {
   process.stdout.write(JSON.stringify(await measureHits()))
   process.exit(0) // bentocache keeps timers alive
+} else if (process.argv.includes('--redis-child')) {
+  await redisStampedeChild(Number(process.argv[process.argv.indexOf('--redis-child') + 1]))
 } else {
   const { processes, how } = await inProcesses(METHOD, fileURLToPath(import.meta.url), measureHits)
   const { calls, latencies } = await stampedes()
@@ -171,6 +258,16 @@ if (process.argv.includes('--child')) {
   )
   console.log(`- ${pass(once)} the factory runs once per stampede`)
   console.log(`- ${pass(p99 <= FACTORY_MS + 5)} p99 ≤ ${FACTORY_MS + 5} ms (${p99.toFixed(1)} ms)`)
+  const redis = await redisStampedes()
+  const redisP99 = quantile(redis.latencies, 0.99)
+  console.log(
+    `\nStampede on Redis, lock 'distributed': ${REDIS_STAMPEDES} keys × ${PROCESSES} processes × ${PER_PROCESS} ` +
+      `concurrent calls, a ${FACTORY_MS} ms factory: factory calls per key (all processes) ` +
+      `${[...new Set(redis.calls)].join(', ')}; latency p50 ${quantile(redis.latencies, 0.5).toFixed(1)} ms, ` +
+      `p99 ${redisP99.toFixed(1)} ms, max ${Math.max(...redis.latencies).toFixed(1)} ms`,
+  )
+  console.log(`- ${pass(redis.calls.every((count) => count === 1))} the factory runs once per key in total`)
+  console.log(`- ${pass(redisP99 <= FACTORY_MS + 15)} p99 ≤ ${FACTORY_MS + 15} ms (${redisP99.toFixed(1)} ms)`)
   const bound = SOFT_TIMEOUT * 1000 + 5
   const maxCalls = Math.ceil(FAILURE_MS / 1000 / GRACE_BACKOFF) + 1
   for (const kind of ['hangs', 'throws'] as const) {

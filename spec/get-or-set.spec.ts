@@ -100,6 +100,26 @@ test('single flight: 100 concurrent calls run the factory once and share its val
   await cache.close()
 })
 
+test('on a store that does I/O, concurrent calls on a key share one read; other keys and timeouts do not', async () => {
+  const backend = new AsyncBackend({ delayMs: 5 })
+  const cache = new Cache({ backend })
+  await cache.set('hot', 'v')
+  backend.calls.length = 0
+  const fn = async () => 'computed'
+  const answers = await Promise.all([
+    ...Array.from({ length: 50 }, () => cache.getOrSet('hot', fn)),
+    cache.getOrSet('other', fn),
+    cache.getOrSet('hot', fn, { timeout: 2 }),
+  ])
+  assert.ok(answers.slice(0, 50).every((a) => a === 'v'))
+  assert.is(answers[50], 'computed')
+  const reads = backend.calls.filter(([op]) => op === 'get').map(([, key]) => key)
+  assert.equal(reads.sort(), ['hot', 'hot', 'other'], 'one read per key and timeout, not one per call')
+  // Once answered, the next call reads again: nothing is kept past the read.
+  await cache.set('hot', 'w')
+  assert.is(await cache.getOrSet('hot', fn), 'w')
+})
+
 test('undefined stores nothing, skip() answers without storing, setTtl overrides the ttl', async () => {
   const { cache, clock } = memory()
   assert.is(await cache.getOrSet('u', async () => undefined), undefined)

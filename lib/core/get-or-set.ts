@@ -76,6 +76,8 @@ interface State {
   /** Key → clock time (ms) before which the factory is not called again. */
   readonly backoff: Map<string, number>
   readonly controllers: Set<AbortController>
+  /** Reads of the store in progress, by built key: concurrent calls for a key share one. */
+  readonly reads: Map<string, Promise<unknown>>
   /** Bumped by `close()`: background work of an earlier generation writes nothing. */
   generation: number
 }
@@ -85,7 +87,7 @@ const states = new WeakMap<ContextCache, State>()
 function stateOf(cache: ContextCache): State {
   let state = states.get(cache)
   if (state === undefined) {
-    state = { flights: new Map(), backoff: new Map(), controllers: new Set(), generation: 0 }
+    state = { flights: new Map(), backoff: new Map(), controllers: new Set(), reads: new Map(), generation: 0 }
     states.set(cache, state)
   }
   return state
@@ -154,13 +156,34 @@ export function getOrSet(
     return decide(job, entry)
   }
   const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
-  return within(job, 'read', () => cache.backend.get(key, cache.serializer.encoding)).then(
+  return sharedRead(job).then(
     async (stored) => decide(job, await withTags(job, examine(job, stored))),
     (error: unknown) => {
       report(ctx, key, READ_FAILED, error)
       return slow(job, undefined)
     },
   )
+}
+
+/**
+ * The stored value of a key on a backend that does I/O, read once (within the timeout) for the calls with the
+ * same timeout that ask while the read is in progress: a crowd of calls on a missing key sends one read.
+ */
+function sharedRead(job: Job): Promise<unknown> {
+  const { cache } = job.ctx
+  const { reads } = stateOf(cache)
+  const id = `${job.settings.io} ${job.key}`
+  let reading = reads.get(id)
+  if (reading === undefined) {
+    const started = within(job, 'read', () => cache.backend.get(job.key, cache.serializer.encoding))
+    reads.set(id, started)
+    const done = (): void => {
+      if (reads.get(id) === started) reads.delete(id)
+    }
+    started.then(done, done)
+    reading = started
+  }
+  return reading
 }
 
 /** What `ONIOCACHE_DISABLE=1` answers: the factory's value, nothing read or stored. @internal */
@@ -415,15 +438,15 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
   if (produced.found !== undefined) return { value: produced.found.value, outcome: 'fresh' }
   const { value } = produced
   state.backoff.delete(key)
+  let storing: Promise<void> | undefined
   if (value !== undefined && !skipped && generation === state.generation) {
-    try {
-      await store(job, value, ttl)
-    } catch (error) {
+    storing = store(job, value, ttl).catch((error: unknown) => {
       report(ctx, key, 'cache write failed, the value is returned uncached', error)
-    }
+    })
   }
-  // Released once the value is stored: the waiters in other processes wake and read it.
-  await unlock(job, lock)
+  // The lock is released right behind the write, not after its answer: on one connection the store runs them in
+  // order, so the waiters woken by the release read the value.
+  await Promise.all([storing, unlock(job, lock)])
   return { value, outcome: 'computed' }
 }
 
@@ -461,8 +484,17 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
   const { backend, serializer } = ctx.cache
   const built = ctx.cache.buildKey(`${ctx.args.key as string}-lock`, ctx.args.namespace)
   const bound: Bound = (call) => within(job, 'lock', call)
+  let found: Entry | undefined
+  // While waiting, the value is read first: a holder's value is there before its lock is gone.
+  const held = async (): Promise<boolean> => {
+    found = await read(job)
+    return found?.fresh !== true && (await bound(() => backend.exists(built)))
+  }
   while (!signal.aborted) {
     const token = serializer.dumps(randomUUID())
+    // The lock and a read of the value in one round trip: a holder before this flight may have stored it since
+    // this flight's first read (then it is answered, whether the lock was taken or not).
+    const reading = read(job)
     let taken: boolean
     try {
       taken = await bound(() => backend.add(built, token, settings.lease))
@@ -470,20 +502,19 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
       report(ctx, key, 'the lock cannot be taken, calling the function', error)
       return undefined
     }
+    found = await reading
     if (taken) {
       lock.key = built
       lock.token = token
-      if (signal.aborted) break
-      // The holder before this one may have stored the value between this flight's read and its lock.
-      const found = await read(job)
       if (found?.fresh !== true) return undefined
       await unlock(job, lock)
       return found
     }
-    await waitForRelease(backend, built, settings.lease, () => bound(() => backend.exists(built)), bound, signal)
-    if (signal.aborted) break
-    const found = await read(job)
     if (found?.fresh === true) return found
+    await waitForRelease(backend, built, settings.lease, held, bound, signal)
+    if (signal.aborted) break
+    const seen = found as Entry | undefined // set by held()
+    if (seen?.fresh === true) return seen
     // The holder stored nothing (its factory failed, or its lease ran out): take the lock in turn.
   }
   return undefined

@@ -52,11 +52,22 @@ export function lockChannel(builtLockKey: string): string {
  * processes is ignored: their waiters also poll.
  */
 export async function releaseLock(backend: Backend, built: string, token: unknown, bound: Bound): Promise<boolean> {
-  const removed = await bound(() => backend.deleteIf!(built, token))
+  const removing = bound(() => backend.deleteIf!(built, token))
+  // Sent right behind the compare-and-delete, not after its answer: on one connection Redis runs them in order,
+  // so a waiter woken by the message finds the lock gone. Should the lock not be this holder's any more, the
+  // message only makes the waiters check the key again.
+  const announcing = hasSignals(backend)
+    ? bound(() => backend.publish(lockChannel(built), 'released')).catch(() => undefined)
+    : undefined
+  let removed: boolean
+  try {
+    removed = await removing
+  } finally {
+    await announcing
+  }
   if (!removed) return false
   const wakers = local.get(storeOf(backend))?.get(built)
   if (wakers !== undefined) for (const wake of [...wakers]) wake()
-  if (hasSignals(backend)) await bound(() => backend.publish(lockChannel(built), 'released')).catch(() => undefined)
   return true
 }
 
