@@ -5,6 +5,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { COMMAND_OPTIONS, getOrSetArgs, withOptions } from '../lib/core/options.js'
 import {
   BackendError,
   Cache,
@@ -118,6 +119,32 @@ test('on a store that does I/O, concurrent calls on a key share one read; other 
   // Once answered, the next call reads again: nothing is kept past the read.
   await cache.set('hot', 'w')
   assert.is(await cache.getOrSet('hot', fn), 'w')
+})
+
+test('the options of getOrSet are copied by its own copier exactly as by withOptions, errors included', () => {
+  const fn = async () => 1
+  // Equal but for the options not given, which the copier may hold as undefined.
+  const given = (args: object) => Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined))
+  const both = (options: unknown) => {
+    const fast = getOrSetArgs('k', fn, options)
+    const plain = withOptions('getOrSet', { key: 'k', fn }, options)
+    return [fast instanceof TypeError ? fast.message : given(fast), plain instanceof TypeError ? plain.message : plain]
+  }
+  const every: Record<string, unknown> = {}
+  for (const name of COMMAND_OPTIONS.getOrSet) {
+    const value = { option: name }
+    every[name] = value
+    const [fast, plain] = both({ [name]: value })
+    assert.equal(fast, plain, name)
+    assert.equal(fast, { key: 'k', fn, [name]: value }, `${name} is copied`)
+  }
+  assert.equal(...(both(every) as [unknown, unknown]), 'every option at once')
+  assert.equal(...(both([]) as [unknown, unknown]), 'an empty array, as an object without options')
+  for (const bad of [{ ttl: 1, tll: 2 }, { key: 'other' }, { fn }, null, 5, 'ttl', ['ttl']]) {
+    const [fast, plain] = both(bad)
+    assert.type(fast, 'string', `${JSON.stringify(bad)} is refused`)
+    assert.is(fast, plain, `the same error for ${JSON.stringify(bad)}`)
+  }
 })
 
 test('undefined stores nothing, skip() answers without storing, setTtl overrides the ttl', async () => {

@@ -16,6 +16,7 @@ import {
   type ExpireOptions,
   type GetOptions,
   type GetOrSetOptions,
+  getOrSetArgs,
   type IncrementOptions,
   type InvalidateTagsOptions,
   type MultiGetOptions,
@@ -371,7 +372,10 @@ export class BaseCache {
    * ```
    */
   getOrSet<T>(key: string, fn: Factory<T>, options?: GetOrSetOptions): Promise<T> {
-    return this.#run('getOrSet', options, { key, fn }) as Promise<T>
+    if (options === undefined) return this.#run('getOrSet', undefined, { key, fn }) as Promise<T>
+    const args = getOrSetArgs(key, fn, options)
+    if (args instanceof TypeError) return Promise.reject(args)
+    return this.#run('getOrSet', undefined, args) as Promise<T>
   }
 
   /**

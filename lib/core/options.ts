@@ -153,6 +153,67 @@ export function withOptions<A extends object>(command: CommandName, args: A, opt
 }
 
 /**
+ * `withOptions` for `getOrSet`, the command of the hot read path: the same args (but a `ttl` always present) and
+ * the same errors (a spec holds them equal for every option), copied by name rather than by a computed key, which
+ * V8 runs several times faster at a call site every command shares. @internal
+ */
+export function getOrSetArgs(key: string, fn: unknown, options: unknown): GetOrSetArgs | TypeError {
+  if (options === null || typeof options !== 'object') return optionsError('getOrSet', options)!
+  const o = options as OptionsOf<'getOrSet'>
+  // `ttl`, the option nearly every call gives, is a property of the object as built: one added later would cost
+  // V8 a new backing store for the object on every call. (When not given it is present and undefined.)
+  const args: GetOrSetArgs = { key, fn, ttl: o.ttl }
+  for (const name in o) {
+    switch (name) {
+      case 'ttl':
+        break // in the object from the start
+      case 'grace':
+        args.grace = o.grace
+        break
+      case 'graceBackoff':
+        args.graceBackoff = o.graceBackoff
+        break
+      case 'softTimeout':
+        args.softTimeout = o.softTimeout
+        break
+      case 'hardTimeout':
+        args.hardTimeout = o.hardTimeout
+        break
+      case 'eagerRefresh':
+        args.eagerRefresh = o.eagerRefresh
+        break
+      case 'lock':
+        args.lock = o.lock
+        break
+      case 'lease':
+        args.lease = o.lease
+        break
+      case 'namespace':
+        args.namespace = o.namespace
+        break
+      case 'dumps':
+        args.dumps = o.dumps
+        break
+      case 'loads':
+        args.loads = o.loads
+        break
+      case 'timeout':
+        args.timeout = o.timeout
+        break
+      case 'tags':
+        args.tags = o.tags
+        break
+      default:
+        return optionsError('getOrSet', options)!
+    }
+  }
+  return args
+}
+
+/** The args of a `getOrSet`: its key, its factory and its options. @internal */
+export type GetOrSetArgs = OptionsOf<'getOrSet'> & { key: string; fn: unknown }
+
+/**
  * Why `options` are not options of `command` (not an object, or an unknown name),
  * as the TypeError a command rejects with; `undefined` when they are.
  * @internal
