@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import koaCompose from 'koa-compose'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chainLayers, chainOf } from '../lib/core/cache.js'
+import { chainLayers, chainOf, getOrSetChainOf } from '../lib/core/cache.js'
 import { CommandContext, hitsOf } from '../lib/core/context.js'
 import {
   BasePlugin,
@@ -289,6 +289,39 @@ test(`differential: the fast composition equals koa-compose of the same layers (
   // The property covered both kinds of runs: some finished without a promise on the fast path.
   assert.ok(withAsync > RUNS / 10, `${withAsync} stacks had asynchronous layers`)
   assert.ok(finishedSync > RUNS / 10, `${finishedSync} stacks finished synchronously`)
+})
+
+test(`differential: getOrSet's chain equals koa-compose of the same layers (${RUNS / 2} random stacks)`, async () => {
+  let bareRuns = 0
+  const factory = async (): Promise<string> => 'computed'
+  const failing = async (): Promise<string> => {
+    throw new Error('factory failed')
+  }
+  await checkAsync(
+    "getOrSet's chain = koa-compose",
+    fc.asyncProperty(stack, fc.boolean(), async (s, fails) => {
+      const fn = fails ? failing : factory
+      const fastRun = build(s)
+      const fastCtx = new CommandContext(cacheFor(s), 'getOrSet', { key: 'k', fn, ttl: undefined })
+      const fastChain = getOrSetChainOf(fastRun.plugins, chainOf(fastRun.plugins, steppingClock()))
+      if (fastRun.plugins.length === 0) bareRuns++
+      const fast = await outcome(
+        () => {
+          const pending = fastChain(fastCtx)
+          return pending === undefined ? Promise.resolve(fastCtx.result) : pending
+        },
+        fastCtx,
+        fastRun,
+      )
+      const koaRun = build(s)
+      const koaCtx = new CommandContext(cacheFor(s), 'getOrSet', { key: 'k', fn, ttl: undefined })
+      const layers = chainLayers(koaRun.plugins, steppingClock()).map((layer) => layer.run)
+      const koa = await outcome(() => koaCompose(layers)(koaCtx).then(() => koaCtx.result), koaCtx, koaRun)
+      assert.equal({ ...fast, outcome: fastCtx.state.outcome }, { ...koa, outcome: koaCtx.state.outcome })
+    }),
+    { numRuns: RUNS / 2 },
+  )
+  assert.ok(bareRuns > 10, `${bareRuns} stacks without plugins ran getOrSet's own bare chain`)
 })
 
 test('the fast path finishes a memory hit through synchronous BasePlugin hooks without a pending promise', async () => {

@@ -130,9 +130,24 @@ test('the options of getOrSet are copied by its own copier exactly as by withOpt
     const plain = withOptions('getOrSet', { key: 'k', fn }, options)
     return [fast instanceof TypeError ? fast.message : given(fast), plain instanceof TypeError ? plain.message : plain]
   }
+  const valid: Record<(typeof COMMAND_OPTIONS.getOrSet)[number], unknown> = {
+    ttl: 5,
+    grace: '6s',
+    graceBackoff: 7,
+    softTimeout: 0.1,
+    hardTimeout: '2s',
+    eagerRefresh: 0.5,
+    lock: 'distributed',
+    lease: 3,
+    namespace: 'ns',
+    dumps: (value: unknown) => value,
+    loads: (stored: unknown) => stored,
+    timeout: 4,
+    tags: ['t'],
+  }
   const every: Record<string, unknown> = {}
   for (const name of COMMAND_OPTIONS.getOrSet) {
-    const value = { option: name }
+    const value = valid[name]
     every[name] = value
     const [fast, plain] = both({ [name]: value })
     assert.equal(fast, plain, name)
@@ -144,6 +159,20 @@ test('the options of getOrSet are copied by its own copier exactly as by withOpt
     const [fast, plain] = both(bad)
     assert.type(fast, 'string', `${JSON.stringify(bad)} is refused`)
     assert.is(fast, plain, `the same error for ${JSON.stringify(bad)}`)
+  }
+  // Values are checked as they are copied: a hit checks nothing more.
+  for (const [bad, message] of [
+    [{ ttl: -1 }, /getOrSet ttl must be a number of seconds/],
+    [{ grace: 'soon' }, /getOrSet grace must be/],
+    [{ hardTimeout: Number.NaN }, /getOrSet hardTimeout must be/],
+    [{ eagerRefresh: 1 }, /getOrSet: eagerRefresh must be a fraction/],
+    [{ lock: 'cluster' }, /getOrSet: lock must be 'process'/],
+    [{ lease: 0 }, /getOrSet: lease must be a number of seconds above 0/],
+    [{ timeout: '1 minute' }, /getOrSet timeout must be/],
+  ] as const) {
+    const fast = getOrSetArgs('k', fn, bad)
+    assert.instance(fast, Error, JSON.stringify(bad))
+    assert.match((fast as Error).message, message)
   }
 })
 

@@ -6,11 +6,12 @@ import type { Backend } from './backend.js'
 import { core, neutral, timedCore } from './commands.js'
 import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
-import { checkTuning, type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
+import { type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
 import {
   type AddOptions,
   type ClearOptions,
   type CommandName,
+  checkTuning,
   type DeleteOptions,
   type ExistsOptions,
   type ExpireOptions,
@@ -24,7 +25,7 @@ import {
   type SetOptions,
   withOptions,
 } from './options.js'
-import { bare, run, timeout } from './run.js'
+import { bare, bareGetOrSet, run, timeout } from './run.js'
 import type { AnySerializer } from './serializer.js'
 
 /**
@@ -116,6 +117,13 @@ export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock): Lay
 export function chainOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chain {
   return plugins.length === 0 ? bare : compose(chainLayers(plugins, clock))
 }
+/**
+ * @internal The chain of a cache's `getOrSet`s: the cache's own chain, or, with no plugins, `bare`'s copy for
+ * `getOrSet` (the same steps).
+ */
+export function getOrSetChainOf(plugins: ReadonlyArray<unknown>, chain: Chain): Chain {
+  return plugins.length === 0 ? bareGetOrSet : chain
+}
 /** `Date` as a clock: what `getOrSet`'s expiry reads by default. */
 const WALL_CLOCK: Clock = { now: () => Date.now() }
 
@@ -163,6 +171,7 @@ export class BaseCache {
   #timeout: number | null = 5
   #plugins: ReadonlyArray<Plugin | Middleware> = []
   #chain: Chain = bare
+  #getOrSetChain: Chain = bareGetOrSet
   readonly #disabled = process.env.ONIOCACHE_DISABLE === '1'
 
   /**
@@ -288,6 +297,7 @@ export class BaseCache {
       )
     }
     this.#chain = chainOf(plugins)
+    this.#getOrSetChain = getOrSetChainOf(plugins, this.#chain)
     this.#plugins = Object.freeze([...plugins])
   }
 
@@ -372,10 +382,10 @@ export class BaseCache {
    * ```
    */
   getOrSet<T>(key: string, fn: Factory<T>, options?: GetOrSetOptions): Promise<T> {
-    if (options === undefined) return this.#run('getOrSet', undefined, { key, fn }) as Promise<T>
-    const args = getOrSetArgs(key, fn, options)
-    if (args instanceof TypeError) return Promise.reject(args)
-    return this.#run('getOrSet', undefined, args) as Promise<T>
+    const args = options === undefined ? { key, fn, ttl: undefined } : getOrSetArgs(key, fn, options)
+    if (args instanceof Error) return Promise.reject(args)
+    if (this.#disabled) return Promise.resolve(neutral('getOrSet', args)) as Promise<T>
+    return run(new CommandContext(this, 'getOrSet', args), this.#getOrSetChain) as Promise<T>
   }
 
   /**

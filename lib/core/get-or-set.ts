@@ -17,7 +17,7 @@ import { reportError } from './channels.js'
 import type { CommandArgs, CommandContext, ContextCache } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
 import { type Bound, releaseLock, waitForRelease } from './lock.js'
-import { GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
+import { distributedOf, fractionOf, GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
 import { checkTags, invalidated, tagTimes } from './tags.js'
 
 /** What the factory of `getOrSet` receives. */
@@ -125,6 +125,27 @@ export function getOrSet(
   load: (ctx: CommandContext, stored: unknown) => unknown,
   dump: (ctx: CommandContext, key: string, value: unknown) => unknown,
 ): Answer | Promise<Answer> {
+  const a = ctx.args
+  const { cache } = ctx
+  // The common hit, small enough for V8 to inline: a plain value (no envelope, so always fresh) in a synchronous
+  // store (memory). The options were checked as the command was made. Anything else, a failure included, goes the
+  // general way, which reads again and reports the failure.
+  if (cache.backend.synchronous === true && typeof a.fn === 'function' && a.tags === undefined) {
+    try {
+      const stored = cache.backend.get(key, cache.serializer.encoding)
+      if (stored !== undefined && !mayBeWrapped(stored)) return { value: load(ctx, stored), outcome: 'fresh' }
+    } catch {}
+  }
+  return generally(ctx, key, load, dump)
+}
+
+/** `getOrSet` but for its common hit. */
+function generally(
+  ctx: CommandContext,
+  key: string,
+  load: (ctx: CommandContext, stored: unknown) => unknown,
+  dump: (ctx: CommandContext, key: string, value: unknown) => unknown,
+): Answer | Promise<Answer> {
   const fn = ctx.args.fn
   if (typeof fn !== 'function') {
     throw new TypeError(`[oniocache] getOrSet: the factory must be a function; got ${describe(fn)}`)
@@ -132,8 +153,6 @@ export function getOrSet(
   if (ctx.args.tags !== undefined) checkTags('getOrSet', ctx.args.tags)
   const { cache } = ctx
   if (cache.backend.synchronous === true) {
-    // Checked on every call, hit or not: bad options are an error whatever the cache holds.
-    checkCallOptions(ctx.args)
     let stored: unknown
     try {
       stored = cache.backend.get(key, cache.serializer.encoding)
@@ -218,52 +237,6 @@ function clockOf(cache: ContextCache): Clock {
 function seconds(value: Duration | null | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback
   return toSeconds(value, `getOrSet ${name}`)
-}
-
-/** Throws for a call's option that is no duration (or no fraction, for `eagerRefresh`), building nothing. */
-function checkCallOptions(a: CommandArgs): void {
-  if (a.ttl !== undefined) toSeconds(a.ttl, 'getOrSet ttl')
-  if (a.grace !== undefined) toSeconds(a.grace, 'getOrSet grace')
-  if (a.graceBackoff !== undefined) toSeconds(a.graceBackoff, 'getOrSet graceBackoff')
-  if (a.softTimeout !== undefined) toSeconds(a.softTimeout, 'getOrSet softTimeout')
-  if (a.hardTimeout !== undefined) toSeconds(a.hardTimeout, 'getOrSet hardTimeout')
-  if (a.timeout !== undefined) toSeconds(a.timeout, 'getOrSet timeout')
-  if (a.eagerRefresh !== undefined) fractionOf(a.eagerRefresh, 'getOrSet: eagerRefresh')
-  if (a.lock !== undefined) distributedOf(a.lock, 'getOrSet: lock')
-  if (a.lease !== undefined) toLease(a.lease, 'getOrSet: lease')
-}
-
-/**
- * Throws for a value `getOrSet`'s option `name` cannot take, as `what` (`'defaults.grace'`, `'cached f: lock'`):
- * the one check of the tuning given to a cache's `defaults`, `cached` and the method decorators. @internal
- */
-export function checkTuning(name: keyof GetOrSetDefaults, value: unknown, what: string): void {
-  if (value === undefined) return
-  if (name === 'eagerRefresh') fractionOf(value, what)
-  else if (name === 'lock') distributedOf(value, what)
-  else if (name === 'lease') toLease(value, what)
-  else toSeconds(value as Duration | null, what)
-}
-
-function fractionOf(eagerRefresh: unknown, what: string): number {
-  const fraction = eagerRefresh ?? 0
-  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) {
-    throw new RangeError(
-      `[oniocache] ${what} must be a fraction of the ttl, at least 0 and below 1 (0.8: a hit after 80 % of the ` +
-        `ttl refreshes in the background); got ${describe(eagerRefresh)}`,
-    )
-  }
-  return fraction
-}
-
-function distributedOf(lock: unknown, what: string): boolean {
-  if (lock !== 'process' && lock !== 'distributed') {
-    throw new TypeError(
-      `[oniocache] ${what} must be 'process' (one factory call per key in this process) or 'distributed' (one ` +
-        `in all processes sharing the store); got ${describe(lock)}`,
-    )
-  }
-  return lock === 'distributed'
 }
 
 function settingsOf(ctx: CommandContext): Settings {

@@ -4,7 +4,7 @@
  * same table.
  */
 import { describe } from '../util/describe.js'
-import type { Duration } from '../util/duration.js'
+import { type Duration, toLease, toSeconds } from '../util/duration.js'
 
 /**
  * The options that tune how `getOrSet` keeps and recomputes a value, besides `ttl`: what the
@@ -154,60 +154,112 @@ export function withOptions<A extends object>(command: CommandName, args: A, opt
 
 /**
  * `withOptions` for `getOrSet`, the command of the hot read path: the same args (but a `ttl` always present) and
- * the same errors (a spec holds them equal for every option), copied by name rather than by a computed key, which
- * V8 runs several times faster at a call site every command shares. @internal
+ * the same errors for unknown names (a spec holds them equal for every option), copied by name rather than by a
+ * computed key, which V8 runs several times faster at a call site every command shares. The values are checked as
+ * they are copied, so that a hit checks nothing more: a bad one is the error, whatever the cache holds. @internal
  */
-export function getOrSetArgs(key: string, fn: unknown, options: unknown): GetOrSetArgs | TypeError {
+export function getOrSetArgs(key: string, fn: unknown, options: unknown): GetOrSetArgs | Error {
   if (options === null || typeof options !== 'object') return optionsError('getOrSet', options)!
   const o = options as OptionsOf<'getOrSet'>
   // `ttl`, the option nearly every call gives, is a property of the object as built: one added later would cost
   // V8 a new backing store for the object on every call. (When not given it is present and undefined.)
   const args: GetOrSetArgs = { key, fn, ttl: o.ttl }
-  for (const name in o) {
-    switch (name) {
-      case 'ttl':
-        break // in the object from the start
-      case 'grace':
-        args.grace = o.grace
-        break
-      case 'graceBackoff':
-        args.graceBackoff = o.graceBackoff
-        break
-      case 'softTimeout':
-        args.softTimeout = o.softTimeout
-        break
-      case 'hardTimeout':
-        args.hardTimeout = o.hardTimeout
-        break
-      case 'eagerRefresh':
-        args.eagerRefresh = o.eagerRefresh
-        break
-      case 'lock':
-        args.lock = o.lock
-        break
-      case 'lease':
-        args.lease = o.lease
-        break
-      case 'namespace':
-        args.namespace = o.namespace
-        break
-      case 'dumps':
-        args.dumps = o.dumps
-        break
-      case 'loads':
-        args.loads = o.loads
-        break
-      case 'timeout':
-        args.timeout = o.timeout
-        break
-      case 'tags':
-        args.tags = o.tags
-        break
-      default:
-        return optionsError('getOrSet', options)!
+  try {
+    for (const name in o) {
+      switch (name) {
+        case 'ttl':
+          if (o.ttl !== undefined) toSeconds(o.ttl, 'getOrSet ttl')
+          break
+        case 'grace':
+          args.grace = o.grace
+          if (o.grace !== undefined) toSeconds(o.grace, 'getOrSet grace')
+          break
+        case 'graceBackoff':
+          args.graceBackoff = o.graceBackoff
+          if (o.graceBackoff !== undefined) toSeconds(o.graceBackoff, 'getOrSet graceBackoff')
+          break
+        case 'softTimeout':
+          args.softTimeout = o.softTimeout
+          if (o.softTimeout !== undefined) toSeconds(o.softTimeout, 'getOrSet softTimeout')
+          break
+        case 'hardTimeout':
+          args.hardTimeout = o.hardTimeout
+          if (o.hardTimeout !== undefined) toSeconds(o.hardTimeout, 'getOrSet hardTimeout')
+          break
+        case 'eagerRefresh':
+          args.eagerRefresh = o.eagerRefresh
+          if (o.eagerRefresh !== undefined) fractionOf(o.eagerRefresh, 'getOrSet: eagerRefresh')
+          break
+        case 'lock':
+          args.lock = o.lock
+          if (o.lock !== undefined) distributedOf(o.lock, 'getOrSet: lock')
+          break
+        case 'lease':
+          args.lease = o.lease
+          if (o.lease !== undefined) toLease(o.lease, 'getOrSet: lease')
+          break
+        case 'namespace':
+          args.namespace = o.namespace
+          break
+        case 'dumps':
+          args.dumps = o.dumps
+          break
+        case 'loads':
+          args.loads = o.loads
+          break
+        case 'timeout':
+          args.timeout = o.timeout
+          if (o.timeout !== undefined) toSeconds(o.timeout, 'getOrSet timeout')
+          break
+        case 'tags':
+          args.tags = o.tags
+          break
+        default:
+          return optionsError('getOrSet', options)!
+      }
     }
+  } catch (error) {
+    return error as Error
   }
   return args
+}
+
+/** The options that tune `getOrSet`, `ttl` included: what a cache's `defaults` may set. */
+export type TuningName = 'ttl' | (typeof GET_OR_SET_TUNING)[number]
+
+/**
+ * Throws for a value `getOrSet`'s option `name` cannot take, as `what` (`'defaults.grace'`, `'cached f: lock'`):
+ * the one check of the tuning given to a cache's `defaults`, `cached` and the method decorators. @internal
+ */
+export function checkTuning(name: TuningName, value: unknown, what: string): void {
+  if (value === undefined) return
+  if (name === 'eagerRefresh') fractionOf(value, what)
+  else if (name === 'lock') distributedOf(value, what)
+  else if (name === 'lease') toLease(value, what)
+  else toSeconds(value as Duration | null, what)
+}
+
+/** `eagerRefresh` as a fraction of the ttl (`undefined` or `null`: 0), or the RangeError that says why not. @internal */
+export function fractionOf(eagerRefresh: unknown, what: string): number {
+  const fraction = eagerRefresh ?? 0
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) {
+    throw new RangeError(
+      `[oniocache] ${what} must be a fraction of the ttl, at least 0 and below 1 (0.8: a hit after 80 % of the ` +
+        `ttl refreshes in the background); got ${describe(eagerRefresh)}`,
+    )
+  }
+  return fraction
+}
+
+/** Whether `lock` is `'distributed'`, or the TypeError that says what it must be. @internal */
+export function distributedOf(lock: unknown, what: string): boolean {
+  if (lock !== 'process' && lock !== 'distributed') {
+    throw new TypeError(
+      `[oniocache] ${what} must be 'process' (one factory call per key in this process) or 'distributed' (one ` +
+        `in all processes sharing the store); got ${describe(lock)}`,
+    )
+  }
+  return lock === 'distributed'
 }
 
 /** The args of a `getOrSet`: its key, its factory and its options. @internal */

@@ -8,8 +8,8 @@
  */
 import type { BaseCache as Cache } from '../core/cache.js'
 import { reportError } from '../core/channels.js'
-import { checkTuning, type FactoryContext, type GetOrSetDefaults } from '../core/get-or-set.js'
-import { GET_OR_SET_TUNING } from '../core/options.js'
+import type { FactoryContext, GetOrSetDefaults } from '../core/get-or-set.js'
+import { checkTuning, GET_OR_SET_TUNING } from '../core/options.js'
 import { debug } from '../util/debug.js'
 import { describe, errorText } from '../util/describe.js'
 import type { Duration } from '../util/duration.js'
