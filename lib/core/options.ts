@@ -239,7 +239,7 @@ export function checkTuning(name: TuningName, value: unknown, what: string): voi
   else toSeconds(value as Duration | null, what)
 }
 
-/** `eagerRefresh` as a fraction of the ttl (`undefined` or `null`: 0), or the RangeError that says why not. @internal */
+/** `eagerRefresh` as a fraction of the ttl (`undefined`, `null`: 0), or the RangeError that says why not. @internal */
 export function fractionOf(eagerRefresh: unknown, what: string): number {
   const fraction = eagerRefresh ?? 0
   if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) {
