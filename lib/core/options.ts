@@ -224,7 +224,7 @@ export function getOrSetArgs(key: string, fn: unknown, options: unknown): GetOrS
   return args
 }
 
-/** The options that tune `getOrSet`, `ttl` included: what a cache's `defaults` may set. */
+/** The options that tune `getOrSet`, `ttl` included: what a cache's `defaults` may set. @internal */
 export type TuningName = 'ttl' | (typeof GET_OR_SET_TUNING)[number]
 
 /**
