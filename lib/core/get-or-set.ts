@@ -176,7 +176,10 @@ function generally(
   }
   const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
   return sharedRead(job).then(
-    async (stored) => decide(job, await withTags(job, examine(job, stored))),
+    (stored) => {
+      const entry = withTags(job, examine(job, stored))
+      return entry instanceof Promise ? entry.then((checked) => decide(job, checked)) : decide(job, entry)
+    },
     (error: unknown) => {
       report(ctx, key, READ_FAILED, error)
       return slow(job, undefined)
@@ -339,7 +342,7 @@ function hit(job: Job, entry: Entry): Answer {
 }
 
 /** A miss or a stale entry: the factory's value, through the key's flight, or the stale value. */
-async function slow(job: Job, entry: Entry | undefined): Promise<Answer> {
+function slow(job: Job, entry: Entry | undefined): Answer | Promise<Answer> {
   const state = stateOf(job.ctx.cache)
   const stale = entry !== undefined
   if (stale) {
@@ -348,11 +351,16 @@ async function slow(job: Job, entry: Entry | undefined): Promise<Answer> {
   }
   const pending = state.flights.get(job.key) ?? flight(job, entry)
   const { softTimeout } = job.settings
+  // The flight's own promise, not one made here: a crowd of callers waits on it with nothing in between.
   if (!stale || softTimeout === 0) return pending
-  // With a stale value at hand, wait at most softTimeout; the flight goes on and stores its value.
+  return softly(pending, entry.value, softTimeout)
+}
+
+/** With a stale value at hand, waits at most `softTimeout` for the flight, which goes on and stores its value. */
+async function softly(pending: Promise<Answer>, stale: unknown, softTimeout: number): Promise<Answer> {
   let timer: NodeJS.Timeout | undefined
   const soft = new Promise<Answer>((resolve) => {
-    timer = setTimeout(() => resolve({ value: entry.value, outcome: 'stale' }), softTimeout * 1000)
+    timer = setTimeout(() => resolve({ value: stale, outcome: 'stale' }), softTimeout * 1000)
   })
   try {
     return await Promise.race([pending, soft])
