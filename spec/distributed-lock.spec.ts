@@ -81,6 +81,20 @@ local('one factory call: the other cache waits for the value and reads it, woken
   assert.equal(outcomes, ['computed', 'fresh', 'fresh', 'fresh'], 'the waiters read a fresh entry')
 })
 
+local('a value written between the first read and the lock is answered, and the lock given back', async () => {
+  const { backend, a, outcomes } = pair()
+  backend.set('k', 'written meanwhile', 0)
+  // The first reads miss, as if they came just before another process wrote the value.
+  const get = backend.get.bind(backend)
+  let misses = 2
+  backend.get = (key) => (key === 'k' && misses-- > 0 ? undefined : get(key))
+  let calls = 0
+  assert.is(await a.getOrSet('k', async () => ++calls, lock), 'written meanwhile')
+  assert.is(calls, 0)
+  assert.is(backend.exists('k-lock'), false, 'the lock taken with the read is released')
+  assert.equal(outcomes, ['fresh'])
+})
+
 local('the holder’s factory fails: it rejects, and a waiter takes the lock and calls its own', async () => {
   const { a, b } = pair()
   const boom = new Error('boom')
