@@ -318,6 +318,13 @@ xproc(
     )
     // Its polls come about 0, 50, 150, 350, 550, 750 ms after it subscribed: answer just after the one at 550.
     await sleep(590)
+    // The holder hands its value over with the release: the waiter does not read it.
+    const reads: string[] = []
+    const get = b.backend.get.bind(b.backend)
+    b.backend.get = (key, encoding) => {
+      reads.push(key)
+      return get(key, encoding)
+    }
     slow.open()
     await holding
     const released = Date.now()
@@ -325,8 +332,36 @@ xproc(
     assert.is(value, 'v')
     const latency = (at as number) - released
     assert.ok(latency < 60, `woken ${latency} ms after the release (the poll would take ~150 ms)`)
+    assert.equal(reads, [], 'the value came with the release message')
   },
 )
+
+xproc('redis: a value too large to hand over is read by the waiters', async ({ redis }) => {
+  await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-big' })
+  await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-big' })
+  const big = 'x'.repeat(100_000)
+  const slow = gated(big)
+  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
+  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
+  let calls = 0
+  const waiting = b.getOrSet('k', async () => `${++calls}`, { ...lock, lease: 10 })
+  const channel = lockChannel('gl-big:k-lock')
+  await until(
+    async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
+    'the waiter to subscribe',
+  )
+  const reads: string[] = []
+  const get = b.backend.get.bind(b.backend)
+  b.backend.get = (key, encoding) => {
+    reads.push(key)
+    return get(key, encoding)
+  }
+  slow.open()
+  assert.is(await holding, big)
+  assert.is(await waiting, big)
+  assert.is(calls, 0)
+  assert.ok(reads.includes('gl-big:k'), 'the waiter read the value')
+})
 
 xproc('redis: the holder process killed mid-factory; the others take over after its lease', async ({ redis }) => {
   const a = new RedisCache({ url: redis.url, namespace: 'gl-kill' })

@@ -16,7 +16,7 @@ import { FactoryTimeoutError, TimeoutError } from '../util/errors.js'
 import { reportError } from './channels.js'
 import type { CommandArgs, CommandContext, ContextCache } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
-import { type Bound, releaseLock, waitForRelease } from './lock.js'
+import { type Bound, releaseLock, STORED, waitForRelease } from './lock.js'
 import { distributedOf, fractionOf, GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
 import { checkTags, invalidated, tagTimes } from './tags.js'
 
@@ -420,14 +420,22 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
   const { value } = produced
   state.backoff.delete(key)
   let storing: Promise<void> | undefined
+  let written: unknown
   if (value !== undefined && !skipped && generation === state.generation) {
-    storing = store(job, value, ttl).catch((error: unknown) => {
+    const failed = (error: unknown): void => {
       report(ctx, key, 'cache write failed, the value is returned uncached', error)
-    })
+    }
+    try {
+      const { data, kept } = entryOf(job, value, ttl)
+      storing = within(job, 'write', () => ctx.cache.backend.set(key, data, kept)).then(() => undefined, failed)
+      written = data
+    } catch (error) {
+      failed(error)
+    }
   }
   // The lock is released right behind the write, not after its answer: on one connection the store runs them in
-  // order, so the waiters woken by the release read the value.
-  await Promise.all([storing, unlock(job, lock)])
+  // order, so the waiters woken by the release find the value (or are handed it with the release).
+  await Promise.all([storing, unlock(job, lock, written)])
   return { value, outcome: 'computed' }
 }
 
@@ -466,8 +474,19 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
   const built = ctx.cache.buildKey(`${ctx.args.key as string}-lock`, ctx.args.namespace)
   const bound: Bound = (call) => within(job, 'lock', call)
   let found: Entry | undefined
+  // A holder's release may hand its value over (Redis pub/sub): then there is nothing to read.
+  let handed: string | undefined
+  const heard = (message: string): void => {
+    if (message.startsWith(STORED)) handed = message.slice(STORED.length)
+  }
   // While waiting, the value is read first: a holder's value is there before its lock is gone.
   const held = async (): Promise<boolean> => {
+    if (handed !== undefined) {
+      const given = handed
+      handed = undefined
+      found = await withTags(job, examine(job, given))
+      if (found?.fresh === true) return false
+    }
     found = await read(job)
     return found?.fresh !== true && (await bound(() => backend.exists(built)))
   }
@@ -492,7 +511,7 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
       return found
     }
     if (found?.fresh === true) return found
-    await waitForRelease(backend, built, settings.lease, held, bound, signal)
+    await waitForRelease(backend, built, settings.lease, held, bound, signal, heard)
     if (signal.aborted) break
     const seen = found as Entry | undefined // set by held()
     if (seen?.fresh === true) return seen
@@ -502,16 +521,19 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
 }
 
 /**
- * Releases the lock the flight holds, if any; a failure is reported (the lease ends the lock anyway). After
+ * Releases the lock the flight holds, if any, handing `written` (the data the flight wrote) to the waiters of other
+ * processes; a failure is reported (the lease ends the lock anyway). After
  * `close()` the lease ends it: a closed cache opens no connection again for its background work.
  */
-async function unlock(job: Job, lock: Lock): Promise<void> {
+async function unlock(job: Job, lock: Lock, written?: unknown): Promise<void> {
   const { token } = lock
   if (token === undefined) return
   lock.token = undefined
   if (stateOf(job.ctx.cache).generation !== lock.generation) return
+  // The data just written, handed to the waiters with the release when it is text of a reasonable size.
+  const message = typeof written === 'string' && written.length <= HAND_OFF_MAX ? STORED + written : undefined
   try {
-    await releaseLock(job.ctx.cache.backend, lock.key, token, (call) => within(job, 'lock', call))
+    await releaseLock(job.ctx.cache.backend, lock.key, token, (call) => within(job, 'lock', call), message)
   } catch (error) {
     report(job.ctx, job.key, 'the lock cannot be released, its lease will end it', error)
   }
@@ -546,9 +568,12 @@ function withHardTimeout<T>(job: Job, controller: AbortController, run: () => Pr
   return Promise.race([running, hard]).finally(() => clearTimeout(timer))
 }
 
-/** Writes the value: in an envelope when grace or eager refresh need one, plain otherwise. */
-async function store(job: Job, value: unknown, ttl: number): Promise<void> {
-  const { ctx, key, settings } = job
+/** Values up to this many characters are handed to the waiters of other processes with the lock's release. */
+const HAND_OFF_MAX = 64 * 1024
+
+/** What to write for a value: in an envelope when grace, eager refresh or tags need one, plain otherwise. */
+function entryOf(job: Job, value: unknown, ttl: number): { data: unknown; kept: number } {
+  const { ctx, settings } = job
   const stored = job.dump(ctx, ctx.args.key as string, value)
   const now = clockOf(ctx.cache).now()
   const { tags } = ctx.args
@@ -559,9 +584,7 @@ async function store(job: Job, value: unknown, ttl: number): Promise<void> {
     ...(tags !== undefined ? { t: tags } : {}),
     ...(settings.grace > 0 ? { g: 1 as const } : {}),
   }
-  const data = enveloped ? wrap(stored, header) : plain(stored, now)
-  const kept = ttl > 0 ? ttl + settings.grace : 0
-  await within(job, 'write', () => ctx.cache.backend.set(key, data, kept))
+  return { data: enveloped ? wrap(stored, header) : plain(stored, now), kept: ttl > 0 ? ttl + settings.grace : 0 }
 }
 
 /** A read or write of the store, rejected with `TimeoutError` past the call's timeout (the store is then failing). */

@@ -41,6 +41,16 @@ function listen(backend: Backend, key: string, wake: () => void): () => void {
   }
 }
 
+/** The message of a plain release. */
+const RELEASED = 'released'
+
+/**
+ * The start of a release message that hands the holder's value over: `getOrSet`'s holder sends the data it has
+ * just written (on the connection that wrote it, so it arrives after the write), and its waiters need not read it.
+ * @internal
+ */
+export const STORED = 'stored\n'
+
 /** The pub/sub channel a lock's release is announced on. */
 export function lockChannel(builtLockKey: string): string {
   return `oniocache:lock-released:${builtLockKey}`
@@ -51,13 +61,19 @@ export function lockChannel(builtLockKey: string): string {
  * wakes its waiters; answers whether it removed it. A failed announcement to other
  * processes is ignored: their waiters also poll.
  */
-export async function releaseLock(backend: Backend, built: string, token: unknown, bound: Bound): Promise<boolean> {
+export async function releaseLock(
+  backend: Backend,
+  built: string,
+  token: unknown,
+  bound: Bound,
+  message: string = RELEASED,
+): Promise<boolean> {
   const removing = bound(() => backend.deleteIf!(built, token))
   // Sent right behind the compare-and-delete, not after its answer: on one connection Redis runs them in order,
   // so a waiter woken by the message finds the lock gone. Should the lock not be this holder's any more, the
   // message only makes the waiters check the key again.
   const announcing = hasSignals(backend)
-    ? bound(() => backend.publish(lockChannel(built), 'released')).catch(() => undefined)
+    ? bound(() => backend.publish(lockChannel(built), message)).catch(() => undefined)
     : undefined
   let removed: boolean
   try {
@@ -75,7 +91,7 @@ export async function releaseLock(backend: Backend, built: string, token: unknow
  * Waits until the lock key is gone, `lease` seconds have passed or `signal` is
  * aborted. With pub/sub it subscribes BEFORE checking the key, so a release
  * between the check and the wait is not missed. `held` checks the key; a check
- * that fails counts as "still held", as the lease still ends the wait.
+ * that fails counts as "still held", as the lease still ends the wait. `heard` receives the pub/sub messages.
  */
 export async function waitForRelease(
   backend: Backend,
@@ -84,6 +100,7 @@ export async function waitForRelease(
   held: () => PromiseLike<boolean>,
   bound: Bound,
   signal?: AbortSignal,
+  heard?: (message: string) => void,
 ): Promise<void> {
   const deadline = Date.now() + lease * 1000
   let wake: () => void = () => {}
@@ -100,7 +117,15 @@ export async function waitForRelease(
   try {
     if (hasSignals(backend)) {
       try {
-        const subscribing = backend.subscribe(lockChannel(built), onWake)
+        const subscribing = backend.subscribe(
+          lockChannel(built),
+          heard === undefined
+            ? onWake
+            : (message) => {
+                heard(message)
+                onWake()
+              },
+        )
         // A subscription that answers after its bound is undone when it does.
         subscribing.then(undefined, () => undefined)
         unsubscribe = await bound(() => subscribing).catch((error: unknown) => {
