@@ -60,6 +60,17 @@ function gated<T>(value: T) {
 
 const lock = { lock: 'distributed' as const }
 
+/** The keys a cache's backend reads from now on. */
+function readsOf(cache: Cache): string[] {
+  const reads: string[] = []
+  const get = cache.backend.get.bind(cache.backend)
+  cache.backend.get = (key, encoding) => {
+    reads.push(key)
+    return get(key, encoding)
+  }
+  return reads
+}
+
 const local = suite('getOrSet lock distributed: caches sharing one store')
 
 local('one factory call: the other cache waits for the value and reads it, woken by the release', async () => {
@@ -319,12 +330,7 @@ xproc(
     // Its polls come about 0, 50, 150, 350, 550, 750 ms after it subscribed: answer just after the one at 550.
     await sleep(590)
     // The holder hands its value over with the release: the waiter does not read it.
-    const reads: string[] = []
-    const get = b.backend.get.bind(b.backend)
-    b.backend.get = (key, encoding) => {
-      reads.push(key)
-      return get(key, encoding)
-    }
+    const reads = readsOf(b)
     slow.open()
     await holding
     const released = Date.now()
@@ -350,12 +356,7 @@ xproc('redis: a value too large to hand over is read by the waiters', async ({ r
     async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
     'the waiter to subscribe',
   )
-  const reads: string[] = []
-  const get = b.backend.get.bind(b.backend)
-  b.backend.get = (key, encoding) => {
-    reads.push(key)
-    return get(key, encoding)
-  }
+  const reads = readsOf(b)
   slow.open()
   assert.is(await holding, big)
   assert.is(await waiting, big)

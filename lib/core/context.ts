@@ -1,12 +1,13 @@
 import type { Duration } from '../util/duration.js'
-import type { CommandName } from './options.js'
+import type { CommandName, OptionTypes } from './options.js'
 
 /**
  * A command's arguments exactly as the caller gave them: unbuilt keys,
- * unserialized values. Which fields are set depends on the command.
+ * unserialized values, and its options (`OptionTypes`). Which fields are set
+ * depends on the command.
  */
-export interface CommandArgs {
-  /** The key of `add`, `get`, `set`, `delete`, `exists`, `increment` and `expire`, before `buildKey`. */
+export interface CommandArgs extends OptionTypes {
+  /** The key of `add`, `get`, `set`, `delete`, `exists`, `increment`, `expire` and `getOrSet`, before `buildKey`. */
   key?: string
   /** The keys of `multiGet`, before `buildKey`. */
   keys?: Iterable<string>
@@ -18,36 +19,10 @@ export interface CommandArgs {
   delta?: number
   /** The ttl of a write (`undefined`: the cache's), or the new ttl of `expire`. */
   ttl?: Duration | null
-  /** The namespace given to the call; `undefined` means the cache's. */
-  namespace?: string
-  /** What `get` answers for a miss. */
-  default?: unknown
-  /** The encoder given to the call instead of the serializer's `dumps`. */
-  dumps?: (value: unknown) => unknown
-  /** The decoder given to the call instead of the serializer's `loads`. */
-  loads?: (stored: unknown) => unknown
-  /** The call's own timeout; `undefined` means the cache's. */
-  timeout?: Duration | null
-  /** The stored value `set` compares against before it writes. */
-  casToken?: unknown
   /** The tags of a write (`set`, `add`, `multiSet`, `getOrSet`), or those `invalidateTags` invalidates. */
   tags?: readonly string[]
   /** `getOrSet`: the factory that computes a missing value. */
   fn?: unknown
-  /** `getOrSet`: how long a value is kept past its ttl as a stale fallback. */
-  grace?: Duration | null
-  /** `getOrSet`: how long the factory is not called again after a failure answered with a stale value. */
-  graceBackoff?: Duration
-  /** `getOrSet`: with a stale value at hand, how long to wait for the factory. */
-  softTimeout?: Duration | null
-  /** `getOrSet`: the longest wait for the factory. */
-  hardTimeout?: Duration | null
-  /** `getOrSet`: the fraction of the ttl after which a hit refreshes in the background. */
-  eagerRefresh?: number | null
-  /** `getOrSet`: `'distributed'` for one factory call across processes, `'process'` for one in this process. */
-  lock?: 'process' | 'distributed'
-  /** `getOrSet` with `lock: 'distributed'`: how long the lock may be held. */
-  lease?: Duration
   /** `raw`: the command. */
   command?: string
   /** `raw`: the command's arguments. */
