@@ -568,7 +568,7 @@ function withHardTimeout<T>(job: Job, controller: AbortController, run: () => Pr
   return Promise.race([running, hard]).finally(() => clearTimeout(timer))
 }
 
-/** Values up to this many characters are handed to the waiters of other processes with the lock's release. */
+/** Values of text up to this many characters are handed to the waiters of other processes with the release. */
 const HAND_OFF_MAX = 64 * 1024
 
 /** What to write for a value: in an envelope when grace, eager refresh or tags need one, plain otherwise. */
