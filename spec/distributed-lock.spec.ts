@@ -17,7 +17,7 @@ import {
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
 import { rejection, sleep, watchUnhandled } from './support/fixtures/backends.js'
-import { startWorker, type Worker } from './support/fixtures/workers.js'
+import { runCrowd } from './support/fixtures/workers.js'
 import { type MemcachedServer, type RedisServer, redisCommand, startMemcached, startRedis } from './support/servers.js'
 
 /** Waits until `check` answers true (at most 2 s). */
@@ -271,22 +271,16 @@ xproc.after(async (ctx) => {
  * answers how often the factory ran and the slowest answer (ms after the go line).
  */
 async function crowd(kind: string, where: string, namespace: string, open: () => Cache) {
-  const workers: Worker[] = []
   const unhandled = watchUnhandled()
   try {
-    for (let i = 0; i < 4; i++) workers.push(startWorker([kind, where, 'getorset', namespace, '10']))
-    await Promise.all(workers.map((w) => w.next('ready')))
-    for (const w of workers) w.child.stdin!.write('go\n')
-    const results = await Promise.all(workers.map((w) => w.next('results')))
+    const results = await runCrowd([kind, where, 'getorset', namespace, '10'], 4)
     for (const { values } of results) assert.equal(values, Array(5).fill('value of k'))
-    assert.equal(await Promise.all(workers.map((w) => w.exited)), [0, 0, 0, 0])
     await using cache = open()
     assert.is(await cache.exists('k-lock'), false, 'the lock is released')
     const slowest = Math.max(...results.flatMap(({ took }) => took as number[]))
     return { runs: Number(await cache.get('runs')), slowest }
   } finally {
     unhandled.stop()
-    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL')
   }
 }
 

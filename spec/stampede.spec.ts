@@ -7,7 +7,7 @@ import { Cache, CachedStampede, cachedStampede, MemoryCache, type Middleware } f
 import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
 import { rejection } from './support/fixtures/backends.js'
-import { startWorker, type Worker } from './support/fixtures/workers.js'
+import { runCrowd } from './support/fixtures/workers.js'
 import { type MemcachedServer, type RedisServer, startMemcached, startRedis } from './support/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -178,19 +178,10 @@ xproc.after(async (ctx) => {
 
 /** 4 worker processes, 5 concurrent calls each, started together; answers how often the function ran. */
 async function crowd(kind: string, where: string, namespace: string, open: () => Cache): Promise<number> {
-  const workers: Worker[] = []
-  try {
-    for (let i = 0; i < 4; i++) workers.push(startWorker([kind, where, 'stampede', namespace, '5']))
-    await Promise.all(workers.map((w) => w.next('ready')))
-    for (const w of workers) w.child.stdin!.write('go\n')
-    const results = await Promise.all(workers.map((w) => w.next('results')))
-    for (const { values } of results) assert.equal(values, Array(5).fill('report x'))
-    assert.equal(await Promise.all(workers.map((w) => w.exited)), [0, 0, 0, 0])
-    await using cache = open()
-    return Number(await cache.get('runs'))
-  } finally {
-    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL')
-  }
+  const results = await runCrowd([kind, where, 'stampede', namespace, '5'], 4)
+  for (const { values } of results) assert.equal(values, Array(5).fill('report x'))
+  await using cache = open()
+  return Number(await cache.get('runs'))
 }
 
 xproc('redis: 4 processes × 5 concurrent calls run the function once in total', async ({ redis }) => {
