@@ -47,6 +47,12 @@ export {
 export { type CommandMessage, commandChannel, type ErrorMessage, errorChannel } from './core/channels.js'
 export type { CommandArgs, Context, ContextCache, Middleware, Next, Plugin } from './core/context.js'
 export type { Factory, FactoryContext, GetOrSetDefaults, GetOrSetOutcome } from './core/get-or-set.js'
+export type {
+  InvalidationBus,
+  InvalidationChange,
+  InvalidationListener,
+  StopListening,
+} from './core/invalidation.js'
 export { lockChannel } from './core/lock.js'
 export {
   type AddOptions,

@@ -1,3 +1,5 @@
+import type { InvalidationListener, StopListening } from './invalidation.js'
+
 /** A value or a promise of it: a synchronous backend (memory) answers directly. */
 export type Awaitable<T> = T | PromiseLike<T>
 
@@ -67,6 +69,14 @@ export interface Backend {
   subscribe?(channel: string, listener: MessageListener): Promise<() => Promise<void>>
   /** Publishes on a pub/sub channel; answers how many subscribers received it. Optional, with `subscribe`. */
   publish?(channel: string, message: string): Promise<number>
+  /**
+   * Tells `listener` every change of a key starting with `prefix` (`''`: every key)
+   * made by anyone — any client, expiry, eviction — as the store itself announces it
+   * (Redis: server-assisted client-side caching). Resolves once listening; `live()`
+   * says when the stream carries every change. Optional: a near cache of a backend
+   * without it needs a bus.
+   */
+  watchChanges?(prefix: string, listener: InvalidationListener): Promise<StopListening>
   /** Releases connections and timers; the backend must work again afterwards. */
   close(): Awaitable<unknown>
 }

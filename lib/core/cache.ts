@@ -145,6 +145,17 @@ const defaultKeyBuilder: KeyBuilder = (key, namespace) => (namespace === '' ? ke
 export const plainKeys: KeyBuilder = (key, namespace) => namespace + key
 
 /**
+ * What the keys of `namespace` start with when `keyBuilder` is one of the library's, which only put that prefix
+ * before the caller's key (so that a built key gives the caller's key back); `undefined` for any other builder.
+ * @internal
+ */
+export function keyPrefix(keyBuilder: KeyBuilder, namespace: string): string | undefined {
+  if (keyBuilder === defaultKeyBuilder) return namespace === '' ? '' : namespace + ':'
+  if (keyBuilder === plainKeys) return namespace
+  return undefined
+}
+
+/**
  * The engine of every cache. Each command builds a context and runs it through
  * the chain — the timeout, the plugins in order, the core step (key, serializer,
  * backend); see `core/run.ts`, `core/compose.ts` and `core/commands.ts`. Use

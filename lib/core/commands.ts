@@ -9,7 +9,15 @@ import type { Clock } from '../util/clock.js'
 import { describe } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { KeyExistsError, SerializationError } from '../util/errors.js'
-import { type CommandArgs, type CommandContext, recordHits, recordKeys, recordOutcome } from './context.js'
+import {
+  type CommandArgs,
+  type CommandContext,
+  type EntryFacts,
+  recordFacts,
+  recordHits,
+  recordKeys,
+  recordOutcome,
+} from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, type Opened, plain, unwrap, wrap } from './envelope.js'
 import { type Answer, abortGetOrSet, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
@@ -238,7 +246,8 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       const envelope = answer !== undefined && mayBeWrapped(answer) ? unwrap(answer) : undefined
       if (envelope === undefined) return finishGet(ctx, answer)
       const inner = freshInner(ctx, envelope)
-      const { c, t } = envelope.header
+      const { c, e, t } = envelope.header
+      if (inner !== undefined) recordFacts(ctx, { until: e, tags: t })
       if (inner === undefined || t === undefined || t.length === 0) return finishGet(ctx, inner)
       const times = tagTimes(ctx, t)
       if (times instanceof Promise)
@@ -267,6 +276,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       const stored = answer as readonly unknown[]
       const values = new Array<unknown>(stored.length)
       let tagged: Array<{ i: number; header: EnvelopeHeader; inner: unknown }> | undefined
+      let facts: Array<EntryFacts | undefined> | undefined
       for (let i = 0; i < stored.length; i++) {
         const one = stored[i]
         const envelope = one !== undefined && mayBeWrapped(one) ? unwrap(one) : undefined
@@ -275,11 +285,13 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
           continue
         }
         const inner = freshInner(ctx, envelope)
-        const { t } = envelope.header
+        const { e, t } = envelope.header
+        if (inner !== undefined) (facts ??= new Array<EntryFacts | undefined>(stored.length))[i] = { until: e, tags: t }
         if (inner !== undefined && t !== undefined && t.length > 0)
           (tagged ??= []).push({ i, header: envelope.header, inner })
         else values[i] = inner
       }
+      if (facts !== undefined) recordFacts(ctx, facts)
       if (tagged === undefined) return finishMultiGet(ctx, values)
       // One read of every tag the entries carry.
       const entries = tagged

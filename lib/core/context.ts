@@ -92,6 +92,22 @@ export let keysOf: (ctx: CommandContext) => string | string[] | undefined
 export let recordOutcome: (ctx: CommandContext, outcome: string) => void
 
 /**
+ * What the core step learnt of an entry it answered from an envelope: until when
+ * (wall-clock ms of the cache's clock; 0: no logical expiry) it may be answered as
+ * fresh, and its tags. An entry answered without facts was stored plain. @internal
+ */
+export interface EntryFacts {
+  readonly until: number
+  readonly tags: readonly string[] | undefined
+}
+/** @internal The facts of a `get`'s or `getOrSet`'s entry, or of a `multiGet`'s entries by position. */
+export let recordFacts: (ctx: CommandContext, facts: EntryFacts | ReadonlyArray<EntryFacts | undefined>) => void
+/** @internal */
+export let factsOf: (ctx: Context) => EntryFacts | ReadonlyArray<EntryFacts | undefined> | undefined
+/** @internal How a `getOrSet` was answered, without making `ctx.state`. */
+export let outcomeOf: (ctx: Context) => string | undefined
+
+/**
  * The context of one command: exactly the fields of `Context`. What the core step
  * keeps per command (the keys it built, how many it found) sits in private fields, read through the functions above.
  * @internal
@@ -108,6 +124,7 @@ export class CommandContext implements Context {
   #hits: number | undefined = undefined
   #keys: string | string[] | undefined = undefined
   #outcome: string | undefined = undefined
+  #facts: EntryFacts | ReadonlyArray<EntryFacts | undefined> | undefined = undefined
 
   constructor(cache: ContextCache, command: CommandName, args: CommandArgs) {
     this.cache = cache
@@ -144,6 +161,11 @@ export class CommandContext implements Context {
       ctx.#keys = keys
     }
     keysOf = (ctx) => ctx.#keys
+    recordFacts = (ctx, facts) => {
+      ctx.#facts = facts
+    }
+    factsOf = (ctx) => (ctx instanceof CommandContext ? ctx.#facts : undefined)
+    outcomeOf = (ctx) => (ctx instanceof CommandContext ? ctx.#outcome : undefined)
     recordOutcome = (ctx, outcome) => {
       ctx.#outcome = outcome
       if (ctx.#state !== undefined) ctx.#state.outcome = outcome

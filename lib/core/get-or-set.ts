@@ -14,7 +14,7 @@ import { describe, errorText } from '../util/describe.js'
 import { type Duration, toLease, toSeconds } from '../util/duration.js'
 import { FactoryTimeoutError, TimeoutError } from '../util/errors.js'
 import { reportError } from './channels.js'
-import type { CommandArgs, CommandContext, ContextCache } from './context.js'
+import { type CommandArgs, type CommandContext, type ContextCache, recordFacts } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
 import { type Bound, releaseLock, STORED, waitForRelease } from './lock.js'
 import { distributedOf, fractionOf, GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
@@ -330,14 +330,19 @@ function withTags(job: Job, entry: Entry | undefined): Entry | undefined | Promi
 /** A fresh entry: its value, and a background refresh when the hit comes late in its ttl. */
 function hit(job: Job, entry: Entry): Answer {
   const { header } = entry
+  if (header === undefined) return { value: entry.value, outcome: 'fresh' }
   const { eagerRefresh } = job.settings
-  if (eagerRefresh > 0 && header !== undefined && header.e > 0) {
+  // Fresh for a near cache until the refresh is due (the hit then comes here and starts it), else until expiry.
+  let until = header.e
+  if (eagerRefresh > 0 && header.e > 0) {
     const due = header.c + eagerRefresh * (header.e - header.c)
-    if (clockOf(job.ctx.cache).now() >= due && !stateOf(job.ctx.cache).flights.has(job.key)) {
+    if (clockOf(job.ctx.cache).now() < due) until = due
+    else if (!stateOf(job.ctx.cache).flights.has(job.key)) {
       // The caller has its value; the refresh's failure is only reported.
       flight(job, entry).catch(() => {})
     }
   }
+  recordFacts(job.ctx, { until, tags: header.t })
   return { value: entry.value, outcome: 'fresh' }
 }
 
@@ -416,7 +421,11 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
     state.controllers.delete(controller)
   }
   // Another process computed and stored the value while this one waited for its lock.
-  if (produced.found !== undefined) return { value: produced.found.value, outcome: 'fresh' }
+  if (produced.found !== undefined) {
+    const { header } = produced.found
+    if (header !== undefined) recordFacts(ctx, { until: header.e, tags: header.t })
+    return { value: produced.found.value, outcome: 'fresh' }
+  }
   const { value } = produced
   state.backoff.delete(key)
   let storing: Promise<void> | undefined
