@@ -4,6 +4,7 @@
  * @module
  */
 export { RedisBackend, type RedisMessageListener } from './backends/redis/backend.js'
+export { RedisBus, type RedisBusOptions } from './backends/redis/bus.js'
 export type { RedisBackendOptions } from './backends/redis/options.js'
 export { parseRedisUrl, type RedisLocation, type RedisUrl } from './backends/redis/url.js'
 export { RedisCache, type RedisCacheOptions } from './caches/redis.js'

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto'
 import calculateSlot from 'cluster-key-slot'
 import type { Backend, MessageListener } from '../../core/backend.js'
+import type { InvalidationListener, StopListening } from '../../core/invalidation.js'
 import { debug } from '../../util/debug.js'
 import { describe } from '../../util/describe.js'
 import { type Duration, toSeconds } from '../../util/duration.js'
 import { BackendError } from '../../util/errors.js'
 import { checkRedisOptions, type RedisBackendOptions, serverLabel } from './options.js'
 import type { RedisLocation } from './url.js'
+import { type FollowerClient, follow } from './watch.js'
 
 export type { RedisBackendOptions } from './options.js'
 
@@ -338,6 +340,84 @@ export class RedisBackend implements Backend {
     return this.#run((l) => l.send(channel, false, ['PUBLISH', channel, message])) as Promise<number>
   }
 
+  /**
+   * Server-assisted invalidation for a near cache: a connection of its own (RESP3,
+   * named `oniocache-invalidations`) in broadcasting mode (`CLIENT TRACKING ON BCAST
+   * PREFIX prefix`), re-armed after every reconnection, telling `listener` each key
+   * under `prefix` that anyone changes, expiry and eviction included.
+   * @throws {TypeError} on a Redis Cluster, where tracking is per node: use a bus instead.
+   */
+  async watchChanges(prefix: string, listener: InvalidationListener): Promise<StopListening> {
+    if (this.#options.cluster !== undefined || (this.#given !== undefined && 'masters' in this.#given)) {
+      throw new TypeError(
+        `[oniocache] ${this.name}: server-assisted invalidation is per node on a Redis Cluster and not followed ` +
+          'here; give the near cache a bus instead: new NearCachePlugin({ bus: new RedisBus({ url }) }), with ' +
+          'every writer of the store going through oniocache',
+      )
+    }
+    const redis = await this.#module()
+    const overrides = { RESP: 3 as const, emitInvalidate: true, name: 'oniocache-invalidations' }
+    const client = (
+      this.#given !== undefined
+        ? (this.#given as unknown as { duplicate(o: object): NodeClient }).duplicate(overrides)
+        : this.#create(redis, overrides)
+    ) as NodeClient & FollowerClient
+    const onInvalidate = (key: string | Buffer | null): void => {
+      listener.invalidate(key === null ? null : [typeof key === 'string' ? key : key.toString()])
+    }
+    client.on('invalidate', onInvalidate)
+    // The handshake turned tracking on in its default mode (emitInvalidate does); switching mode needs it off first.
+    const arm = async (c: NodeClient): Promise<void> => {
+      await Promise.all([
+        c.sendCommand(['CLIENT', 'TRACKING', 'OFF']),
+        c.sendCommand(['CLIENT', 'TRACKING', 'ON', 'BCAST', ...(prefix === '' ? [] : ['PREFIX', prefix])]),
+      ])
+    }
+    const stop = await follow(client, arm, listener, this.name)
+    return async () => {
+      client.off('invalidate', onInvalidate)
+      await stop()
+    }
+  }
+
+  /**
+   * Listens on `channel` on a connection of its own, telling `listener` when the
+   * stream is lost (messages published meanwhile are never delivered) and when it is
+   * live again (resubscribed): what `RedisBus` listens with. `onMessage` gets each message.
+   */
+  async followChannel(
+    channel: string,
+    onMessage: RedisMessageListener,
+    listener: Pick<InvalidationListener, 'lost' | 'live'>,
+  ): Promise<StopListening> {
+    const redis = await this.#module()
+    const overrides = { name: 'oniocache-bus' }
+    const client = (this.#given !== undefined
+      ? (this.#given as unknown as { duplicate(o: object): SubscriberClient }).duplicate(overrides)
+      : this.#create(redis, overrides)) as unknown as SubscriberClient & FollowerClient
+    let subscribed: Promise<void> | undefined
+    // node-redis restores the subscription before it is ready again; the first one is made here.
+    const arm = (c: SubscriberClient): Promise<void> => (subscribed ??= c.subscribe(channel, onMessage))
+    const relay: InvalidationListener = {
+      invalidate: () => {},
+      invalidatePrefix: () => {},
+      lost: (error) => listener.lost(error),
+      live: () => listener.live(),
+    }
+    return follow(client, arm, relay, this.name)
+  }
+
+  /** The client module, imported once. */
+  async #module(): Promise<RedisModule> {
+    try {
+      return await import('@redis/client')
+    } catch (error) {
+      throw new BackendError(this.name, 'the Redis client is not installed: run `npm install @redis/client`', {
+        cause: error,
+      })
+    }
+  }
+
   async #openSubscriber(): Promise<SubscriberClient> {
     try {
       const link = await this.#ready()
@@ -458,12 +538,10 @@ export class RedisBackend implements Backend {
   async #open(): Promise<Link> {
     let redis: RedisModule
     try {
-      redis = await import('@redis/client')
+      redis = await this.#module()
     } catch (error) {
       this.#connecting = undefined
-      throw new BackendError(this.name, 'the Redis client is not installed: run `npm install @redis/client`', {
-        cause: error,
-      })
+      throw error
     }
     const client = this.#given ?? this.#create(redis)
     this.#opening = client
@@ -496,7 +574,7 @@ export class RedisBackend implements Backend {
     return link
   }
 
-  #create(redis: RedisModule): NodeClient | ClusterClient {
+  #create(redis: RedisModule, overrides?: object): NodeClient | ClusterClient {
     const o = this.#options
     const fromUrl = this.#location
     const tls = o.tls ?? fromUrl.tls
@@ -532,7 +610,12 @@ export class RedisBackend implements Backend {
         },
       }) as unknown as ClusterClient
     }
-    return redis.createClient({ ...common, socket, database: o.db ?? fromUrl.db ?? 0 }) as unknown as NodeClient
+    return redis.createClient({
+      ...common,
+      socket,
+      database: o.db ?? fromUrl.db ?? 0,
+      ...overrides,
+    }) as unknown as NodeClient
   }
 
   #down(): BackendError {
