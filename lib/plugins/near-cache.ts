@@ -330,38 +330,47 @@ export class NearCachePlugin implements Plugin {
     if (args.loads !== undefined || typeof args.key !== 'string') return next(ctx)
     const key = this.#keyOf(ctx, args.key)
     if (key === undefined) return next(ctx)
-    const copy = this.#copies.get(key)
-    if (copy !== undefined) {
-      if (copy.until > this.#now()) {
-        copy.used = true
-        this.#hits++
-        recordHits(ctx, 1)
-        ctx.result = copy.value
-        return
-      }
-      this.#drop(key, false) // past its time: not an invalidation
-    }
+    if (this.#answered(ctx, key)) return
     this.#misses++
     if (!this.#live) return next(ctx)
     const read = this.#begin()
+    return this.#read(
+      ctx,
+      next,
+      () => this.#filled(ctx, read, key),
+      () => this.#end(read),
+    )
+  }
+
+  /** Answers the command from the copy when it holds `key`, within its lifetime. */
+  #answered(ctx: CommandContext, key: string): boolean {
+    const copy = this.#copies.get(key)
+    if (copy === undefined) return false
+    if (copy.until > this.#now()) {
+      copy.used = true
+      this.#hits++
+      recordHits(ctx, 1)
+      ctx.result = copy.value
+      return true
+    }
+    this.#drop(key, false) // past its time: not an invalidation
+    return false
+  }
+
+  /** Runs the inner layers of a read, then `done`; `failed` when they fail (the error goes on). */
+  #read(ctx: CommandContext, next: SyncNext, done: () => void, failed: () => void): Promise<void> | void {
     let inner: Promise<void> | void
     try {
       inner = next(ctx)
     } catch (error) {
-      this.#end(read)
+      failed()
       throw error
     }
-    if (inner === undefined) {
-      this.#filled(ctx, read, key)
-      return
-    }
-    return inner.then(
-      () => this.#filled(ctx, read, key),
-      (error: unknown) => {
-        this.#end(read)
-        throw error
-      },
-    )
+    if (inner === undefined) return done()
+    return inner.then(done, (error: unknown) => {
+      failed()
+      throw error
+    })
   }
 
   /** After a `get` or `getOrSet` that read the store: keeps what it found, if nothing raced it. */
@@ -377,17 +386,9 @@ export class NearCachePlugin implements Plugin {
     if (args.loads !== undefined || args.dumps !== undefined || typeof args.key !== 'string') return next(ctx)
     const key = this.#keyOf(ctx, args.key)
     if (key === undefined) return next(ctx)
-    const copy = this.#copies.get(key)
-    if (copy !== undefined) {
-      if (copy.until > this.#now()) {
-        copy.used = true
-        this.#hits++
-        recordHits(ctx, 1)
-        recordOutcome(ctx, 'fresh')
-        ctx.result = copy.value
-        return
-      }
-      this.#drop(key, false) // past its time: not an invalidation
+    if (this.#answered(ctx, key)) {
+      recordOutcome(ctx, 'fresh')
+      return
     }
     this.#misses++
     const read = this.#begin()
@@ -398,18 +399,7 @@ export class NearCachePlugin implements Plugin {
       } else if (this.#live) this.#filled(ctx, read, key)
       else this.#end(read)
     }
-    let inner: Promise<void> | void
-    try {
-      inner = next(ctx)
-    } catch (error) {
-      this.#end(read)
-      throw error
-    }
-    if (inner === undefined) return after()
-    return inner.then(after, (error: unknown) => {
-      this.#end(read)
-      throw error
-    })
+    return this.#read(ctx, next, after, () => this.#end(read))
   }
 
   /** `multiGet`: the keys held answered from the copy, only the others asked of the cache. */
@@ -467,19 +457,9 @@ export class NearCachePlugin implements Plugin {
       ctx.args = args
       ctx.result = values
     }
-    let inner: Promise<void> | void
-    try {
-      inner = next(ctx)
-    } catch (error) {
+    return this.#read(ctx, next, merge, () => {
       if (read !== undefined) this.#end(read)
       ctx.args = args
-      throw error
-    }
-    if (inner === undefined) return merge()
-    return inner.then(merge, (error: unknown) => {
-      if (read !== undefined) this.#end(read)
-      ctx.args = args
-      throw error
     })
   }
 

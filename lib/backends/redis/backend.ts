@@ -8,7 +8,7 @@ import { type Duration, toSeconds } from '../../util/duration.js'
 import { BackendError } from '../../util/errors.js'
 import { checkRedisOptions, type RedisBackendOptions, serverLabel } from './options.js'
 import type { RedisLocation } from './url.js'
-import { type FollowerClient, follow } from './watch.js'
+import { closeClient, type FollowerClient, follow } from './watch.js'
 
 export type { RedisBackendOptions } from './options.js'
 
@@ -443,13 +443,7 @@ export class RedisBackend implements Backend {
     const subscriber = await pending?.catch(() => undefined)
     if (subscriber === undefined) return
     subscriber.off('error', this.#onError)
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      subscriber.close().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
-    ])
-    clearTimeout(timer)
-    if (subscriber.isOpen) subscriber.destroy()
+    await closeClient(subscriber)
   }
 
   /** Closes a client oniocache created; one passed in stays open. The next command reconnects. */
@@ -475,13 +469,7 @@ export class RedisBackend implements Backend {
     if (link === undefined) return
     link.client.off('error', this.#onError)
     if (link.client === this.#given) return
-    // Graceful first; a server that does not answer (paused) must not keep close() waiting.
-    await Promise.race([
-      link.client.close().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
-    ])
-    clearTimeout(timer)
-    if (link.client.isOpen) link.client.destroy()
+    await closeClient(link.client)
   }
 
   /** The link, connecting first if need be; rejects with BackendError when the server is known to be down. */

@@ -64,14 +64,22 @@ export function follow<C extends FollowerClient>(
     if (stopped) return
     stopped = true
     client.off('ready', onReady)
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      client.close().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
-    ])
-    clearTimeout(timer)
-    if (client.isOpen) client.destroy()
+    await closeClient(client)
     client.off('error', onError)
   }
   return Promise.resolve(stop)
+}
+
+/**
+ * Closes a client gracefully, or destroys it when it has not closed within a second: a server that does not
+ * answer (paused) must not keep a close waiting.
+ */
+export async function closeClient(client: Pick<FollowerClient, 'isOpen' | 'close' | 'destroy'>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    client.close().catch(() => undefined),
+    new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+  ])
+  clearTimeout(timer)
+  if (client.isOpen) client.destroy()
 }
