@@ -11,6 +11,7 @@ import {
   NullSerializer,
   SimpleMemoryCache,
 } from '../lib/index.js'
+import { coarse } from '../lib/util/clock.js'
 import { childEnv } from './support/children.js'
 import { gcFunction } from './support/soak.js'
 
@@ -1257,6 +1258,24 @@ test('through a cache: null is stored and read back as null, not as a miss', asy
   await cache.set('n', null)
   assert.is(await cache.get('n', { default: 'dflt' }), null)
   assert.is(await cache.exists('n'), true)
+})
+
+test('the default clock is read at most once a millisecond, and ttls still end on time', async () => {
+  const first = coarse.now()
+  // Within one synchronous run the reading stands: no clock read per hit.
+  let busy = 0
+  for (let i = 0; i < 100_000; i++) busy += i
+  assert.ok(busy > 0)
+  assert.is(coarse.now(), first)
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const later = coarse.now()
+  assert.ok(later >= first + 4, `moved ${later - first} ms`)
+  const backend = new MemoryBackend()
+  backend.set('k', 'v', 0.02)
+  assert.is(backend.get('k'), 'v')
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  assert.is(backend.get('k'), undefined)
+  backend.close()
 })
 
 test.run()

@@ -34,7 +34,7 @@ import {
 } from '../core/context.js'
 import type { InvalidationBus, InvalidationListener, StopListening } from '../core/invalidation.js'
 import { tagKeys } from '../core/tags.js'
-import { type Clock, monotonic } from '../util/clock.js'
+import { type Clock, coarse } from '../util/clock.js'
 import { debug } from '../util/debug.js'
 import { describe } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
@@ -56,7 +56,10 @@ export interface NearCacheOptions {
    * `RedisBus`. A Redis cache needs none: the server tells them.
    */
   bus?: InvalidationBus
-  /** The monotonic clock of the copy's ttl, in milliseconds. Default `performance.now`; tests pass their own. */
+  /**
+   * The monotonic clock of the copy's ttl, in milliseconds. Default `performance.now`, read at most once a
+   * millisecond; tests pass their own.
+   */
   clock?: Clock
 }
 
@@ -94,8 +97,6 @@ interface Read {
 }
 
 const OPTIONS = ['maxSize', 'ttl', 'bus', 'clock']
-/** How often the default clock is read for the copies' lifetimes, in milliseconds: their precision. */
-const TICK_MS = 5
 /** How long the first command waits for the stream to be live, at most. */
 const FIRST_WAIT_MS = 1000
 
@@ -130,14 +131,6 @@ export class NearCachePlugin implements Plugin {
   readonly #ttlMs: number
   readonly #bus: InvalidationBus | undefined
   readonly #clock: Clock
-  /** Whether `clock` was given: then it is read on every hit (tests move it by hand). */
-  readonly #exact: boolean
-  /**
-   * The default clock's reading, refreshed every `TICK_MS` by a timer while copies are held: on this machine a
-   * clock read costs as much as the rest of a hit, so hits compare lifetimes with this instead.
-   */
-  #reading = 0
-  #ticker: NodeJS.Timeout | undefined
   readonly #copies = new Map<string, Copy>()
   /** Entries by the key of a tag they carry. */
   readonly #dependents = new Map<string, Set<string>>()
@@ -197,7 +190,7 @@ export class NearCachePlugin implements Plugin {
    */
   constructor(options: NearCacheOptions = {}) {
     checkOptions(options, OPTIONS, 'NearCachePlugin')
-    const { maxSize = 10_000, ttl = 60, bus, clock = monotonic } = options
+    const { maxSize = 10_000, ttl = 60, bus, clock = coarse } = options
     if (!Number.isSafeInteger(maxSize) || maxSize < 1) {
       throw new TypeError(`[oniocache] NearCachePlugin: maxSize must be a positive integer; got ${describe(maxSize)}`)
     }
@@ -225,7 +218,6 @@ export class NearCachePlugin implements Plugin {
     this.#ttlMs = seconds * 1000
     this.#bus = bus
     this.#clock = clock
-    this.#exact = options.clock !== undefined
   }
 
   /** Hits, misses and invalidations so far, and the entries held now. */
@@ -346,7 +338,7 @@ export class NearCachePlugin implements Plugin {
   #answered(ctx: CommandContext, key: string): boolean {
     const copy = this.#copies.get(key)
     if (copy === undefined) return false
-    if (copy.until > this.#now()) {
+    if (copy.until > this.#clock.now()) {
       copy.used = true
       this.#hits++
       recordHits(ctx, 1)
@@ -413,7 +405,7 @@ export class NearCachePlugin implements Plugin {
     const local = new Array<string>(keys.length)
     const values = new Array<unknown>(keys.length)
     const missing: number[] = []
-    const now = this.#now()
+    const now = this.#clock.now()
     for (let i = 0; i < keys.length; i++) {
       const key = typeof keys[i] === 'string' ? this.#keyOf(ctx, keys[i]!) : undefined
       // A bad key, or one the stream does not cover: the cache reads them all.
@@ -507,8 +499,6 @@ export class NearCachePlugin implements Plugin {
     const stream = this.#stream
     this.#stream = this.#cache = this.#refused = undefined
     this.#live = false
-    clearInterval(this.#ticker)
-    this.#ticker = undefined
     this.#dropPrefix('')
     const stopping = stream?.then((stop) => stop?.())
     return Promise.all([stopping, next(ctx)]).then(() => {})
@@ -538,32 +528,6 @@ export class NearCachePlugin implements Plugin {
     const direct = this.#direct
     if (direct !== undefined) return built.startsWith(direct) ? built.slice(direct.length) : undefined
     return built.startsWith(this.#prefix) ? built : undefined
-  }
-
-  /** Now, on the plugin's clock: read, or (default clock) as the ticker last read it. */
-  #now(): number {
-    return this.#exact ? this.#clock.now() : this.#reading
-  }
-
-  /**
-   * A copy is kept at `now`: the ticker runs while copies are held and stops with the last of them. It holds the
-   * plugin weakly, so that a cache dropped without `close()` takes its copy and ticker with it.
-   */
-  #tick(now: number): void {
-    this.#reading = now
-    if (this.#exact || this.#ticker !== undefined) return
-    const plugin = new WeakRef(this)
-    const ticker = setInterval(() => {
-      const self = plugin.deref()
-      if (self === undefined || self.#copies.size === 0 || self.#ticker !== ticker) {
-        clearInterval(ticker)
-        if (self !== undefined && self.#ticker === ticker) self.#ticker = undefined
-        return
-      }
-      self.#reading = self.#clock.now()
-    }, TICK_MS)
-    ticker.unref()
-    this.#ticker = ticker
   }
 
   /** A read begins: where the invalidations stand. */
@@ -598,7 +562,6 @@ export class NearCachePlugin implements Plugin {
   #keep(ctx: Context, read: Read, key: string, value: unknown, facts: EntryFacts | undefined): void {
     if (read.epoch !== this.#epoch || !this.#live || this.#raced(read, key)) return
     const now = this.#clock.now()
-    this.#tick(now)
     let until = now + this.#ttlMs
     let tags: string[] | undefined
     if (facts !== undefined) {

@@ -1,5 +1,5 @@
 import type { Backend } from '../../core/backend.js'
-import { type Clock, monotonic } from '../../util/clock.js'
+import { type Clock, coarse } from '../../util/clock.js'
 import { describe } from '../../util/describe.js'
 import { type Duration, toSeconds } from '../../util/duration.js'
 import { checkOptions } from '../../util/options.js'
@@ -10,7 +10,10 @@ export type { Clock } from '../../util/clock.js'
 export interface MemoryBackendOptions {
   /** Most entries kept; past it the least recently used one goes. Default: no limit. */
   maxSize?: number
-  /** Where "now" comes from, in milliseconds. Default: a monotonic clock (`performance.now`). */
+  /**
+   * Where "now" comes from, in milliseconds. Default: a monotonic clock (`performance.now`), read at most once a
+   * millisecond: ttls are kept to the millisecond.
+   */
   clock?: Clock
   /** How often expired entries that nobody reads are reclaimed. Default `1` (second). */
   sweepInterval?: Duration
@@ -74,7 +77,7 @@ export class MemoryBackend implements Backend {
    */
   constructor(options: MemoryBackendOptions = {}) {
     checkOptions(options, MEMORY_OPTIONS, 'MemoryBackend')
-    const { maxSize, clock = monotonic, sweepInterval = 1, sweepBatch = 1000 } = options
+    const { maxSize, clock = coarse, sweepInterval = 1, sweepBatch = 1000 } = options
     if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
       throw new TypeError(
         `[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`,
