@@ -1278,4 +1278,31 @@ test('the default clock is read at most once a millisecond, and ttls still end o
   backend.close()
 })
 
+test('maxSize: recency survives the compaction of the slots, and eviction follows it', () => {
+  const backend = new MemoryBackend({ maxSize: 10_000 })
+  for (let i = 0; i < 10_000; i++) backend.set(`k${i}`, i, 0)
+  // Use every third key from the end backwards: they become the most recent, in that order.
+  const used: string[] = []
+  for (let i = 9_999; i >= 0; i -= 3) {
+    backend.get(`k${i}`)
+    used.push(`k${i}`)
+  }
+  const usedSet = new Set(used)
+  const expected = [...Array.from({ length: 10_000 }, (_, i) => `k${i}`).filter((k) => !usedSet.has(k)), ...used]
+  assert.equal(keysOf(backend), expected)
+  // Deleting most keys compacts the slots (three quarters free past 4096 handed out).
+  const kept = expected.filter((_, i) => i % 8 === 0)
+  const keptSet = new Set(kept)
+  for (const key of expected) if (!keptSet.has(key)) backend.delete(key)
+  assert.equal(keysOf(backend), kept)
+  assert.is(backend.get(kept[0]!), Number(kept[0]!.slice(1)))
+  const order = [...kept.slice(1), kept[0]!]
+  assert.equal(keysOf(backend), order)
+  // Filling up evicts from the least recently used on.
+  const room = 10_000 - order.length
+  for (let i = 0; i < room + 3; i++) backend.set(`n${i}`, i, 0)
+  assert.equal(keysOf(backend).slice(0, order.length - 3), order.slice(3))
+  assert.is(backend.size, 10_000)
+})
+
 test.run()

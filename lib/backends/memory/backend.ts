@@ -42,9 +42,10 @@ const COMPACT_FLOOR = 4096
  * entry beyond the map's own (a slot number is a small integer, an expiry a
  * float in place), so a million entries cost the collector a million fewer
  * objects. Freed slots are reused; when most slots are free the columns are
- * compacted. The map's insertion order doubles as the LRU list when `maxSize`
- * is set (a hit moves the key to the end; the first key is the oldest). A hit
- * costs one lookup, and the clock is read only for keys that can expire. No key
+ * compacted. With `maxSize`, the slots are also linked in recency order (two
+ * `Int32Array` columns, the oldest at the head): a hit relinks its slot at the
+ * tail with a few array writes, where reinserting the key would rehash the map.
+ * A hit costs one lookup, and the clock is read only for keys that can expire. No key
  * has a timer: a single unref'd sweeper walks the map a bounded batch at a time,
  * resuming where it stopped, and reclaims what expired even if it is never read again.
  */
@@ -54,6 +55,13 @@ export class MemoryBackend implements Backend {
   readonly #index = new Map<string, number>()
   #values: unknown[] = []
   #expiries = new Float64Array(FIRST_SLOTS)
+  /** With `maxSize`: each slot's key, and its neighbours in recency order (-1: none). */
+  #keys: Array<string | undefined> = []
+  #prev = new Int32Array(FIRST_SLOTS)
+  #next = new Int32Array(FIRST_SLOTS)
+  /** The least and the most recently used slots; -1 when empty. */
+  #head = -1
+  #tail = -1
   /** Slots freed and not reused yet. */
   #free: number[] = []
   /** Slots handed out so far: the next new slot's number. */
@@ -96,6 +104,7 @@ export class MemoryBackend implements Backend {
     this.#sweepBatch = sweepBatch
     this.#view = new StoreView({
       index: this.#index,
+      order: () => this.#order(),
       value: (slot) => this.#values[slot],
       set: (key, value) => this.#store(key, value, 0),
       delete: (key) => {
@@ -121,10 +130,7 @@ export class MemoryBackend implements Backend {
       this.#drop(key, slot)
       return undefined
     }
-    if (this.#maxSize !== Infinity) {
-      this.#index.delete(key)
-      this.#index.set(key, slot)
-    }
+    if (this.#maxSize !== Infinity && slot !== this.#tail) this.#touch(slot)
     return this.#values[slot]
   }
 
@@ -190,10 +196,7 @@ export class MemoryBackend implements Backend {
       this.#store(key, stored, 0)
     } else {
       // A write like any other: the key becomes the most recent (its ttl stays).
-      if (this.#maxSize !== Infinity) {
-        this.#index.delete(key)
-        this.#index.set(key, slot)
-      }
+      if (this.#maxSize !== Infinity && slot !== this.#tail) this.#touch(slot)
       this.#values[slot] = stored
     }
     return next
@@ -212,6 +215,10 @@ export class MemoryBackend implements Backend {
       this.#index.clear()
       this.#values = []
       this.#expiries = new Float64Array(FIRST_SLOTS)
+      this.#keys = []
+      this.#prev = new Int32Array(FIRST_SLOTS)
+      this.#next = new Int32Array(FIRST_SLOTS)
+      this.#head = this.#tail = -1
       this.#free = []
       this.#top = 0
     } else {
@@ -306,9 +313,12 @@ export class MemoryBackend implements Backend {
     if (slot === undefined) {
       slot = this.#free.length > 0 ? this.#free.pop()! : this.#newSlot()
       index.set(key, slot)
-    } else if (this.#maxSize !== Infinity) {
-      index.delete(key)
-      index.set(key, slot)
+      if (this.#maxSize !== Infinity) {
+        this.#keys[slot] = key
+        this.#append(slot)
+      }
+    } else if (this.#maxSize !== Infinity && slot !== this.#tail) {
+      this.#touch(slot)
     }
     this.#values[slot] = value
     this.#expiries[slot] = at
@@ -319,18 +329,59 @@ export class MemoryBackend implements Backend {
   #newSlot(): number {
     const slot = this.#top++
     if (slot === this.#expiries.length) {
-      const grown = new Float64Array(slot * 2)
-      grown.set(this.#expiries)
-      this.#expiries = grown
+      this.#expiries = grow(this.#expiries, new Float64Array(slot * 2))
+      if (this.#maxSize !== Infinity) {
+        this.#prev = grow(this.#prev, new Int32Array(slot * 2))
+        this.#next = grow(this.#next, new Int32Array(slot * 2))
+      }
     }
     return slot
   }
 
+  /** Links `slot` at the tail: the most recently used. */
+  #append(slot: number): void {
+    const tail = this.#tail
+    this.#prev[slot] = tail
+    this.#next[slot] = -1
+    if (tail === -1) this.#head = slot
+    else this.#next[tail] = slot
+    this.#tail = slot
+  }
+
+  /** Takes `slot` out of the recency list. */
+  #unlink(slot: number): void {
+    const prev = this.#prev[slot]!
+    const next = this.#next[slot]!
+    if (prev === -1) this.#head = next
+    else this.#next[prev] = next
+    if (next === -1) this.#tail = prev
+    else this.#prev[next] = prev
+  }
+
+  /** `slot` was used: it becomes the most recent. */
+  #touch(slot: number): void {
+    this.#unlink(slot)
+    this.#append(slot)
+  }
+
+  /** The entries from the least to the most recently used with `maxSize`, else in the map's order. */
+  *#order(): IterableIterator<[string, number]> {
+    if (this.#maxSize === Infinity) {
+      yield* this.#index
+      return
+    }
+    for (let slot = this.#head; slot !== -1; ) {
+      const next = this.#next[slot]!
+      yield [this.#keys[slot]!, slot]
+      slot = next
+    }
+  }
+
   /** Removes the least recently used entries until the store is back to `maxSize`. */
   #evict(): void {
-    for (const [key, slot] of this.#index) {
-      if (this.#index.size <= this.#maxSize) return
-      this.#drop(key, slot)
+    while (this.#index.size > this.#maxSize) {
+      const slot = this.#head
+      this.#drop(this.#keys[slot]!, slot)
     }
   }
 
@@ -338,6 +389,10 @@ export class MemoryBackend implements Backend {
   #drop(key: string, slot: number): void {
     this.#index.delete(key)
     this.#values[slot] = undefined // let the value go now, not when the slot is reused
+    if (this.#maxSize !== Infinity) {
+      this.#unlink(slot)
+      this.#keys[slot] = undefined
+    }
     this.#free.push(slot)
     if (this.#top > COMPACT_FLOOR && this.#free.length * 4 > this.#top * 3) this.#compact()
   }
@@ -349,12 +404,31 @@ export class MemoryBackend implements Backend {
    */
   #compact(): void {
     const values: unknown[] = [] // grown by push: `new Array(n)` of a large n would start out as a dictionary
-    const expiries = new Float64Array(Math.max(FIRST_SLOTS, this.#index.size * 2))
+    const size = Math.max(FIRST_SLOTS, this.#index.size * 2)
+    const expiries = new Float64Array(size)
+    const linked = this.#maxSize !== Infinity
+    const keys: string[] = []
+    const prev = new Int32Array(linked ? size : FIRST_SLOTS)
+    const nextOf = new Int32Array(linked ? size : FIRST_SLOTS)
     let next = 0
-    for (const [key, slot] of this.#index) {
+    // In recency order when linked, so that the new slots are linked in order: slot i after slot i - 1.
+    for (const [key, slot] of [...this.#order()]) {
       values.push(this.#values[slot])
       expiries[next] = this.#expiries[slot]!
+      if (linked) {
+        keys.push(key)
+        prev[next] = next - 1
+        nextOf[next] = next + 1
+      }
       this.#index.set(key, next++)
+    }
+    if (linked) {
+      if (next > 0) nextOf[next - 1] = -1
+      this.#head = next > 0 ? 0 : -1
+      this.#tail = next - 1
+      this.#keys = keys
+      this.#prev = prev
+      this.#next = nextOf
     }
     this.#values = values
     this.#expiries = expiries
@@ -393,6 +467,8 @@ export class MemoryBackend implements Backend {
 /** What `StoreView` needs from the backend. */
 interface Slots {
   readonly index: Map<string, number>
+  /** The entries as `[key, slot]`, least recently used first when the store has a `maxSize`. */
+  order(): IterableIterator<[string, number]>
   value(slot: number): unknown
   set(key: string, value: unknown): void
   delete(key: string): boolean
@@ -428,19 +504,25 @@ class StoreView {
   clear(): void {
     this.#slots.clear()
   }
-  keys(): IterableIterator<string> {
-    return this.#slots.index.keys()
+  *keys(): IterableIterator<string> {
+    for (const [key] of this.#slots.order()) yield key
   }
   *values(): IterableIterator<unknown> {
-    for (const slot of this.#slots.index.values()) yield this.#slots.value(slot)
+    for (const [, slot] of this.#slots.order()) yield this.#slots.value(slot)
   }
   *entries(): IterableIterator<[string, unknown]> {
-    for (const [key, slot] of this.#slots.index) yield [key, this.#slots.value(slot)]
+    for (const [key, slot] of this.#slots.order()) yield [key, this.#slots.value(slot)]
   }
   forEach(callback: (value: unknown, key: string, map: StoreView) => void, thisArg?: unknown): void {
-    for (const [key, slot] of this.#slots.index) callback.call(thisArg, this.#slots.value(slot), key, this)
+    for (const [key, slot] of this.#slots.order()) callback.call(thisArg, this.#slots.value(slot), key, this)
   }
   [Symbol.iterator](): IterableIterator<[string, unknown]> {
     return this.entries()
   }
+}
+
+/** `to` holding `from`'s contents at its start: a column grown. */
+function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+  to.set(from)
+  return to
 }
