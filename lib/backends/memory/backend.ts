@@ -1,4 +1,5 @@
 import type { Backend } from '../../core/backend.js'
+import { reportError } from '../../core/channels.js'
 import { type Clock, coarse } from '../../util/clock.js'
 import { describe } from '../../util/describe.js'
 import { type Duration, toSeconds } from '../../util/duration.js'
@@ -10,6 +11,13 @@ export type { Clock } from '../../util/clock.js'
 export interface MemoryBackendOptions {
   /** Most entries kept; past it the least recently used one goes. Default: no limit. */
   maxSize?: number
+  /**
+   * Most bytes kept, as `sizeOf` counts them; past it the least recently used entries go, and an entry larger than
+   * the whole budget is not stored (the write still answers `true`; `oniocache:error` reports it). Default: no limit.
+   */
+  maxBytes?: number
+  /** The bytes an entry counts for `maxBytes`: a non-negative number. Default: {@link estimateSize} of the value. */
+  sizeOf?: (value: unknown, key: string) => number
   /**
    * Where "now" comes from, in milliseconds. Default: a monotonic clock (`performance.now`), read at most once a
    * millisecond: ttls are kept to the millisecond.
@@ -24,6 +32,8 @@ export interface MemoryBackendOptions {
 /** The options of the memory backend (and of `MemoryCache`, besides the cache's own). @internal */
 export const MEMORY_OPTIONS: ReadonlyArray<keyof MemoryBackendOptions> = [
   'maxSize',
+  'maxBytes',
+  'sizeOf',
   'clock',
   'sweepInterval',
   'sweepBatch',
@@ -62,11 +72,18 @@ export class MemoryBackend implements Backend {
   /** The least and the most recently used slots; -1 when empty. */
   #head = -1
   #tail = -1
+  /** With `maxBytes`: each slot's size, and their sum. */
+  #sizes = new Float64Array(FIRST_SLOTS)
+  #bytes = 0
   /** Slots freed and not reused yet. */
   #free: number[] = []
   /** Slots handed out so far: the next new slot's number. */
   #top = 0
   readonly #maxSize: number
+  readonly #maxBytes: number
+  readonly #sizeOf: ((value: unknown, key: string) => number) | undefined
+  /** Whether entries are linked in recency order: with `maxSize` or `maxBytes`. */
+  readonly #linked: boolean
   readonly #clock: Clock
   readonly #sweepMs: number
   readonly #sweepBatch: number
@@ -85,10 +102,18 @@ export class MemoryBackend implements Backend {
    */
   constructor(options: MemoryBackendOptions = {}) {
     checkOptions(options, MEMORY_OPTIONS, 'MemoryBackend')
-    const { maxSize, clock = coarse, sweepInterval = 1, sweepBatch = 1000 } = options
+    const { maxSize, maxBytes, sizeOf, clock = coarse, sweepInterval = 1, sweepBatch = 1000 } = options
     if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
       throw new TypeError(
         `[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`,
+      )
+    }
+    if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes > 0)) {
+      throw new TypeError(`[oniocache] [memory] maxBytes must be a positive integer; got ${describe(maxBytes)}`)
+    }
+    if (sizeOf !== undefined && typeof sizeOf !== 'function') {
+      throw new TypeError(
+        `[oniocache] [memory] sizeOf must be a function (value, key) => bytes; got ${describe(sizeOf)}`,
       )
     }
     if (typeof clock?.now !== 'function')
@@ -99,6 +124,9 @@ export class MemoryBackend implements Backend {
     const sweepSeconds = toSeconds(sweepInterval, 'sweepInterval')
     if (sweepSeconds === 0) throw new RangeError('[oniocache] [memory] sweepInterval must be greater than 0')
     this.#maxSize = maxSize ?? Infinity
+    this.#maxBytes = maxBytes ?? Infinity
+    this.#sizeOf = maxBytes === undefined ? undefined : (sizeOf ?? estimateSize)
+    this.#linked = maxSize !== undefined || maxBytes !== undefined
     this.#clock = clock
     this.#sweepMs = Math.max(1, Math.round(sweepSeconds * 1000))
     this.#sweepBatch = sweepBatch
@@ -122,6 +150,11 @@ export class MemoryBackend implements Backend {
     return this.#index.size
   }
 
+  /** With `maxBytes`: the bytes held, as `sizeOf` counted them (expired entries not reclaimed yet included). */
+  get bytes(): number {
+    return this.#bytes
+  }
+
   get(key: string): unknown {
     const slot = this.#index.get(key)
     if (slot === undefined) return undefined
@@ -130,7 +163,7 @@ export class MemoryBackend implements Backend {
       this.#drop(key, slot)
       return undefined
     }
-    if (this.#maxSize !== Infinity && slot !== this.#tail) this.#touch(slot)
+    if (this.#linked && slot !== this.#tail) this.#touch(slot)
     return this.#values[slot]
   }
 
@@ -192,11 +225,12 @@ export class MemoryBackend implements Backend {
       )
     // Keep the value's representation (a counter written as text stays text) and its ttl.
     const stored = typeof current === 'string' ? String(next) : next
-    if (current === undefined) {
-      this.#store(key, stored, 0)
+    if (current === undefined || this.#sizeOf !== undefined) {
+      // With a byte budget the new value is weighed again, as any write's.
+      this.#store(key, stored, 0, current === undefined ? undefined : this.#expiries[slot])
     } else {
       // A write like any other: the key becomes the most recent (its ttl stays).
-      if (this.#maxSize !== Infinity && slot !== this.#tail) this.#touch(slot)
+      if (this.#linked && slot !== this.#tail) this.#touch(slot)
       this.#values[slot] = stored
     }
     return next
@@ -219,6 +253,8 @@ export class MemoryBackend implements Backend {
       this.#prev = new Int32Array(FIRST_SLOTS)
       this.#next = new Int32Array(FIRST_SLOTS)
       this.#head = this.#tail = -1
+      this.#sizes = new Float64Array(FIRST_SLOTS)
+      this.#bytes = 0
       this.#free = []
       this.#top = 0
     } else {
@@ -306,23 +342,55 @@ export class MemoryBackend implements Backend {
     return -1
   }
 
-  #store(key: string, value: unknown, ttl: number): void {
+  /** Writes `key` as the most recent entry; `at` (an expiry kept as it was) overrides `ttl`. */
+  #store(key: string, value: unknown, ttl: number, at?: number): void {
     const index = this.#index
-    const at = ttl > 0 ? this.#expiry(ttl) : Infinity
+    const size = this.#sizeOf === undefined ? 0 : this.#weigh(key, value)
+    if (size > this.#maxBytes) {
+      // Too large for the whole budget: not stored, and the old value goes (it is not the key's value any more).
+      const old = index.get(key)
+      if (old !== undefined) this.#drop(key, old)
+      reportError(
+        'set',
+        '',
+        new RangeError(
+          `[oniocache] [memory] the value of ${describe(key)} counts ${size} bytes, more than maxBytes ` +
+            `(${this.#maxBytes}): not stored`,
+        ),
+      )
+      return
+    }
+    const expires = at ?? (ttl > 0 ? this.#expiry(ttl) : Infinity)
     let slot = index.get(key)
     if (slot === undefined) {
       slot = this.#free.length > 0 ? this.#free.pop()! : this.#newSlot()
       index.set(key, slot)
-      if (this.#maxSize !== Infinity) {
+      if (this.#linked) {
         this.#keys[slot] = key
         this.#append(slot)
       }
-    } else if (this.#maxSize !== Infinity && slot !== this.#tail) {
+    } else if (this.#linked && slot !== this.#tail) {
       this.#touch(slot)
     }
     this.#values[slot] = value
-    this.#expiries[slot] = at
-    if (index.size > this.#maxSize) this.#evict()
+    this.#expiries[slot] = expires
+    if (this.#sizeOf !== undefined) {
+      this.#bytes += size - this.#sizes[slot]!
+      this.#sizes[slot] = size
+    }
+    if (index.size > this.#maxSize || this.#bytes > this.#maxBytes) this.#evict()
+  }
+
+  /** What an entry counts for `maxBytes`, checked. */
+  #weigh(key: string, value: unknown): number {
+    const size = this.#sizeOf!(value, key)
+    if (typeof size !== 'number' || !(size >= 0) || size === Infinity) {
+      throw new TypeError(
+        `[oniocache] [memory] sizeOf must answer a non-negative finite number; for ${describe(key)} it answered ` +
+          `${describe(size)}; nothing was written`,
+      )
+    }
+    return size
   }
 
   /** A slot never used before, growing the expiry column if it is full. */
@@ -330,10 +398,11 @@ export class MemoryBackend implements Backend {
     const slot = this.#top++
     if (slot === this.#expiries.length) {
       this.#expiries = grow(this.#expiries, new Float64Array(slot * 2))
-      if (this.#maxSize !== Infinity) {
+      if (this.#linked) {
         this.#prev = grow(this.#prev, new Int32Array(slot * 2))
         this.#next = grow(this.#next, new Int32Array(slot * 2))
       }
+      if (this.#sizeOf !== undefined) this.#sizes = grow(this.#sizes, new Float64Array(slot * 2))
     }
     return slot
   }
@@ -366,7 +435,7 @@ export class MemoryBackend implements Backend {
 
   /** The entries from the least to the most recently used with `maxSize`, else in the map's order. */
   *#order(): IterableIterator<[string, number]> {
-    if (this.#maxSize === Infinity) {
+    if (!this.#linked) {
       yield* this.#index
       return
     }
@@ -377,9 +446,9 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  /** Removes the least recently used entries until the store is back to `maxSize`. */
+  /** Removes the least recently used entries until the store is back within `maxSize` and `maxBytes`. */
   #evict(): void {
-    while (this.#index.size > this.#maxSize) {
+    while (this.#index.size > this.#maxSize || this.#bytes > this.#maxBytes) {
       const slot = this.#head
       this.#drop(this.#keys[slot]!, slot)
     }
@@ -389,9 +458,13 @@ export class MemoryBackend implements Backend {
   #drop(key: string, slot: number): void {
     this.#index.delete(key)
     this.#values[slot] = undefined // let the value go now, not when the slot is reused
-    if (this.#maxSize !== Infinity) {
+    if (this.#linked) {
       this.#unlink(slot)
       this.#keys[slot] = undefined
+    }
+    if (this.#sizeOf !== undefined) {
+      this.#bytes -= this.#sizes[slot]!
+      this.#sizes[slot] = 0
     }
     this.#free.push(slot)
     if (this.#top > COMPACT_FLOOR && this.#free.length * 4 > this.#top * 3) this.#compact()
@@ -406,15 +479,18 @@ export class MemoryBackend implements Backend {
     const values: unknown[] = [] // grown by push: `new Array(n)` of a large n would start out as a dictionary
     const size = Math.max(FIRST_SLOTS, this.#index.size * 2)
     const expiries = new Float64Array(size)
-    const linked = this.#maxSize !== Infinity
+    const linked = this.#linked
+    const weighed = this.#sizeOf !== undefined
     const keys: string[] = []
     const prev = new Int32Array(linked ? size : FIRST_SLOTS)
     const nextOf = new Int32Array(linked ? size : FIRST_SLOTS)
+    const sizes = new Float64Array(weighed ? size : FIRST_SLOTS)
     let next = 0
     // In recency order when linked, so that the new slots are linked in order: slot i after slot i - 1.
     for (const [key, slot] of [...this.#order()]) {
       values.push(this.#values[slot])
       expiries[next] = this.#expiries[slot]!
+      if (weighed) sizes[next] = this.#sizes[slot]!
       if (linked) {
         keys.push(key)
         prev[next] = next - 1
@@ -432,6 +508,7 @@ export class MemoryBackend implements Backend {
     }
     this.#values = values
     this.#expiries = expiries
+    this.#sizes = sizes
     this.#free = []
     this.#top = next
   }
@@ -525,4 +602,40 @@ class StoreView {
 function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
   to.set(from)
   return to
+}
+
+/**
+ * The default `sizeOf` of a memory backend with `maxBytes`: an estimate of what a value holds, in bytes. A string
+ * counts 2 bytes a character; a `Buffer`, typed array or `ArrayBuffer` its byte length; a number, boolean, `null`
+ * or `undefined` 8; a bigint 8 per 64 bits; an array or plain object 16, plus 8 and what each element or
+ * property (its key at 2 bytes a character) counts, walked 8 levels deep at most (deeper ones count 16 each, and an
+ * object met again counts 8); a `Map` or `Set` as an array of its entries; anything else (a function, a class
+ * instance's hidden state) 16.
+ */
+export function estimateSize(value: unknown): number {
+  return sizeWithin(value, 8, new Set())
+}
+
+function sizeWithin(value: unknown, depth: number, seen: Set<object>): number {
+  if (typeof value === 'string') return value.length * 2
+  if (typeof value === 'bigint') return 8 * Math.max(1, Math.ceil(value.toString(16).length / 16))
+  if (value === null || typeof value !== 'object') return typeof value === 'function' ? 16 : 8
+  if (ArrayBuffer.isView(value)) return value.byteLength
+  if (value instanceof ArrayBuffer) return value.byteLength
+  if (seen.has(value)) return 8
+  if (depth === 0) return 16
+  seen.add(value)
+  let size = 16
+  if (Array.isArray(value)) {
+    for (const item of value) size += 8 + sizeWithin(item, depth - 1, seen)
+  } else if (value instanceof Map) {
+    for (const [key, item] of value) size += 8 + sizeWithin(key, depth - 1, seen) + sizeWithin(item, depth - 1, seen)
+  } else if (value instanceof Set) {
+    for (const item of value) size += 8 + sizeWithin(item, depth - 1, seen)
+  } else {
+    for (const key of Object.keys(value)) {
+      size += 8 + key.length * 2 + sizeWithin((value as Record<string, unknown>)[key], depth - 1, seen)
+    }
+  }
+  return size
 }

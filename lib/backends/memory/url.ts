@@ -5,9 +5,10 @@ import type { MemoryBackendOptions } from './backend.js'
 /** The backend options a memory:// query may set. @internal */
 export const MEMORY_QUERY = {
   maxSize: 'integer',
+  maxBytes: 'integer',
   sweepInterval: 'duration',
   sweepBatch: 'integer',
-} as const satisfies Record<keyof Omit<MemoryBackendOptions, 'clock'>, QueryKind>
+} as const satisfies Record<keyof Omit<MemoryBackendOptions, 'clock' | 'sizeOf'>, QueryKind>
 
 /** What the part of a memory:// URL before its query says: nothing, or a TypeError. @internal */
 export function memoryLocation(parts: UrlParts): MemoryBackendOptions {
