@@ -21,6 +21,7 @@ import {
 import { type EnvelopeHeader, mayBeWrapped, type Opened, plain, unwrap, wrap } from './envelope.js'
 import { type Answer, abortGetOrSet, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
+import { forgetReads } from './reads.js'
 import { checkTags, invalidated, tagKeys, tagTimes } from './tags.js'
 
 interface Command {
@@ -319,7 +320,9 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
       const ttl = ttlOf(ctx)
-      return ctx.cache.backend.set(key, plainly(ctx, ctx.args.key!, ctx.args.value), ttl, ctx.args.casToken)
+      const stored = plainly(ctx, ctx.args.key!, ctx.args.value)
+      forgetReads(ctx.cache.backend, key)
+      return ctx.cache.backend.set(key, stored, ttl, ctx.args.casToken)
     },
     done: answerIsResult,
     neutral: TRUE,
@@ -328,7 +331,9 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
       const ttl = ttlOf(ctx)
-      return ctx.cache.backend.add(key, plainly(ctx, ctx.args.key!, ctx.args.value), ttl)
+      const stored = plainly(ctx, ctx.args.key!, ctx.args.value)
+      forgetReads(ctx.cache.backend, key)
+      return ctx.cache.backend.add(key, stored, ttl)
     },
     done(ctx, added) {
       if (added !== true) throw new KeyExistsError(ctx.args.key!)
@@ -339,7 +344,9 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
   multiSet: {
     call(ctx) {
       const ttl = ttlOf(ctx)
-      return ctx.cache.backend.multiSet(pairsOf(ctx), ttl)
+      const pairs = pairsOf(ctx)
+      for (const [key] of pairs) forgetReads(ctx.cache.backend, key)
+      return ctx.cache.backend.multiSet(pairs, ttl)
     },
     done(ctx) {
       ctx.result = true
@@ -347,7 +354,11 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     neutral: TRUE,
   },
   delete: {
-    call: (ctx) => ctx.cache.backend.delete(at(ctx, keyOf(ctx))),
+    call(ctx) {
+      const key = at(ctx, keyOf(ctx))
+      forgetReads(ctx.cache.backend, key)
+      return ctx.cache.backend.delete(key)
+    },
     done: answerIsResult,
     neutral: ZERO,
   },
@@ -359,7 +370,9 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
   increment: {
     call(ctx) {
       const key = at(ctx, keyOf(ctx))
-      return ctx.cache.backend.increment(key, deltaOf(ctx))
+      const delta = deltaOf(ctx)
+      forgetReads(ctx.cache.backend, key)
+      return ctx.cache.backend.increment(key, delta)
     },
     done: answerIsResult,
     neutral: ({ delta }) => delta,
@@ -369,7 +382,9 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       const key = at(ctx, keyOf(ctx))
       if (ctx.args.ttl === undefined)
         throw new RangeError('[oniocache] expire: ttl is required (seconds, or 0 / null to remove the expiry)')
-      return ctx.cache.backend.expire(key, ttlOf(ctx))
+      const ttl = ttlOf(ctx)
+      forgetReads(ctx.cache.backend, key)
+      return ctx.cache.backend.expire(key, ttl)
     },
     done: answerIsResult,
     neutral: FALSE,
@@ -405,6 +420,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
         )
       }
       recordKeys(ctx, prefix === null ? '*' : prefix + '*')
+      forgetReads(ctx.cache.backend, null)
       return ctx.cache.backend.clear(prefix, ctx.signal)
     },
     done(ctx) {
@@ -418,6 +434,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       if (typeof command !== 'string')
         throw new TypeError(`[oniocache] raw: the command must be a string; got ${describe(command)}`)
       recordKeys(ctx, command)
+      forgetReads(ctx.cache.backend, null) // it may write anything
       return ctx.cache.backend.raw(command, args)
     },
     done: answerIsResult,

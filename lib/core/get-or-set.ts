@@ -18,6 +18,7 @@ import { type CommandArgs, type CommandContext, type ContextCache, recordFacts }
 import { type EnvelopeHeader, mayBeWrapped, plain, unwrap, wrap } from './envelope.js'
 import { type Bound, releaseLock, STORED, waitForRelease } from './lock.js'
 import { distributedOf, fractionOf, GET_OR_SET_TUNING, type GetOrSetOptions } from './options.js'
+import { forgetReads, sharedRead } from './reads.js'
 import { checkTags, invalidated, tagTimes } from './tags.js'
 
 /** What the factory of `getOrSet` receives. */
@@ -76,8 +77,6 @@ interface State {
   /** Key → clock time (ms) before which the factory is not called again. */
   readonly backoff: Map<string, number>
   readonly controllers: Set<AbortController>
-  /** Reads of the store in progress, by built key: concurrent calls for a key share one. */
-  readonly reads: Map<string, Promise<unknown>>
   /** Bumped by `close()`: background work of an earlier generation writes nothing. */
   generation: number
 }
@@ -87,7 +86,7 @@ const states = new WeakMap<ContextCache, State>()
 function stateOf(cache: ContextCache): State {
   let state = states.get(cache)
   if (state === undefined) {
-    state = { flights: new Map(), backoff: new Map(), controllers: new Set(), reads: new Map(), generation: 0 }
+    state = { flights: new Map(), backoff: new Map(), controllers: new Set(), generation: 0 }
     states.set(cache, state)
   }
   return state
@@ -175,7 +174,7 @@ function generally(
     return decide(job, entry)
   }
   const job: Job = { ctx, key, settings: settingsOf(ctx), fn: fn as Factory<unknown>, load, dump }
-  return sharedRead(job).then(
+  return readShared(job).then(
     (stored) => {
       const entry = withTags(job, examine(job, stored))
       return entry instanceof Promise ? entry.then((checked) => decide(job, checked)) : decide(job, entry)
@@ -191,21 +190,13 @@ function generally(
  * The stored value of a key on a backend that does I/O, read once (within the timeout) for the calls with the
  * same timeout that ask while the read is in progress: a crowd of calls on a missing key sends one read.
  */
-function sharedRead(job: Job): Promise<unknown> {
+function readShared(job: Job): Promise<unknown> {
   const { cache } = job.ctx
-  const { reads } = stateOf(cache)
-  const id = `${job.settings.io} ${job.key}`
-  let reading = reads.get(id)
-  if (reading === undefined) {
-    const started = within(job, 'read', () => cache.backend.get(job.key, cache.serializer.encoding))
-    reads.set(id, started)
-    const done = (): void => {
-      if (reads.get(id) === started) reads.delete(id)
-    }
-    started.then(done, done)
-    reading = started
-  }
-  return reading
+  const encoding = cache.serializer.encoding
+  // Bounded by this call's timeout: shared only with calls bounded alike (a get's read is bounded by its caller).
+  return sharedRead(cache.backend, job.key, `getOrSet ${job.settings.io} ${encoding === null ? 'bytes' : 'text'}`, () =>
+    within(job, 'read', () => cache.backend.get(job.key, encoding)),
+  )
 }
 
 /** What `ONIOCACHE_DISABLE=1` answers: the factory's value, nothing read or stored. @internal */
@@ -436,6 +427,7 @@ async function compute(job: Job, entry: Entry | undefined, state: State): Promis
     }
     try {
       const { data, kept } = entryOf(job, value, ttl)
+      forgetReads(ctx.cache.backend, key)
       storing = within(job, 'write', () => ctx.cache.backend.set(key, data, kept)).then(() => undefined, failed)
       written = data
     } catch (error) {
