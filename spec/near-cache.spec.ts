@@ -265,6 +265,26 @@ test('the race guard holds with reads overlapping: each is judged from when it b
   assert.is(s.near.stats.size, 1)
 })
 
+test('a getOrSet issued after an invalidation never joins a read issued before it', async () => {
+  const s = setup()
+  await live(s)
+  await s.cache.set('a', 'old')
+  // Reads see the store when they are sent and answer 20 ms later, as a server's would.
+  s.backend.get = (key: string) => {
+    const value = s.backend.store.get(key)
+    return new Promise((resolve) => setTimeout(() => resolve(value), 20))
+  }
+  const first = s.cache.getOrSet('a', async () => 'computed')
+  await sleep(5)
+  // Another process writes the key and its invalidation arrives while the first read is in flight.
+  s.backend.store.set(s.cache.buildKey('a'), '"new"', 0)
+  s.bus.listener!.invalidate([s.cache.buildKey('a')])
+  const second = s.cache.getOrSet('a', async () => 'computed')
+  assert.is(await first, 'old')
+  assert.is(await second, 'new')
+  assert.is(await s.cache.get('a'), 'new')
+})
+
 test('a stream lost (or made live) during a read: the read keeps nothing', async () => {
   const s = setup()
   await live(s)

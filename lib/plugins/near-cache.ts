@@ -33,6 +33,7 @@ import {
   recordOutcome,
 } from '../core/context.js'
 import type { InvalidationBus, InvalidationListener, StopListening } from '../core/invalidation.js'
+import { forgetReads } from '../core/reads.js'
 import { tagKeys } from '../core/tags.js'
 import { type Clock, coarse } from '../util/clock.js'
 import { debug } from '../util/debug.js'
@@ -627,7 +628,10 @@ export class NearCachePlugin implements Plugin {
       return
     }
     const tracking = this.#reads.size !== 0
+    const backend = this.#cache?.backend
     for (const built of keys) {
+      // A read of the key issued from now on must not join one issued before the change (getOrSet shares reads).
+      if (backend !== undefined) forgetReads(backend, built)
       const key = this.#local(built)
       if (key === undefined) continue
       const seq = ++this.#seq
@@ -644,6 +648,7 @@ export class NearCachePlugin implements Plugin {
   /** Every key starting with `prefix` (built) changed: their copies go, and no read in flight keeps what it read. */
   #dropPrefix(prefix: string): void {
     this.#epoch++
+    if (this.#cache !== undefined) forgetReads(this.#cache.backend, null)
     const base = this.#direct ?? ''
     if (base.startsWith(prefix)) {
       this.#invalidations += this.#copies.size
