@@ -193,7 +193,7 @@ function generally(
 function readShared(job: Job): Promise<unknown> {
   const { cache } = job.ctx
   const encoding = cache.serializer.encoding
-  // Bounded by this call's timeout: shared only with calls bounded alike (a get's read is bounded by its caller).
+  // Bounded by this call's timeout: shared only with the calls bounded alike.
   return sharedRead(cache.backend, job.key, `getOrSet ${job.settings.io} ${encoding === null ? 'bytes' : 'text'}`, () =>
     within(job, 'read', () => cache.backend.get(job.key, encoding)),
   )
