@@ -327,7 +327,7 @@ export class NearCachePlugin implements Plugin {
     this.#misses++
     if (!this.#live) return next(ctx)
     const read = this.#begin()
-    return this.#read(
+    return this.#around(
       ctx,
       next,
       () => this.#filled(ctx, read, key),
@@ -350,8 +350,8 @@ export class NearCachePlugin implements Plugin {
     return false
   }
 
-  /** Runs the inner layers of a read, then `done`; `failed` when they fail (the error goes on). */
-  #read(ctx: CommandContext, next: SyncNext, done: () => void, failed: () => void): Promise<void> | void {
+  /** Runs the inner layers, then `done`; `failed` when they fail (the error goes on). */
+  #around(ctx: CommandContext, next: SyncNext, done: () => void, failed: () => void): Promise<void> | void {
     let inner: Promise<void> | void
     try {
       inner = next(ctx)
@@ -392,7 +392,7 @@ export class NearCachePlugin implements Plugin {
       } else if (this.#live) this.#filled(ctx, read, key)
       else this.#end(read)
     }
-    return this.#read(ctx, next, after, () => this.#end(read))
+    return this.#around(ctx, next, after, () => this.#end(read))
   }
 
   /** `multiGet`: the keys held answered from the copy, only the others asked of the cache. */
@@ -450,7 +450,7 @@ export class NearCachePlugin implements Plugin {
       ctx.args = args
       ctx.result = values
     }
-    return this.#read(ctx, next, merge, () => {
+    return this.#around(ctx, next, merge, () => {
       if (read !== undefined) this.#end(read)
       ctx.args = args
     })
@@ -472,19 +472,8 @@ export class NearCachePlugin implements Plugin {
         this.#changed(ctx, typeof touched === 'string' ? [touched] : touched)
       }
     }
-    let inner: Promise<void> | void
-    try {
-      inner = next(ctx)
-    } catch (error) {
-      after()
-      throw error
-    }
-    if (inner === undefined) return after()
     // A write that failed may still have been made (a timeout): its keys are dropped all the same.
-    return inner.then(after, (error: unknown) => {
-      after()
-      throw error
-    })
+    return this.#around(ctx as CommandContext, next, after, after)
   }
 
   /** This process changed `keys`: dropped here, and told to the others on the bus. */
