@@ -398,6 +398,22 @@ test('a stream that cannot start is reported, and the cache works without the co
   }
 })
 
+test('a process whose bus points at a Redis that is down exits by itself once closed', async (context) => {
+  const down = await startRedis()
+  await down.stop()
+  // Three at once: closing while the bus's first connection is still being made is a matter of timing.
+  const runs = await Promise.all(
+    [0, 1, 2].map(() =>
+      promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', 'spec/support/fixtures/bus-exit.ts', down.url, context.memcached.server],
+        { cwd: new URL('..', import.meta.url).pathname, env: childEnv(), timeout: 15_000 },
+      ),
+    ),
+  )
+  for (const { stdout } of runs) assert.is(stdout, 'closed\n')
+})
+
 test('examples/near-cache.ts runs two processes and shows the copy dropped by the change', async (context) => {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/near-cache.ts'], {
     cwd: new URL('..', import.meta.url).pathname,

@@ -463,7 +463,9 @@ export class RedisBackend implements Backend {
       (await Promise.race([
         this.#connecting?.catch(() => undefined),
         new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 1000))),
-      ]))
+      ])) ??
+      // A first connection that failed while close() waited keeps its client retrying in the background: close it.
+      this.#link
     clearTimeout(timer)
     this.#link = this.#connecting = undefined
     if (link === undefined) return

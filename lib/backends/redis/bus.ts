@@ -57,6 +57,8 @@ export class RedisBus implements InvalidationBus {
   #following: Promise<StopListening> | undefined
   #live = false
   readonly #timers = new Set<NodeJS.Timeout>()
+  /** Bumped by `close()`: retries of publishes made before it stop (they would open the connection again). */
+  #generation = 0
 
   /**
    * Checks the options without connecting.
@@ -112,10 +114,12 @@ export class RedisBus implements InvalidationBus {
   publish(from: InvalidationListener, change: Change, failed: (error: unknown) => void): void {
     for (const listener of this.#listeners) if (listener !== from) deliver(listener, change)
     const message = JSON.stringify({ from: this.#id, ...change })
+    const generation = this.#generation
     const attempt = (tried: number): void => {
       this.#backend.publish(this.channel, message).then(
         () => {},
         (error: unknown) => {
+          if (generation !== this.#generation) return // closed meanwhile: no retry, nothing to report
           if (tried + 1 >= ATTEMPTS) {
             debug('[RedisBus] publish failed %d times: %s', ATTEMPTS, error instanceof Error ? error.message : error)
             failed(error)
@@ -124,7 +128,7 @@ export class RedisBus implements InvalidationBus {
           const timer = setTimeout(
             () => {
               this.#timers.delete(timer)
-              attempt(tried + 1)
+              if (generation === this.#generation) attempt(tried + 1)
             },
             10 * 4 ** tried,
           )
@@ -141,6 +145,7 @@ export class RedisBus implements InvalidationBus {
     const following = this.#following
     this.#following = undefined
     this.#live = false
+    this.#generation++
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
     const stop = await following?.catch(() => undefined)
