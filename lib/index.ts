@@ -18,7 +18,13 @@
  * @module
  */
 
-export { type Clock, estimateSize, MemoryBackend, type MemoryBackendOptions } from './backends/memory/backend.js'
+export {
+  type Clock,
+  estimateSize,
+  MemoryBackend,
+  type MemoryBackendOptions,
+  type MemoryPolicy,
+} from './backends/memory/backend.js'
 export { Cache, type CacheOptions, type UrlOptions } from './caches/cache.js'
 export { MemoryCache, type MemoryCacheOptions, SimpleMemoryCache } from './caches/memory.js'
 export {

@@ -661,7 +661,7 @@ test('parseCacheUrl: an unknown query option is a TypeError naming it and the on
       'memory://?ttl=1&maxsize=3',
       new RegExp(
         'unknown option "maxsize" in a memory:// URL; the query takes: ' +
-          'namespace, ttl, timeout, maxSize, maxBytes, sweepInterval, sweepBatch',
+          'namespace, ttl, timeout, maxSize, maxBytes, policy, sweepInterval, sweepBatch',
       ),
     ],
     [

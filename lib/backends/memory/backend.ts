@@ -4,18 +4,30 @@ import { type Clock, coarse } from '../../util/clock.js'
 import { describe } from '../../util/describe.js'
 import { type Duration, toSeconds } from '../../util/duration.js'
 import { checkOptions } from '../../util/options.js'
+import { FrequencySketch, hashKey } from './sketch.js'
 
 export type { Clock } from '../../util/clock.js'
 
+/** The eviction policy of a bounded memory store: `'lru'` or `'tinylfu'`. */
+export type MemoryPolicy = 'lru' | 'tinylfu'
+
 /** The options of the in-process memory backend. */
 export interface MemoryBackendOptions {
-  /** Most entries kept; past it the least recently used one goes. Default: no limit. */
+  /** Most entries kept; past it the policy chooses which go. Default: no limit. */
   maxSize?: number
   /**
-   * Most bytes kept, as `sizeOf` counts them; past it the least recently used entries go, and an entry larger than
+   * Most bytes kept, as `sizeOf` counts them; past it the policy chooses which entries go, and an entry larger than
    * the whole budget is not stored (the write still answers `true`; `oniocache:error` reports it). Default: no limit.
    */
   maxBytes?: number
+  /**
+   * What goes when the store is full (with `maxSize` or `maxBytes`). `'lru'` (default): the least recently used
+   * entry. `'tinylfu'`: Window TinyLFU — a newcomer enters a small LRU window (1 % of the budget), then must win
+   * against the least recently used entry of the main area, on how often each was used lately, to stay; entries
+   * used again in the main area are protected (80 % of it). Skewed traffic keeps more of its hot keys, and a scan
+   * of one-off keys cannot flush them out.
+   */
+  policy?: MemoryPolicy
   /** The bytes an entry counts for `maxBytes`: a non-negative number. Default: {@link estimateSize} of the value. */
   sizeOf?: (value: unknown, key: string) => number
   /**
@@ -34,6 +46,7 @@ export const MEMORY_OPTIONS: ReadonlyArray<keyof MemoryBackendOptions> = [
   'maxSize',
   'maxBytes',
   'sizeOf',
+  'policy',
   'clock',
   'sweepInterval',
   'sweepBatch',
@@ -45,6 +58,13 @@ const FIRST_SLOTS = 64
 /** Below this many slots handed out, freed slots are never compacted away. */
 const COMPACT_FLOOR = 4096
 
+// The segments of the tinylfu policy: each a recency list of its own.
+const WINDOW = 0
+const PROBATION = 1
+const PROTECTED = 2
+/** The tinylfu order of the segments, the first to be evicted first (as the raw views list them). */
+const EVICTION_ORDER = [PROBATION, PROTECTED, WINDOW] as const
+
 /**
  * The in-process store, laid out in slots: a `Map` from key to slot number, the
  * values in an array and the expiry times (clock milliseconds; `Infinity` for no
@@ -55,6 +75,10 @@ const COMPACT_FLOOR = 4096
  * compacted. With `maxSize`, the slots are also linked in recency order (two
  * `Int32Array` columns, the oldest at the head): a hit relinks its slot at the
  * tail with a few array writes, where reinserting the key would rehash the map.
+ * With `policy: 'tinylfu'` the same two columns link three lists (the window, and the
+ * main area's probation and protected segments, a `Uint8Array` telling which), each
+ * key's hash is kept in a column when it is stored, and a frequency sketch counts uses
+ * by that hash: a hit costs four counter updates more, and no string is hashed.
  * A hit costs one lookup, and the clock is read only for keys that can expire. No key
  * has a timer: a single unref'd sweeper walks the map a bounded batch at a time,
  * resuming where it stopped, and reclaims what expired even if it is never read again.
@@ -75,6 +99,18 @@ export class MemoryBackend implements Backend {
   /** With `maxBytes`: each slot's size, and their sum. */
   #sizes = new Float64Array(FIRST_SLOTS)
   #bytes = 0
+  /** With tinylfu: each slot's segment and its key's hash; each segment's ends and weight (see `#unit`). */
+  #segments = new Uint8Array(FIRST_SLOTS)
+  #hashes = new Int32Array(FIRST_SLOTS)
+  readonly #heads = new Int32Array(3).fill(-1)
+  readonly #tails = new Int32Array(3).fill(-1)
+  readonly #weights = new Float64Array(3)
+  /** With tinylfu: the most the window and the protected segment weigh; the uses counted. */
+  readonly #windowCap: number
+  readonly #protectedCap: number
+  #sketch: FrequencySketch | undefined
+  /** The state of the xorshift generator behind the rare random admission (see `#admit`). */
+  #random = 0x2545f491
   /** Slots freed and not reused yet. */
   #free: number[] = []
   /** Slots handed out so far: the next new slot's number. */
@@ -84,6 +120,8 @@ export class MemoryBackend implements Backend {
   readonly #sizeOf: ((value: unknown, key: string) => number) | undefined
   /** Whether entries are linked in recency order: with `maxSize` or `maxBytes`. */
   readonly #linked: boolean
+  /** Whether the policy is tinylfu (then `#linked` too). */
+  readonly #tiny: boolean
   readonly #clock: Clock
   readonly #sweepMs: number
   readonly #sweepBatch: number
@@ -96,13 +134,13 @@ export class MemoryBackend implements Backend {
 
   /**
    * An empty store. The sweeper's timer starts with the first entry that has a ttl, unref'd.
-   * @throws {TypeError} for an unknown option, a `maxSize` or `sweepBatch` that is not a positive integer, or a
-   *   `clock` without `now()`.
+   * @throws {TypeError} for an unknown option, a `maxSize` or `sweepBatch` that is not a positive integer, a
+   *   `clock` without `now()`, or a `policy` other than `'lru'` and `'tinylfu'` (or `'tinylfu'` without a bound).
    * @throws {RangeError} for a `sweepInterval` that is 0 or not a valid duration.
    */
   constructor(options: MemoryBackendOptions = {}) {
     checkOptions(options, MEMORY_OPTIONS, 'MemoryBackend')
-    const { maxSize, maxBytes, sizeOf, clock = coarse, sweepInterval = 1, sweepBatch = 1000 } = options
+    const { maxSize, maxBytes, sizeOf, policy = 'lru', clock = coarse, sweepInterval = 1, sweepBatch = 1000 } = options
     if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
       throw new TypeError(
         `[oniocache] [memory] maxSize must be a positive integer (count of entries); got ${describe(maxSize)}`,
@@ -116,6 +154,14 @@ export class MemoryBackend implements Backend {
         `[oniocache] [memory] sizeOf must be a function (value, key) => bytes; got ${describe(sizeOf)}`,
       )
     }
+    if (policy !== 'lru' && policy !== 'tinylfu') {
+      throw new TypeError(`[oniocache] [memory] policy must be 'lru' or 'tinylfu'; got ${describe(policy)}`)
+    }
+    if (policy === 'tinylfu' && maxSize === undefined && maxBytes === undefined) {
+      throw new TypeError(
+        "[oniocache] [memory] policy 'tinylfu' chooses what a full store evicts: give maxSize or maxBytes too",
+      )
+    }
     if (typeof clock?.now !== 'function')
       throw new TypeError('[oniocache] [memory] clock must be an object with a now() method returning milliseconds')
     if (!(Number.isSafeInteger(sweepBatch) && sweepBatch > 0)) {
@@ -127,6 +173,12 @@ export class MemoryBackend implements Backend {
     this.#maxBytes = maxBytes ?? Infinity
     this.#sizeOf = maxBytes === undefined ? undefined : (sizeOf ?? estimateSize)
     this.#linked = maxSize !== undefined || maxBytes !== undefined
+    this.#tiny = policy === 'tinylfu'
+    // The segments weigh what the budget counts: bytes with maxBytes, else entries.
+    const budget = maxBytes ?? maxSize ?? 0
+    this.#windowCap = Math.max(1, Math.floor(budget / 100))
+    this.#protectedCap = Math.floor((budget - this.#windowCap) * 0.8)
+    if (this.#tiny) this.#sketch = new FrequencySketch(maxSize ?? 1024)
     this.#clock = clock
     this.#sweepMs = Math.max(1, Math.round(sweepSeconds * 1000))
     this.#sweepBatch = sweepBatch
@@ -163,7 +215,7 @@ export class MemoryBackend implements Backend {
       this.#drop(key, slot)
       return undefined
     }
-    if (this.#linked && slot !== this.#tail) this.#touch(slot)
+    if (this.#linked) this.#used(slot)
     return this.#values[slot]
   }
 
@@ -230,7 +282,7 @@ export class MemoryBackend implements Backend {
       this.#store(key, stored, 0, current === undefined ? undefined : this.#expiries[slot])
     } else {
       // A write like any other: the key becomes the most recent (its ttl stays).
-      if (this.#linked && slot !== this.#tail) this.#touch(slot)
+      if (this.#linked) this.#used(slot)
       this.#values[slot] = stored
     }
     return next
@@ -255,6 +307,12 @@ export class MemoryBackend implements Backend {
       this.#head = this.#tail = -1
       this.#sizes = new Float64Array(FIRST_SLOTS)
       this.#bytes = 0
+      this.#segments = new Uint8Array(FIRST_SLOTS)
+      this.#hashes = new Int32Array(FIRST_SLOTS)
+      this.#heads.fill(-1)
+      this.#tails.fill(-1)
+      this.#weights.fill(0)
+      this.#sketch?.clear()
       this.#free = []
       this.#top = 0
     } else {
@@ -362,13 +420,16 @@ export class MemoryBackend implements Backend {
     }
     const expires = at ?? (ttl > 0 ? this.#expiry(ttl) : Infinity)
     let slot = index.get(key)
+    const fresh = slot === undefined
     if (slot === undefined) {
       slot = this.#free.length > 0 ? this.#free.pop()! : this.#newSlot()
       index.set(key, slot)
       if (this.#linked) {
         this.#keys[slot] = key
-        this.#append(slot)
+        if (!this.#tiny) this.#append(slot)
       }
+    } else if (this.#tiny) {
+      this.#cut(slot) // relinked by #place once its size is known
     } else if (this.#linked && slot !== this.#tail) {
       this.#touch(slot)
     }
@@ -378,7 +439,8 @@ export class MemoryBackend implements Backend {
       this.#bytes += size - this.#sizes[slot]!
       this.#sizes[slot] = size
     }
-    if (index.size > this.#maxSize || this.#bytes > this.#maxBytes) this.#evict()
+    if (this.#tiny) this.#place(key, slot, fresh)
+    else if (index.size > this.#maxSize || this.#bytes > this.#maxBytes) this.#evict()
   }
 
   /** What an entry counts for `maxBytes`, checked. */
@@ -403,6 +465,10 @@ export class MemoryBackend implements Backend {
         this.#next = grow(this.#next, new Int32Array(slot * 2))
       }
       if (this.#sizeOf !== undefined) this.#sizes = grow(this.#sizes, new Float64Array(slot * 2))
+      if (this.#tiny) {
+        this.#segments = grow(this.#segments, new Uint8Array(slot * 2))
+        this.#hashes = grow(this.#hashes, new Int32Array(slot * 2))
+      }
     }
     return slot
   }
@@ -433,16 +499,163 @@ export class MemoryBackend implements Backend {
     this.#append(slot)
   }
 
-  /** The entries from the least to the most recently used with `maxSize`, else in the map's order. */
+  /** A linked store's `slot` was read or rewritten in place: the policy learns it. */
+  #used(slot: number): void {
+    if (!this.#tiny) {
+      if (slot !== this.#tail) this.#touch(slot)
+      return
+    }
+    this.#sketch!.increment(this.#hashes[slot]!)
+    const segment = this.#segments[slot]!
+    if (segment === PROBATION) {
+      // Used again in the main area: protected from now on.
+      this.#cut(slot)
+      this.#linkIn(slot, PROTECTED)
+      this.#demote()
+    } else if (slot !== this.#tails[segment]) {
+      this.#cut(slot)
+      this.#linkIn(slot, segment)
+    }
+  }
+
+  /** What a slot weighs in its tinylfu segment: its size with `maxBytes`, else 1. */
+  #unit(slot: number): number {
+    return this.#sizeOf === undefined ? 1 : this.#sizes[slot]!
+  }
+
+  /** Links `slot` at the tail (the most recent end) of a tinylfu segment. */
+  #linkIn(slot: number, segment: number): void {
+    const tail = this.#tails[segment]!
+    this.#segments[slot] = segment
+    this.#prev[slot] = tail
+    this.#next[slot] = -1
+    if (tail === -1) this.#heads[segment] = slot
+    else this.#next[tail] = slot
+    this.#tails[segment] = slot
+    this.#weights[segment] = this.#weights[segment]! + this.#unit(slot)
+  }
+
+  /** Takes `slot` out of its tinylfu segment (`#segments` still says which it was). */
+  #cut(slot: number): void {
+    const segment = this.#segments[slot]!
+    const prev = this.#prev[slot]!
+    const next = this.#next[slot]!
+    if (prev === -1) this.#heads[segment] = next
+    else this.#next[prev] = next
+    if (next === -1) this.#tails[segment] = prev
+    else this.#prev[next] = prev
+    this.#weights[segment] = this.#weights[segment]! - this.#unit(slot)
+  }
+
+  /**
+   * With tinylfu, after a write of `key` in `slot` (unlinked, its size set): a new key enters the window, a stored
+   * one is used again; then the window's overflow moves to the main area, where it must win its place.
+   */
+  #place(key: string, slot: number, fresh: boolean): void {
+    let sketch = this.#sketch!
+    if (fresh) {
+      if (this.#index.size > sketch.capacity && this.#maxSize === Infinity) {
+        // Bounded by bytes only: the sketch grows with the entries (its counts start over).
+        this.#sketch = sketch = new FrequencySketch(sketch.capacity * 2)
+      }
+      this.#hashes[slot] = hashKey(key)
+      this.#linkIn(slot, WINDOW)
+    } else {
+      const segment = this.#segments[slot]!
+      this.#linkIn(slot, segment === PROBATION ? PROTECTED : segment)
+      if (segment === PROBATION) this.#demote()
+    }
+    sketch.increment(this.#hashes[slot]!)
+    this.#balance()
+  }
+
+  /** Moves the protected segment's least recently used entries to probation until it is within its share. */
+  #demote(): void {
+    while (this.#weights[PROTECTED]! > this.#protectedCap) {
+      const slot = this.#heads[PROTECTED]!
+      if (slot === -1) break
+      this.#cut(slot)
+      this.#linkIn(slot, PROBATION)
+    }
+  }
+
+  /**
+   * The tinylfu eviction: the window's overflow goes to the most recent end of probation, each one a candidate;
+   * while the store is over budget the oldest candidate meets the main area's least recently used entry (the
+   * victim: probation's oldest that is not a candidate, else protected's oldest) and the one used less often lately
+   * goes. Slots are not compacted until it is done: candidates are held by slot number.
+   */
+  #balance(): void {
+    let candidate = -1
+    while (this.#weights[WINDOW]! > this.#windowCap) {
+      const slot = this.#heads[WINDOW]!
+      if (slot === -1) break
+      this.#cut(slot)
+      this.#linkIn(slot, PROBATION)
+      if (candidate === -1) candidate = slot
+    }
+    let dropped = false
+    while (this.#index.size > this.#maxSize || this.#bytes > this.#maxBytes) {
+      dropped = true
+      let victim = this.#heads[PROBATION]!
+      if (victim === candidate) victim = this.#heads[PROTECTED]!
+      let loser: number
+      if (candidate === -1 || victim === -1) {
+        // Nothing to weigh: the oldest newcomer, else the oldest of probation, protected, the window.
+        loser = candidate !== -1 ? candidate : this.#oldest()
+        if (loser === -1) break
+      } else {
+        loser = this.#admit(candidate, victim) ? victim : candidate
+      }
+      if (loser === candidate) candidate = this.#next[candidate]! // the next newcomer, if any (they are in a row)
+      this.#remove(this.#keys[loser]!, loser)
+    }
+    if (dropped) this.#maybeCompact()
+  }
+
+  /** The first slot of probation, protected and the window that holds one. */
+  #oldest(): number {
+    for (const segment of EVICTION_ORDER) {
+      if (this.#heads[segment] !== -1) return this.#heads[segment]!
+    }
+    return -1
+  }
+
+  /**
+   * Whether the candidate may take the victim's place: if it was used more often lately. A candidate used often
+   * (more than 5 uses counted) that does not win is let in once in 128 times at random anyway, so that keys made to
+   * collide with a victim's counters in the sketch cannot keep every newcomer out.
+   */
+  #admit(candidate: number, victim: number): boolean {
+    const sketch = this.#sketch!
+    const wanted = sketch.frequency(this.#hashes[candidate]!)
+    const held = sketch.frequency(this.#hashes[victim]!)
+    if (wanted > held) return true
+    if (wanted <= 5) return false
+    let x = this.#random
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.#random = x
+    return (x & 127) === 0
+  }
+
+  /**
+   * The entries as `[key, slot]`: without a bound in the map's order; with `lru` from the least to the most recently
+   * used; with `tinylfu` probation, protected, then the window, each from its least to its most recently used.
+   */
   *#order(): IterableIterator<[string, number]> {
     if (!this.#linked) {
       yield* this.#index
       return
     }
-    for (let slot = this.#head; slot !== -1; ) {
-      const next = this.#next[slot]!
-      yield [this.#keys[slot]!, slot]
-      slot = next
+    const heads = this.#tiny ? EVICTION_ORDER.map((segment) => this.#heads[segment]!) : [this.#head]
+    for (const head of heads) {
+      for (let slot = head; slot !== -1; ) {
+        const next = this.#next[slot]!
+        yield [this.#keys[slot]!, slot]
+        slot = next
+      }
     }
   }
 
@@ -456,10 +669,17 @@ export class MemoryBackend implements Backend {
 
   /** Removes `key` (held in `slot`) and frees the slot; compacts the columns once most slots are free. */
   #drop(key: string, slot: number): void {
+    this.#remove(key, slot)
+    this.#maybeCompact()
+  }
+
+  /** Removes `key` (held in `slot`) and frees the slot; every other slot keeps its number. */
+  #remove(key: string, slot: number): void {
     this.#index.delete(key)
     this.#values[slot] = undefined // let the value go now, not when the slot is reused
     if (this.#linked) {
-      this.#unlink(slot)
+      if (this.#tiny) this.#cut(slot)
+      else this.#unlink(slot)
       this.#keys[slot] = undefined
     }
     if (this.#sizeOf !== undefined) {
@@ -467,6 +687,9 @@ export class MemoryBackend implements Backend {
       this.#sizes[slot] = 0
     }
     this.#free.push(slot)
+  }
+
+  #maybeCompact(): void {
     if (this.#top > COMPACT_FLOOR && this.#free.length * 4 > this.#top * 3) this.#compact()
   }
 
@@ -485,15 +708,31 @@ export class MemoryBackend implements Backend {
     const prev = new Int32Array(linked ? size : FIRST_SLOTS)
     const nextOf = new Int32Array(linked ? size : FIRST_SLOTS)
     const sizes = new Float64Array(weighed ? size : FIRST_SLOTS)
+    const tiny = this.#tiny
+    const segments = new Uint8Array(tiny ? size : FIRST_SLOTS)
+    const hashes = new Int32Array(tiny ? size : FIRST_SLOTS)
     let next = 0
-    // In recency order when linked, so that the new slots are linked in order: slot i after slot i - 1.
+    // In order when linked (segment after segment with tinylfu), so that the new slots of a list are linked in
+    // order: slot i after slot i - 1, unless slot i starts a segment.
+    let segment = -1
     for (const [key, slot] of [...this.#order()]) {
       values.push(this.#values[slot])
       expiries[next] = this.#expiries[slot]!
       if (weighed) sizes[next] = this.#sizes[slot]!
       if (linked) {
         keys.push(key)
-        prev[next] = next - 1
+        const starts = tiny && this.#segments[slot] !== segment
+        if (tiny) {
+          if (starts) {
+            if (segment !== -1) nextOf[next - 1] = -1
+            segment = this.#segments[slot]!
+            this.#heads[segment] = next
+          }
+          this.#tails[segment] = next
+          segments[next] = segment
+          hashes[next] = this.#hashes[slot]!
+        }
+        prev[next] = starts ? -1 : next - 1
         nextOf[next] = next + 1
       }
       this.#index.set(key, next++)
@@ -505,6 +744,11 @@ export class MemoryBackend implements Backend {
       this.#keys = keys
       this.#prev = prev
       this.#next = nextOf
+    }
+    if (tiny) {
+      // (A segment with no entry kept its -1 ends.)
+      this.#segments = segments
+      this.#hashes = hashes
     }
     this.#values = values
     this.#expiries = expiries
@@ -599,7 +843,7 @@ class StoreView {
 }
 
 /** `to` holding `from`'s contents at its start: a column grown. */
-function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+function grow<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T {
   to.set(from)
   return to
 }

@@ -6,6 +6,7 @@ import type { MemoryBackendOptions } from './backend.js'
 export const MEMORY_QUERY = {
   maxSize: 'integer',
   maxBytes: 'integer',
+  policy: 'string',
   sweepInterval: 'duration',
   sweepBatch: 'integer',
 } as const satisfies Record<keyof Omit<MemoryBackendOptions, 'clock' | 'sizeOf'>, QueryKind>
