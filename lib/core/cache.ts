@@ -4,12 +4,13 @@ import { type Duration, toSeconds } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import type { Backend } from './backend.js'
 import { core, neutral, timedCore } from './commands.js'
-import { type Chain, compose, type Layer, layerOf, syncLayer } from './compose.js'
+import { type Chain, commandLayerOf, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
 import { type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
 import {
   type AddOptions,
   type ClearOptions,
+  COMMANDS,
   type CommandName,
   checkTuning,
   type DeleteOptions,
@@ -103,27 +104,38 @@ const TIMED_CORE = syncLayer(timedCore(monotonic))
 /**
  * @internal The layers of a cache's chain: the timeout, the plugins in order, the
  * core step — timing itself when a layer other than a `BasePlugin` may read `ctx.took`.
+ * For one `command`: each plugin's layer for it (see `LAYER_FOR`), those with nothing to do left out.
  */
-export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock): Layer[] {
-  const layers = plugins.map(layerOf)
+export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock, command?: CommandName): Layer[] {
+  const layers: Layer[] = []
+  for (let i = 0; i < plugins.length; i++) {
+    const layer = command === undefined ? layerOf(plugins[i], i) : commandLayerOf(plugins[i], i, command)
+    if (layer !== null) layers.push(layer)
+  }
   const timed = clock === undefined ? TIMED_CORE : syncLayer(timedCore(clock))
   return [TIMEOUT, ...layers, layers.every((layer) => layer.syncNext) ? CORE : timed]
 }
 
+/** @internal A cache's chain for each command. */
+export type Chains = Readonly<Record<CommandName, Chain>>
+
 /**
- * @internal A cache's chain: its layers composed, or, with no plugins, the timeout
- * and the core step fused (`bare`: the same steps, a promise reaction less).
+ * @internal A cache's chains, one per command: the command's layers composed, or, when no plugin has anything to
+ * do for it, the timeout and the core step fused (`bare`, and its copy `bareGetOrSet`: the same steps, a promise
+ * reaction less).
  */
-export function chainOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chain {
-  return plugins.length === 0 ? bare : compose(chainLayers(plugins, clock))
+export function chainsOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chains {
+  const chains = {} as Record<CommandName, Chain>
+  for (const command of COMMANDS) {
+    const layers = chainLayers(plugins, clock, command)
+    if (layers.length > 2) chains[command] = compose(layers)
+    else chains[command] = command === 'getOrSet' ? bareGetOrSet : bare
+  }
+  return chains
 }
-/**
- * @internal The chain of a cache's `getOrSet`s: the cache's own chain, or, with no plugins, `bare`'s copy for
- * `getOrSet` (the same steps).
- */
-export function getOrSetChainOf(plugins: ReadonlyArray<unknown>, chain: Chain): Chain {
-  return plugins.length === 0 ? bareGetOrSet : chain
-}
+
+/** The chains of a cache without plugins. */
+const BARE_CHAINS = chainsOf([])
 /** `Date` as a clock: what `getOrSet`'s expiry reads by default. */
 const WALL_CLOCK: Clock = { now: () => Date.now() }
 
@@ -181,8 +193,7 @@ export class BaseCache {
   #ttl: number | null = null
   #timeout: number | null = 5
   #plugins: ReadonlyArray<Plugin | Middleware> = []
-  #chain: Chain = bare
-  #getOrSetChain: Chain = bareGetOrSet
+  #chains: Chains = BARE_CHAINS
   readonly #disabled = process.env.ONIOCACHE_DISABLE === '1'
 
   /**
@@ -307,8 +318,7 @@ export class BaseCache {
         `[oniocache] plugins must be an array of plugins or middleware functions; got ${describe(plugins)}`,
       )
     }
-    this.#chain = chainOf(plugins)
-    this.#getOrSetChain = getOrSetChainOf(plugins, this.#chain)
+    this.#chains = chainsOf(plugins)
     this.#plugins = Object.freeze([...plugins])
   }
 
@@ -396,7 +406,7 @@ export class BaseCache {
     const args = options === undefined ? { key, fn, ttl: undefined } : getOrSetArgs(key, fn, options)
     if (args instanceof Error) return Promise.reject(args)
     if (this.#disabled) return Promise.resolve(neutral('getOrSet', args)) as Promise<T>
-    return run(new CommandContext(this, 'getOrSet', args), this.#getOrSetChain) as Promise<T>
+    return run(new CommandContext(this, 'getOrSet', args), this.#chains.getOrSet) as Promise<T>
   }
 
   /**
@@ -426,6 +436,10 @@ export class BaseCache {
    * @throws {BackendError} when the backend fails.
    */
   get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined> {
+    // The most frequent command, without options: what #run does, its chain read without a lookup by name.
+    if (options === undefined && !this.#disabled) {
+      return run(new CommandContext(this, 'get', { key }), this.#chains.get) as Promise<T | undefined>
+    }
     return this.#run('get', options, { key }) as Promise<T | undefined>
   }
 
@@ -574,7 +588,7 @@ export class BaseCache {
     const args = options === undefined ? positional : withOptions(command, positional, options)
     if (args instanceof TypeError) return Promise.reject(args)
     if (this.#disabled) return Promise.resolve(neutral(command, args))
-    return run(new CommandContext(this, command, args), this.#chain)
+    return run(new CommandContext(this, command, args), this.#chains[command])
   }
 }
 

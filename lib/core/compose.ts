@@ -15,6 +15,7 @@
  */
 import { describe } from '../util/describe.js'
 import type { CommandContext, Context, Middleware, Plugin } from './context.js'
+import type { CommandName } from './options.js'
 
 /**
  * Marks a middleware function written for the fast path: it calls `next(ctx)` and
@@ -24,6 +25,15 @@ import type { CommandContext, Context, Middleware, Plugin } from './context.js'
  * @internal
  */
 export const SYNC_NEXT: unique symbol = Symbol('oniocache.syncNext')
+
+/**
+ * A plugin's layer for one command, as a method keyed by this symbol: `plugin[LAYER_FOR](command)` answers a middleware
+ * marked `SYNC_NEXT` that does for that command what `plugin.middleware` does, `null` when the plugin does
+ * nothing for it (its layer would only call `next()`), or `undefined`: its `middleware` is its layer. A cache composes a chain per command from these, so that a
+ * layer does not look its hooks up on every command and a layer with nothing to do is left out. `BasePlugin`
+ * answers it. @internal
+ */
+export const LAYER_FOR: unique symbol = Symbol('oniocache.layerFor')
 
 /** What a layer marked `SYNC_NEXT` is given as `next`. @internal */
 export type SyncNext = (ctx: Context) => void | Promise<void>
@@ -54,6 +64,19 @@ export function layerOf(plugin: unknown, index: number): Layer {
     `[oniocache] plugins[${index}] is ${describe(plugin)}: a plugin is a middleware function (ctx, next) ` +
       'or an object with a middleware(ctx, next) method, such as a BasePlugin',
   )
+}
+
+/**
+ * The layer of `plugin` for `command` alone: what `plugin[LAYER_FOR](command)` answers when it has that method
+ * (`null`: no layer), else (or when it answers `undefined`) `layerOf(plugin)`. @internal
+ */
+export function commandLayerOf(plugin: unknown, index: number, command: CommandName): Layer | null {
+  const layer = layerOf(plugin, index)
+  const layerFor = typeof plugin === 'object' ? (plugin as { [LAYER_FOR]?: unknown })[LAYER_FOR] : undefined
+  if (typeof layerFor !== 'function') return layer
+  const run = (layerFor as (command: CommandName) => Middleware | null | undefined).call(plugin, command)
+  if (run === undefined) return layer
+  return run === null ? null : { run, syncNext: true }
 }
 
 /** A layer marked `SYNC_NEXT`: for the chain's own layers (timeout, core step). @internal */

@@ -1,4 +1,4 @@
-import { SYNC_NEXT, type SyncNext } from '../core/compose.js'
+import { LAYER_FOR, SYNC_NEXT, type SyncNext } from '../core/compose.js'
 import type { Context, Next, Plugin } from '../core/context.js'
 import { COMMANDS, type CommandName } from '../core/options.js'
 import { type Clock, monotonic } from '../util/clock.js'
@@ -79,11 +79,8 @@ export interface PluginHooks {
   postClose?(ctx: Context): void | Promise<void>
 }
 
-/** A plugin's hooks for one command, bound to it, in the order they run. */
-interface Hooks {
-  pre: readonly Hook[]
-  post: readonly Hook[]
-}
+/** A plugin's layer for one command (`next` may finish synchronously), or `null`: it has no hook for it. */
+type CommandLayer = ((ctx: Context, next: SyncNext) => Promise<void> | void) | null
 
 /**
  * aiocache's plugin shape as middleware: define `preGet(ctx)`, `postSet(ctx)`, …
@@ -91,7 +88,8 @@ interface Hooks {
  * awaited when they answer a promise. Post hooks see `ctx.result` and `ctx.took`,
  * the seconds this plugin's own `next()` took. A hook that throws rejects the
  * command. Only methods are hooks: a field named `pre` or `postGet` that is not a
- * function is left alone. The hooks are read on the plugin's first command.
+ * function is left alone. The hooks are read once, when a cache first composes its chain with the plugin (or on
+ * the plugin's first command).
  *
  * @example
  * ```ts
@@ -124,36 +122,30 @@ export class BasePlugin implements Plugin {
   protected get clock(): Clock {
     return monotonic
   }
-  #hooks: Record<CommandName, Hooks> | undefined
+  #layers: Record<CommandName, CommandLayer> | undefined
 
   /**
-   * The one place the hook order lives: `pre`, `pre<Command>`, `next()` (timed),
-   * `post<Command>`, `post`. Written for both compositions: under the cache's own
-   * it finishes synchronously when the hooks and the inner layers do.
+   * The plugin's layer: its layer for `ctx.command` (see `LAYER_FOR`), or `next()` alone for a command it has no
+   * hook for. Written for both compositions: under the cache's own it finishes synchronously when the hooks and the
+   * inner layers do.
    */
   middleware(ctx: Context, next: Next): Promise<void> | void {
-    this.#hooks ??= hooksOf(this)
-    const hooks = this.#hooks[ctx.command]
-    if (hooks.pre.length !== 0) {
-      const pending = call(ctx, hooks.pre, 0)
-      if (pending !== undefined) return pending.then(() => this.#around(ctx, next as SyncNext, hooks.post))
-    }
-    return this.#around(ctx, next as SyncNext, hooks.post)
+    const layer = this.#layerOf(ctx.command)
+    return layer === null ? next() : layer(ctx, next as SyncNext)
   }
 
-  #around(ctx: Context, next: SyncNext, post: readonly Hook[]): Promise<void> | void {
-    if (post.length === 0) return next(ctx)
-    const timed = this.timesNext
-    const started = timed ? this.clock.now() : 0
-    const inner = next(ctx)
-    if (inner === undefined) {
-      if (timed) ctx.took = (this.clock.now() - started) / 1000
-      return call(ctx, post, 0)
-    }
-    return inner.then(() => {
-      if (timed) ctx.took = (this.clock.now() - started) / 1000
-      return call(ctx, post, 0)
-    })
+  /**
+   * The plugin's layer for one command, built once for every command from its hooks; `undefined` for a subclass
+   * with a `middleware` of its own, which is then its layer. @internal
+   */
+  [LAYER_FOR](command: CommandName): CommandLayer | undefined {
+    if (this.middleware !== BasePlugin.prototype.middleware) return undefined
+    return this.#layerOf(command)
+  }
+
+  #layerOf(command: CommandName): CommandLayer {
+    this.#layers ??= layersOf(this, () => this.clock)
+    return this.#layers[command]
   }
 }
 
@@ -172,16 +164,45 @@ function call(ctx: Context, hooks: readonly Hook[], from: number): Promise<void>
   return undefined
 }
 
-/** Every command's hooks of `plugin`, bound: only functions count. */
-function hooksOf(plugin: BasePlugin): Record<CommandName, Hooks> {
-  const hooks = {} as Record<CommandName, Hooks>
+/** Every command's layer of `plugin`, from its hooks (only functions count), bound to it. */
+function layersOf(plugin: BasePlugin, clock: () => Clock): Record<CommandName, CommandLayer> {
+  const layers = {} as Record<CommandName, CommandLayer>
   const own = (name: keyof PluginHooks): Hook[] => {
     const hook: unknown = plugin[name]
     return typeof hook === 'function' ? [hook.bind(plugin) as Hook] : []
   }
   for (const command of COMMANDS) {
     const name = (command[0]!.toUpperCase() + command.slice(1)) as Capitalize<CommandName>
-    hooks[command] = { pre: [...own('pre'), ...own(`pre${name}`)], post: [...own(`post${name}`), ...own('post')] }
+    const pre = [...own('pre'), ...own(`pre${name}`)]
+    layers[command] = layerOf(plugin, clock, pre, [...own(`post${name}`), ...own('post')])
   }
-  return hooks
+  return layers
+}
+
+/**
+ * The one place the hook order lives: `pre`, `pre<Command>`, `next()` (timed unless `timesNext` is false),
+ * `post<Command>`, `post`; `null` when there is no hook.
+ */
+function layerOf(plugin: BasePlugin, clock: () => Clock, pre: readonly Hook[], post: readonly Hook[]): CommandLayer {
+  if (pre.length === 0 && post.length === 0) return null
+  const around = (ctx: Context, next: SyncNext): Promise<void> | void => {
+    if (post.length === 0) return next(ctx)
+    const timed = plugin.timesNext
+    const started = timed ? clock().now() : 0
+    const inner = next(ctx)
+    if (inner === undefined) {
+      if (timed) ctx.took = (clock().now() - started) / 1000
+      return call(ctx, post, 0)
+    }
+    return inner.then(() => {
+      if (timed) ctx.took = (clock().now() - started) / 1000
+      return call(ctx, post, 0)
+    })
+  }
+  if (pre.length === 0) return around
+  return (ctx, next) => {
+    const pending = call(ctx, pre, 0)
+    if (pending !== undefined) return pending.then(() => around(ctx, next))
+    return around(ctx, next)
+  }
 }
