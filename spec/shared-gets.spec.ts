@@ -1,0 +1,163 @@
+// Plain gets share reads: concurrent gets of one built key on a backend that does I/O send one read, each caller
+// decodes its own value, a write issued in between is never hidden by a read issued before it, failures and
+// timeouts reach each caller as they would alone, and a settled read is never joined.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import {
+  BaseCache,
+  JsonSerializer,
+  MemoryBackend,
+  type Middleware,
+  NullSerializer,
+  TimeoutError,
+} from '../lib/index.js'
+import { AsyncBackend, rejection, watchUnhandled } from './support/fixtures/backends.js'
+
+function setup(delayMs = 10, plugins: Middleware[] = []) {
+  const backend = new AsyncBackend({ delayMs })
+  const cache = new BaseCache({ backend, serializer: new JsonSerializer(), plugins })
+  const gets = (): number => backend.calls.filter(([method]) => method === 'get').length
+  return { backend, cache, gets }
+}
+
+/** A backend whose reads fail (or hang) while `failing` (`hanging`) is set, counting them. */
+class FlakyBackend extends AsyncBackend {
+  failing: Error | undefined
+  hanging = false
+  override get(key: string): Promise<unknown> {
+    const read = super.get(key)
+    if (this.hanging) return new Promise(() => {})
+    const error = this.failing
+    return error === undefined ? read : read.then(() => Promise.reject(error))
+  }
+}
+
+const passThrough: Middleware = async (_ctx, next) => {
+  await next()
+}
+
+for (const [label, plugins] of [
+  ['without plugins', []],
+  ['through a middleware', [passThrough]],
+] as const) {
+  test(`${label}: concurrent gets of one key send one read; each caller decodes its own value`, async () => {
+    const { cache, backend, gets } = setup(10, [...plugins])
+    await cache.set('k', { n: 1 })
+    backend.calls.length = 0
+    const answers = await Promise.all([cache.get('k'), cache.get('k'), cache.get('k')])
+    assert.is(gets(), 1)
+    assert.equal(answers, [{ n: 1 }, { n: 1 }, { n: 1 }])
+    assert.is.not(answers[0], answers[1], 'each caller gets an object of its own')
+    // Other keys and namespaces are reads of their own.
+    await Promise.all([cache.get('k'), cache.get('other'), cache.get('k', { namespace: 'ns' })])
+    assert.is(gets(), 4)
+  })
+
+  test(`${label}: a get issued after the read settled sends a read of its own`, async () => {
+    const { cache, backend, gets } = setup(5, [...plugins])
+    await cache.set('k', 'old')
+    backend.calls.length = 0
+    assert.is(await cache.get('k'), 'old')
+    await backend.store.set('k', '"changed behind the cache"', 0)
+    assert.is(await cache.get('k'), 'changed behind the cache')
+    assert.is(gets(), 2)
+  })
+
+  test(`${label}: a failed read fails every caller that joined it, and is not joined afterwards`, async () => {
+    const backend = new FlakyBackend({ delayMs: 5 })
+    const cache = new BaseCache({ backend, serializer: new JsonSerializer(), plugins: [...plugins] })
+    const unhandled = watchUnhandled()
+    try {
+      await cache.set('k', 1)
+      backend.calls.length = 0
+      const failure = new Error('the store broke')
+      backend.failing = failure
+      const errors = await Promise.all([rejection(cache.get('k')), rejection(cache.get('k'))])
+      assert.is(errors[0], failure)
+      assert.is(errors[1], failure)
+      assert.is(backend.calls.filter(([method]) => method === 'get').length, 1)
+      backend.failing = undefined
+      assert.is(await cache.get('k'), 1, 'the next get reads afresh')
+      assert.is(backend.calls.filter(([method]) => method === 'get').length, 2)
+      unhandled.check()
+    } finally {
+      unhandled.stop()
+    }
+  })
+}
+
+test('a get issued after a write never joins a read issued before it', async () => {
+  const { cache, backend, gets } = setup()
+  for (const write of [
+    () => cache.set('k', 'new'),
+    () => cache.delete('k'),
+    () => cache.add('k', 'added'),
+    () => cache.increment('k'), // refused (not an integer), but issued all the same
+    () => cache.expire('k', 60),
+    () => cache.multiSet([['k', 'many']]),
+    () => cache.clear(),
+    () => cache.raw('set', 'k', '"raw"'),
+  ]) {
+    await cache.set('k', 'before')
+    backend.calls.length = 0
+    const reading = cache.get('k')
+    const writing = write()
+    const after = cache.get('k')
+    await Promise.all([reading, writing.catch(() => undefined), after])
+    assert.is(gets(), 2, String(write))
+  }
+  backend.calls.length = 0
+  await Promise.all([cache.get('k'), cache.get('k')])
+  assert.is(gets(), 1, 'without a write in between they share')
+})
+
+test('a caller that times out leaves the shared read to the others', async () => {
+  const { cache, gets } = setup(150)
+  await cache.set('k', 'v')
+  const impatient = rejection(cache.get('k', { timeout: 0.02 }))
+  const patient = cache.get('k', { timeout: 5 })
+  assert.instance(await impatient, TimeoutError)
+  assert.is(await patient, 'v')
+  assert.is(gets(), 1, 'one shared read')
+})
+
+test('a read that never answers is shared, each caller bounded by its own timeout', async () => {
+  const backend = new FlakyBackend()
+  const cache = new BaseCache({ backend, serializer: new JsonSerializer() })
+  backend.hanging = true
+  // The deadline's timer does not keep a process alive: this test does, while it waits.
+  const alive = setInterval(() => {}, 1000)
+  try {
+    const first = rejection(cache.get('k', { timeout: 0.02 }))
+    const second = rejection(cache.get('k', { timeout: 0.04 }))
+    assert.instance(await first, TimeoutError)
+    assert.instance(await second, TimeoutError)
+    assert.is(backend.calls.filter(([method]) => method === 'get').length, 1)
+  } finally {
+    clearInterval(alive)
+  }
+})
+
+test('text and bytes reads of one key are not shared', async () => {
+  const backend = new AsyncBackend({ delayMs: 5 })
+  const text = new BaseCache({ backend, serializer: new JsonSerializer() })
+  const bytes = new BaseCache({ backend, serializer: { encoding: null, dumps: (v) => v, loads: (v) => v } })
+  await Promise.all([text.get('k'), bytes.get('k')])
+  assert.is(backend.calls.filter(([method]) => method === 'get').length, 2)
+})
+
+test('a synchronous backend (memory) is asked for every get', async () => {
+  const backend = new MemoryBackend()
+  let reads = 0
+  const get = backend.get.bind(backend)
+  backend.get = (key, encoding) => {
+    reads++
+    return get(key, encoding)
+  }
+  const cache = new BaseCache({ backend, serializer: new NullSerializer() })
+  await cache.set('k', 1)
+  await Promise.all([cache.get('k'), cache.get('k')])
+  assert.is(reads, 2)
+})
+
+test.run()
