@@ -513,9 +513,22 @@ export class MemoryBackend implements Backend {
       this.#linkIn(slot, PROTECTED)
       this.#demote()
     } else if (slot !== this.#tails[segment]) {
-      this.#cut(slot)
-      this.#linkIn(slot, segment)
+      this.#toTail(slot, segment)
     }
+  }
+
+  /** Moves `slot` (not the tail) to the tail of its own tinylfu segment: its weight stays where it is. */
+  #toTail(slot: number, segment: number): void {
+    const prev = this.#prev[slot]!
+    const next = this.#next[slot]!
+    if (prev === -1) this.#heads[segment] = next
+    else this.#next[prev] = next
+    this.#prev[next] = prev
+    const tail = this.#tails[segment]!
+    this.#prev[slot] = tail
+    this.#next[slot] = -1
+    this.#next[tail] = slot
+    this.#tails[segment] = slot
   }
 
   /** What a slot weighs in its tinylfu segment: its size with `maxBytes`, else 1. */

@@ -14,9 +14,6 @@ const HALVE_MASK = 0x77777777
  * once per period apart better).
  */
 const SAMPLE_FACTOR = 20
-/** Odd multipliers that make two independent spreads of one hash; the four counters are `first + i × second`. */
-const FIRST_SEED = 0x97cb3127
-const SECOND_SEED = 0xb4ad6c1b
 
 /** @internal */
 export class FrequencySketch {
@@ -39,12 +36,16 @@ export class FrequencySketch {
     return this.#sampleSize / SAMPLE_FACTOR
   }
 
-  /** The estimated uses of the key whose hash is `hash`, 0 to 15. */
+  // The four counters of a hash are at `first + i × second` (i = 0…3): `first` the hash, `second` its halves swapped
+  // (made odd); a counter's word is the low bits, its place in the word the top three. No mixing is left for a hit:
+  // `hashKey` mixed the bits when the key was stored.
+
+  /** The estimated uses of the key whose hash (from `hashKey`) is `hash`, 0 to 15. */
   frequency(hash: number): number {
     const table = this.#table
     const mask = this.#mask
-    const first = mix(hash, FIRST_SEED)
-    const second = mix(hash, SECOND_SEED) | 1
+    const first = hash >>> 0
+    const second = (hash << 16) | (hash >>> 16) | 1
     let least = 15
     for (let i = 0; i < 4; i++) {
       const spot = (first + Math.imul(i, second)) >>> 0
@@ -54,12 +55,12 @@ export class FrequencySketch {
     return least
   }
 
-  /** One more use of the key whose hash is `hash`. */
+  /** One more use of the key whose hash (from `hashKey`) is `hash`. */
   increment(hash: number): void {
     const table = this.#table
     const mask = this.#mask
-    const first = mix(hash, FIRST_SEED)
-    const second = mix(hash, SECOND_SEED) | 1
+    const first = hash >>> 0
+    const second = (hash << 16) | (hash >>> 16) | 1
     let added = false
     for (let i = 0; i < 4; i++) {
       const spot = (first + Math.imul(i, second)) >>> 0
@@ -87,21 +88,18 @@ export class FrequencySketch {
   }
 }
 
-/** The key's 32-bit hash (FNV-1a over its UTF-16 code units), computed once when the key is stored. @internal */
+/**
+ * The key's 32-bit hash, computed once when the key is stored: FNV-1a over its UTF-16 code units, its bits then
+ * spread by murmur3's finalizer (FNV alone leaves keys that differ in their last character close). @internal
+ */
 export function hashKey(key: string): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  return hash | 0
-}
-
-/** A well-spread 32-bit value from `hash` and a seed (murmur3's finalizer on their product). */
-function mix(hash: number, seed: number): number {
-  let x = Math.imul(hash, seed)
+  let x = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) x = Math.imul(x ^ key.charCodeAt(i), 0x01000193)
   x ^= x >>> 16
   x = Math.imul(x, 0x85ebca6b)
   x ^= x >>> 13
   x = Math.imul(x, 0xc2b2ae35)
-  return (x ^ (x >>> 16)) >>> 0
+  return x ^ (x >>> 16)
 }
 
 function ceilingPowerOfTwo(n: number): number {
