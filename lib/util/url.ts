@@ -16,8 +16,8 @@ export interface UrlParts {
   query: URLSearchParams
 }
 
-/** How a query value is read: as text, as a duration (`5`, `0.25`, `'250ms'`) or as a whole number. */
-export type QueryKind = 'string' | 'duration' | 'integer'
+/** How a query value is read: as text, a duration (`5`, `0.25`, `'250ms'`), a whole number, or `true`/`false`. */
+export type QueryKind = 'string' | 'duration' | 'integer' | 'boolean'
 
 /** The query options of every cache URL, whatever its scheme. @internal */
 export const CACHE_QUERY = { namespace: 'string', ttl: 'duration', timeout: 'duration' } as const satisfies Record<
@@ -111,6 +111,14 @@ function queryValue(name: string, text: string, kind: QueryKind, scheme: string)
         )
       }
       return Number(text)
+    case 'boolean':
+      if (text !== 'true' && text !== 'false') {
+        throw new TypeError(
+          `[oniocache] option ${JSON.stringify(name)} in a ${scheme}:// URL must be true or false; ` +
+            `got ${describe(text)}`,
+        )
+      }
+      return text === 'true'
     case 'duration': {
       const value = /^(\d+(\.\d*)?|\.\d+)$/.test(text) ? Number(text) : text
       toSeconds(value, `${name} in a ${scheme}:// URL`)

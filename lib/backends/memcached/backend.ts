@@ -8,6 +8,56 @@ import { checkMemcachedOptions, type MemcachedBackendOptions } from './options.j
 
 export type { MemcachedBackendOptions } from './options.js'
 
+const VALUE = ['v']
+
+let capturedResolve: (value: unknown) => void = () => {}
+let capturedReject: (reason: unknown) => void = () => {}
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  capturedResolve = resolve
+  capturedReject = reject
+}
+
+/** The gets of one tick: their keys, whether each wants bytes, and each one's promise, by position. */
+class Batch {
+  readonly keys: string[] = []
+  readonly binary: boolean[] = []
+  readonly resolves: Array<(value: unknown) => void> = []
+  readonly rejects: Array<(reason: unknown) => void> = []
+  /** The client it is sent with, once it is. */
+  client: MemcachedClient | undefined
+
+  /** Sends every get with `client`: `mg <key> v`, the requests of each server in one write. */
+  send(client: MemcachedClient): void {
+    this.client = client
+    try {
+      client.metaMany(this.keys, VALUE, this.settle)
+    } catch (error) {
+      this.fail(error)
+    }
+  }
+
+  /** Every get fails with `error`. */
+  readonly fail = (error: unknown): void => {
+    for (const reject of this.rejects) reject(error)
+  }
+
+  /** The reply to the get at `index`: its value, a miss, or why it failed. */
+  readonly settle = (index: number, reply: MetaReply | Error): void => {
+    if (reply instanceof Error) this.rejects[index]!(reply)
+    else if (reply.code === 'VA') this.resolves[index]!(this.binary[index] ? reply.value! : reply.value!.toString())
+    else if (reply.code === 'EN') this.resolves[index]!(undefined)
+    else {
+      const key = this.keys[index]!
+      this.rejects[index]!(
+        new BackendError(
+          `memcached ${this.client!.serverFor(key)}`,
+          `unexpected reply ${reply.code} for ${JSON.stringify(key)}`,
+        ),
+      )
+    }
+  }
+}
+
 /** memcached reads an expiry above 30 days as an absolute Unix time. */
 const RELATIVE_LIMIT = 60 * 60 * 24 * 30
 // Room for the item header next to key and value, so a value the server would refuse is refused before I/O.
@@ -27,6 +77,10 @@ export class MemcachedBackend implements Backend {
   #client: MemcachedClient | undefined
   #loading: Promise<MemcachedClient> | undefined
   readonly #limits = new Map<string, Promise<number>>()
+  /** `batch: true`: the gets of a tick go to each server in one write. */
+  readonly #batching: boolean
+  /** The gets of this tick not sent yet. */
+  #batch: Batch | undefined
 
   /**
    * Checks the options without connecting or loading the protocol client.
@@ -36,7 +90,8 @@ export class MemcachedBackend implements Backend {
    */
   constructor(options: MemcachedBackendOptions = {}) {
     const servers = checkMemcachedOptions(options)
-    const { connectionsPerServer, connectTimeout } = options
+    const { connectionsPerServer, connectTimeout, batch } = options
+    this.#batching = batch === true
     this.#clientOptions = {
       servers,
       ...(connectionsPerServer !== undefined ? { connectionsPerServer } : {}),
@@ -59,7 +114,38 @@ export class MemcachedBackend implements Backend {
     return this.#loading
   }
 
-  async get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
+  get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
+    if (!this.#batching) return this.#get(key, encoding)
+    let k: string
+    try {
+      k = checkKey(key)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    let batch = this.#batch
+    if (batch === undefined) {
+      this.#batch = batch = new Batch()
+      // Once the tick's microtasks have run too: gets that reach the backend through asynchronous middleware
+      // join the batch of the gets issued with them.
+      process.nextTick(this.#flush)
+    }
+    const promise = new Promise(capture)
+    batch.keys.push(k)
+    batch.binary.push(encoding === null)
+    batch.resolves.push(capturedResolve)
+    batch.rejects.push(capturedReject)
+    return promise
+  }
+
+  readonly #flush = (): void => {
+    const batch = this.#batch!
+    this.#batch = undefined
+    const client = this.#client
+    if (client !== undefined) batch.send(client)
+    else this.client.then((loaded) => batch.send(loaded), batch.fail)
+  }
+
+  async #get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
     const k = checkKey(key)
     const c = await this.#use()
     const reply = await c.meta(k, 'mg', ['v'])

@@ -81,6 +81,8 @@ export class MemcachedClient {
   readonly #byName: ReadonlyMap<string, ServerPool>
   readonly #ring: KetamaRing | undefined
   readonly #connections: number
+  /** Which connection of each server the next `metaMany` uses: they take turns. */
+  #spread = 0
 
   /**
    * Checks the options; does NOT connect: that happens on first use.
@@ -159,6 +161,52 @@ export class MemcachedClient {
     )
   }
 
+  /**
+   * Sends `mg <key> <flags…>` for every key of `keys`, which must be valid memcached keys, and hands each reply
+   * to `settle` with the key's position: the requests for one server go in one write, on one of its connections,
+   * matched with one entry of its queue. A failure (an error reply, a server down, a connection lost) is handed
+   * over as an Error, a `BackendError` naming the server. `flags` are checked as for `meta`.
+   * @internal
+   */
+  metaMany(
+    keys: readonly string[],
+    flags: readonly string[],
+    settle: (index: number, reply: MetaReply | Error) => void,
+  ): void {
+    const problem = keys.length === 0 ? undefined : checkMeta(keys[0], 'mg', flags, undefined)
+    let tail = ''
+    for (const flag of flags) tail += ` ${flag}`
+    tail += '\r\n'
+    const slot = this.#spread++
+    const ring = this.#ring
+    if (ring === undefined) {
+      if (problem !== undefined) {
+        for (let i = 0; i < keys.length; i++) settle(i, problem)
+        return
+      }
+      let lines = ''
+      for (const key of keys) lines += `mg ${key}${tail}`
+      ;(this.#pools[0] as ServerPool).request(slot, new ManyGets(undefined, keys.length, settle), lines)
+      return
+    }
+    const groups = new Map<number, number[]>()
+    for (let i = 0; i < keys.length; i++) {
+      const at = ring.indexFor(keys[i] as string)
+      const group = groups.get(at)
+      if (group === undefined) groups.set(at, [i])
+      else group.push(i)
+    }
+    for (const [at, indices] of groups) {
+      if (problem !== undefined) {
+        for (const i of indices) settle(i, problem)
+        continue
+      }
+      let lines = ''
+      for (const i of indices) lines += `mg ${keys[i]}${tail}`
+      ;(this.#pools[at] as ServerPool).request(slot, new ManyGets(indices, indices.length, settle), lines)
+    }
+  }
+
   /** `flush_all` on every server; resolves when all answered OK (rejects with the first failure). */
   async flushAll(): Promise<void> {
     await Promise.all(this.#pools.map((pool) => pool.line('flush_all', 'OK')))
@@ -208,6 +256,38 @@ export class MemcachedClient {
         `[oniocache] ${describe(server)} is not one of this client's memcached servers (${this.servers.join(', ')})`,
       )
     )
+  }
+}
+
+/** The requests of one `metaMany` on one server, answered in order through one entry of its connection's queue. */
+class ManyGets {
+  readonly kind = 'many' as const
+  readonly command = 'mg'
+  readonly bytes = 0
+  /** The position in the caller's keys of each request, in order; `undefined`: the same as the order. */
+  readonly #indices: readonly number[] | undefined
+  readonly #count: number
+  readonly #settle: (index: number, reply: MetaReply | Error) => void
+  #answered = 0
+
+  constructor(
+    indices: readonly number[] | undefined,
+    count: number,
+    settle: (index: number, reply: MetaReply | Error) => void,
+  ) {
+    this.#indices = indices
+    this.#count = count
+    this.#settle = settle
+  }
+
+  answer(reply: MetaReply | Error): boolean {
+    const i = this.#answered++
+    this.#settle(this.#indices === undefined ? i : (this.#indices[i] as number), reply)
+    return this.#answered === this.#count
+  }
+
+  reject(error: Error): void {
+    while (this.#answered < this.#count) this.answer(error)
   }
 }
 

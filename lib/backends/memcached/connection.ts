@@ -43,6 +43,17 @@ export interface ConnectionOptions {
 /** A request waiting for its reply. */
 export type Pending =
   | { kind: 'meta'; command: string; bytes: number; resolve(reply: MetaReply): void; reject(error: Error): void }
+  /**
+   * Several meta requests written as one (the gets of a tick): `answer` takes their replies in order, an error
+   * reply as a BackendError, and says once it has had the last; `reject` fails those not answered yet.
+   */
+  | {
+      kind: 'many'
+      command: string
+      bytes: number
+      answer(reply: MetaReply | Error): boolean
+      reject(error: Error): void
+    }
   /** A one-line text reply starting with `expect` (`OK`, `VERSION `). */
   | { kind: 'line'; command: string; expect: string; resolve(line: string): void; reject(error: Error): void }
   /** `STAT name value` lines up to `END`. */
@@ -213,12 +224,20 @@ export class Connection {
     if (pending === undefined)
       return this.#garbage(`a reply arrived with no request waiting for it (${describeReply(reply)})`)
     if ('code' in reply) {
+      if (pending.kind === 'many') {
+        if (pending.answer(reply)) this.#shift()
+        return true
+      }
       if (pending.kind !== 'meta') return this.#garbage(`${pending.command} got the meta reply ${describeReply(reply)}`)
       this.#shift()
       pending.resolve(reply)
       return true
     }
     if (reply.kind === 'error') {
+      if (pending.kind === 'many') {
+        if (pending.answer(this.#replyError(pending, reply.line))) this.#shift()
+        return true
+      }
       this.#shift()
       pending.reject(this.#replyError(pending, reply.line))
       if (pending.command === 'ms' && DESYNCHRONISING.test(reply.line)) {

@@ -15,6 +15,11 @@ export interface MemcachedBackendOptions {
   connectionsPerServer?: number
   /** How long one connection attempt may take. Default `2` (seconds). */
   connectTimeout?: Duration
+  /**
+   * Batched reads: the `get`s issued in the same tick reach each server in one write, on one of its connections.
+   * Each get still answers, fails and times out on its own. Default `false`.
+   */
+  batch?: boolean
 }
 
 /** @internal */
@@ -22,6 +27,7 @@ export const MEMCACHED_OPTIONS: ReadonlyArray<keyof MemcachedBackendOptions> = [
   'servers',
   'connectionsPerServer',
   'connectTimeout',
+  'batch',
 ]
 
 /** Checks the options; answers the servers (the default one when none are given). @internal */
@@ -43,5 +49,8 @@ export function checkMemcachedOptions(options: MemcachedBackendOptions): readonl
     )
   }
   if (connectTimeout !== undefined) toSeconds(connectTimeout, 'connectTimeout')
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw new TypeError(`[oniocache] [memcached] batch must be true or false; got ${describe(options.batch)}`)
+  }
   return servers
 }

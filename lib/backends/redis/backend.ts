@@ -116,7 +116,7 @@ export class RedisBackend implements Backend {
   readonly name: string
   readonly #options: RedisBackendOptions
   /** What the url option says, read once. */
-  readonly #location: RedisLocation & { connectTimeout?: Duration }
+  readonly #location: RedisLocation & { connectTimeout?: Duration; batch?: boolean }
   readonly #given: NodeClient | ClusterClient | undefined
   #link: Link | undefined
   #connecting: Promise<Link> | undefined
@@ -132,6 +132,12 @@ export class RedisBackend implements Backend {
   }
   /** The duplicated connection that carries subscriptions, created by the first `subscribe`. */
   #subscriber: Promise<SubscriberClient> | undefined
+  /** `batch: true`: the gets of a tick go as one MGET per encoding (per slot on a cluster). */
+  readonly #batching: boolean
+  /** The gets of this tick not sent yet: of text, and of bytes (their replies are typed apart). */
+  #text: Batch | undefined
+  #bytes: Batch | undefined
+  #flushQueued = false
 
   /**
    * Checks the options (the url included) without connecting or loading the client module.
@@ -144,9 +150,11 @@ export class RedisBackend implements Backend {
     this.#options = options
     this.#given = options.client as NodeClient | ClusterClient | undefined
     this.name = `redis ${serverLabel(options)}`
+    this.#batching = (options.batch ?? this.#location.batch) === true
   }
 
   get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
+    if (this.#batching) return this.#batched(key, encoding === null)
     const link = this.#link
     if (link?.client.isReady) {
       return link
@@ -484,6 +492,74 @@ export class RedisBackend implements Backend {
     return this.#connect()
   }
 
+  /** A get waiting for the end of the tick, to go with the others of the tick in one MGET. */
+  #batched(key: string, binary: boolean): Promise<unknown> {
+    let batch = binary ? this.#bytes : this.#text
+    if (batch === undefined) {
+      batch = new Batch(binary)
+      if (binary) this.#bytes = batch
+      else this.#text = batch
+      if (!this.#flushQueued) {
+        this.#flushQueued = true
+        // Once the tick's microtasks have run too: gets that reach the backend through asynchronous middleware
+        // join the batch of the gets issued with them.
+        process.nextTick(this.#flush)
+      }
+    }
+    const promise = new Promise(capture)
+    batch.args.push(key)
+    batch.resolves.push(capturedResolve)
+    batch.rejects.push(capturedReject)
+    return promise
+  }
+
+  readonly #flush = (): void => {
+    this.#flushQueued = false
+    const text = this.#text
+    const bytes = this.#bytes
+    this.#text = this.#bytes = undefined
+    const link = this.#link
+    if (link?.client.isReady) {
+      if (text !== undefined) this.#sendBatch(link, text)
+      if (bytes !== undefined) this.#sendBatch(link, bytes)
+      return
+    }
+    this.#ready().then(
+      (ready) => {
+        if (text !== undefined) this.#sendBatch(ready, text)
+        if (bytes !== undefined) this.#sendBatch(ready, bytes)
+      },
+      (error: unknown) => {
+        const wrapped = this.#wrap(error)
+        text?.fail(wrapped)
+        bytes?.fail(wrapped)
+      },
+    )
+  }
+
+  /**
+   * One GET for a lone key; else one MGET (on a cluster, one per hash slot). Every get learns its own answer; a
+   * failed request fails each of its gets with the error a single get would have had.
+   */
+  #sendBatch(link: Link, batch: Batch): void {
+    const options = batch.binary ? link.binary : undefined
+    const groups = link.cluster && batch.args.length > 2 ? batch.bySlot() : [{ args: batch.args, at: undefined }]
+    for (const { args, at } of groups) {
+      const lone = args.length === 2
+      if (lone) args[0] = 'GET'
+      let reply: Promise<Reply>
+      try {
+        reply = link.send(args[1], true, args, options)
+      } catch (error) {
+        reply = Promise.reject(error)
+      }
+      reply.then(
+        (answer) => batch.answer(lone ? [answer] : (answer as unknown[]), at),
+        (error: unknown) => batch.fail(this.#wrap(error), at),
+      )
+    }
+  }
+
   #run(send: (link: Link) => Promise<Reply>): Promise<Reply> {
     const link = this.#link
     if (link?.client.isReady) return send(link).then(undefined, this.#fail)
@@ -626,6 +702,53 @@ export class RedisBackend implements Backend {
       return new BackendError(this.name, `not connected (${message}); reconnecting in the background`, { cause: error })
     }
     return new BackendError(this.name, message, { cause: error })
+  }
+}
+
+let capturedResolve: (value: unknown) => void = () => {}
+let capturedReject: (reason: unknown) => void = () => {}
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  capturedResolve = resolve
+  capturedReject = reject
+}
+
+/** The gets of one tick and one encoding: `MGET key…` in the making, and each get's promise by position. */
+class Batch {
+  readonly binary: boolean
+  /** `['MGET', key…]`, position `i + 1` holding the key of get `i`. */
+  readonly args: string[] = ['MGET']
+  readonly resolves: Array<(value: unknown) => void> = []
+  readonly rejects: Array<(reason: unknown) => void> = []
+
+  constructor(binary: boolean) {
+    this.binary = binary
+  }
+
+  /** The values of a GET or MGET, for the gets at positions `at` (all of them when `undefined`). */
+  answer(values: readonly unknown[], at: readonly number[] | undefined): void {
+    for (let j = 0; j < values.length; j++) this.resolves[at === undefined ? j : at[j]!]!(nullToUndefined(values[j]))
+  }
+
+  /** The gets at positions `at` (all of them when `undefined`) fail with `error`. */
+  fail(error: Error, at?: readonly number[]): void {
+    if (at === undefined) for (const reject of this.rejects) reject(error)
+    else for (const i of at) this.rejects[i]!(error)
+  }
+
+  /** On a cluster, one MGET may only name keys of one hash slot: the gets grouped by slot. */
+  bySlot(): Array<{ args: string[]; at: number[] }> {
+    const groups = new Map<number, { args: string[]; at: number[] }>()
+    const { args } = this
+    for (let i = 1; i < args.length; i++) {
+      const slot = calculateSlot(args[i]!)
+      const group = groups.get(slot)
+      if (group === undefined) groups.set(slot, { args: ['MGET', args[i]!], at: [i - 1] })
+      else {
+        group.args.push(args[i]!)
+        group.at.push(i - 1)
+      }
+    }
+    return [...groups.values()]
   }
 }
 

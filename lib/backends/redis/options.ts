@@ -41,6 +41,12 @@ export interface RedisBackendOptions {
   >
   /** How long one connection attempt may take. Default `5` (seconds). */
   connectTimeout?: Duration
+  /**
+   * Batched reads: the `get`s issued in the same tick reach Redis as one `MGET` (one per hash slot on a Cluster;
+   * a tick with a single get sends a plain `GET`). Each get still answers, fails and times out on its own.
+   * Default `false`. In a URL: `?batch=true`.
+   */
+  batch?: boolean
 }
 
 /** @internal */
@@ -55,6 +61,7 @@ export const REDIS_OPTIONS: ReadonlyArray<keyof RedisBackendOptions> = [
   'client',
   'cluster',
   'connectTimeout',
+  'batch',
 ]
 
 /**
@@ -64,9 +71,14 @@ export const REDIS_OPTIONS: ReadonlyArray<keyof RedisBackendOptions> = [
  * the url points, or `{}`.
  * @internal
  */
-export function checkRedisOptions(options: RedisBackendOptions): RedisLocation & { connectTimeout?: Duration } {
+export function checkRedisOptions(
+  options: RedisBackendOptions,
+): RedisLocation & { connectTimeout?: Duration; batch?: boolean } {
   checkOptions(options, REDIS_OPTIONS, 'RedisBackend')
   const { client, cluster, url } = options
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw new TypeError(`[oniocache] [redis] batch must be true or false; got ${describe(options.batch)}`)
+  }
   if (client !== undefined && !isClient(client)) {
     throw new TypeError(
       `[oniocache] [redis] client must be a node-redis client or cluster (createClient() / createCluster() from ` +
@@ -105,8 +117,8 @@ export function checkRedisOptions(options: RedisBackendOptions): RedisLocation &
   return locationOf(url)
 }
 
-/** Where a backend's url points; its query may set `connectTimeout` only, the rest being a cache's options. */
-function locationOf(url: string): RedisLocation & { connectTimeout?: Duration } {
+/** Where a backend's url points; its query may set `connectTimeout` and `batch`, the rest being a cache's options. */
+function locationOf(url: string): RedisLocation & { connectTimeout?: Duration; batch?: boolean } {
   const { namespace, ttl, timeout, ...location } = parseRedisUrl(url)
   const cacheOptions = Object.entries({ namespace, ttl, timeout }).flatMap(([name, value]) =>
     value === undefined ? [] : [name],

@@ -5,7 +5,7 @@
  * `redis://[[user]:password@]host[:port][/db][?query]`, `rediss://…` for TLS. One
  * host (a Cluster is given by its nodes); a port from 1 to 65535; the path is the
  * database number. The query takes the cache's options (`namespace`, `ttl`,
- * `timeout`) and `connectTimeout`. Errors never repeat the URL: it may hold a password.
+ * `timeout`), `connectTimeout` and `batch` (`true` or `false`). Errors never repeat the URL: it may hold a password.
  */
 
 import type { Duration } from '../../util/duration.js'
@@ -40,10 +40,12 @@ export interface RedisLocation {
 export interface RedisUrl extends RedisLocation, CacheQuery {
   /** `?connectTimeout=2`: how long one connection attempt may take, as written (seconds or a string with a unit). */
   connectTimeout?: Duration
+  /** `?batch=true`: the gets of a tick go to Redis as one `MGET` (see the `batch` option). */
+  batch?: boolean
 }
 
 /** The backend options a redis:// query may set. @internal */
-export const REDIS_QUERY = { connectTimeout: 'duration' } as const
+export const REDIS_QUERY = { connectTimeout: 'duration', batch: 'boolean' } as const
 
 /** What the part of a redis:// or rediss:// URL before its query says. @internal */
 export function redisLocation(parts: UrlParts): RedisLocation {
