@@ -138,6 +138,19 @@ test('a read that never answers is shared, each caller bounded by its own timeou
   }
 })
 
+test('with more keys in flight than reads are kept for, each get still answers its own key', async () => {
+  const { cache, backend, gets } = setup(5)
+  const keys = Array.from({ length: 10_000 }, (_, i) => `key:${i}`)
+  await cache.multiSet(keys.map((key, i) => [key, i] as const))
+  backend.calls.length = 0
+  const twice = [...keys, ...keys]
+  assert.equal(await Promise.all(twice.map((key) => cache.get(key))), [...keys.keys(), ...keys.keys()])
+  assert.ok(gets() >= keys.length && gets() < twice.length, `${gets()} reads for ${twice.length} gets`)
+  backend.calls.length = 0
+  await Promise.all(keys.map((key) => cache.get(key)))
+  assert.is(gets(), keys.length, 'settled reads are never joined')
+})
+
 test('text and bytes reads of one key are not shared', async () => {
   const backend = new AsyncBackend({ delayMs: 5 })
   const text = new BaseCache({ backend, serializer: new JsonSerializer() })
