@@ -44,13 +44,13 @@ export class FrequencySketch {
   frequency(hash: number): number {
     const table = this.#table
     const mask = this.#mask
-    const first = hash >>> 0
     const second = (hash << 16) | (hash >>> 16) | 1
+    let spot = hash
     let least = 15
     for (let i = 0; i < 4; i++) {
-      const spot = (first + Math.imul(i, second)) >>> 0
       const count = (table[spot & mask]! >>> ((spot >>> 29) << 2)) & 15
       if (count < least) least = count
+      spot = (spot + second) | 0
     }
     return least
   }
@@ -59,17 +59,18 @@ export class FrequencySketch {
   increment(hash: number): void {
     const table = this.#table
     const mask = this.#mask
-    const first = hash >>> 0
     const second = (hash << 16) | (hash >>> 16) | 1
+    let spot = hash
     let added = false
     for (let i = 0; i < 4; i++) {
-      const spot = (first + Math.imul(i, second)) >>> 0
       const word = spot & mask
       const shift = (spot >>> 29) << 2
-      if (((table[word]! >>> shift) & 15) < 15) {
-        table[word] = table[word]! + (1 << shift)
+      const value = table[word]!
+      if (((value >>> shift) & 15) !== 15) {
+        table[word] = value + (1 << shift)
         added = true
       }
+      spot = (spot + second) | 0
     }
     if (added && ++this.#additions >= this.#sampleSize) this.#halve()
   }
