@@ -27,11 +27,11 @@ import type { CommandName } from './options.js'
 export const SYNC_NEXT: unique symbol = Symbol('oniocache.syncNext')
 
 /**
- * A plugin's layer for one command, as a method keyed by this symbol: `plugin[LAYER_FOR](command)` answers a middleware
- * marked `SYNC_NEXT` that does for that command what `plugin.middleware` does, `null` when the plugin does
- * nothing for it (its layer would only call `next()`), or `undefined`: its `middleware` is its layer. A cache composes a chain per command from these, so that a
- * layer does not look its hooks up on every command and a layer with nothing to do is left out. `BasePlugin`
- * answers it. @internal
+ * A plugin's layer for one command, as a method keyed by this symbol: `plugin[LAYER_FOR](command)` answers a
+ * middleware marked `SYNC_NEXT` that does for that command what `plugin.middleware` does, `null` when the plugin does
+ * nothing for it (its layer would only call `next()`), or `undefined`: its `middleware` is its layer. A cache
+ * composes a chain per command from these, so that a layer does not look its hooks up on every command and a layer
+ * with nothing to do is left out. `BasePlugin` answers it. @internal
  */
 export const LAYER_FOR: unique symbol = Symbol('oniocache.layerFor')
 

@@ -23,7 +23,10 @@ export class FrequencySketch {
   #additions = 0
   #sampleSize: number
 
-  /** A sketch sized for about `capacity` keys: 16 counters a key (rounded up to a power of two), 64 bytes at least, 32 MB at most. */
+  /**
+   * A sketch sized for about `capacity` keys: 16 counters a key (rounded up to a power of two), 64 bytes at least,
+   * 32 MB at most.
+   */
   constructor(capacity: number) {
     const words = 2 * ceilingPowerOfTwo(Math.max(8, Math.min(capacity, 1 << 22)))
     this.#table = new Uint32Array(words)
