@@ -1,7 +1,9 @@
 // Batched reads (`batch: true`) on real servers started by the harness: the gets of one tick reach Redis as one
 // MGET (one per hash slot on a Cluster, a plain GET for a lone key) and each memcached server in one write, while
 // values, misses, bytes, errors, timeouts and plugins behave as for single gets.
+import { execFile } from 'node:child_process'
 import * as net from 'node:net'
+import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
@@ -17,6 +19,7 @@ import {
 import { MemcachedBackend, MemcachedCache } from '../lib/memcached.js'
 import { RedisBackend, RedisCache } from '../lib/redis.js'
 import { registerConformance } from '../lib/testing/index.js'
+import { childEnv } from './support/children.js'
 import { rejection, watchUnhandled } from './support/fixtures/backends.js'
 import {
   type MemcachedServer,
@@ -364,6 +367,26 @@ memcached('plugins see batched gets as single ones', async ({ server }) => {
 })
 
 // ---------------------------------------------------------------------------
+const closing = suite('batched reads: close')
+
+closing('gets issued right before close() are answered, and nothing stays open after it', async () => {
+  const redisServer = await startRedis()
+  const memcachedServer = await startMemcached()
+  try {
+    const fixture = new URL('./support/fixtures/batch-close.ts', import.meta.url).pathname
+    // A connection reopened after close() would keep the child alive until it is killed.
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', fixture], {
+      env: childEnv({ REDIS_PORT: String(redisServer.port), MEMCACHED: memcachedServer.server }),
+      timeout: 15_000,
+    })
+    assert.equal(JSON.parse(stdout), ['r', null, null, 'm', null])
+  } finally {
+    await redisServer.stop()
+    await memcachedServer.stop()
+  }
+})
+
+// ---------------------------------------------------------------------------
 // Every command behaves as without batch: the conformance suite, on servers of its own.
 let conformanceRedis: Promise<RedisServer> | undefined
 let conformanceMemcached: Promise<MemcachedServer> | undefined
@@ -403,6 +426,7 @@ cleanup('the servers of the conformance suites are stopped', async () => {
 redis.run()
 cluster.run()
 memcached.run()
+closing.run()
 redisConformance.run()
 memcachedConformance.run()
 cleanup.run()

@@ -138,7 +138,8 @@ export class MemcachedBackend implements Backend {
   }
 
   readonly #flush = (): void => {
-    const batch = this.#batch!
+    const batch = this.#batch
+    if (batch === undefined) return
     this.#batch = undefined
     const client = this.#client
     if (client !== undefined) batch.send(client)
@@ -315,6 +316,8 @@ export class MemcachedBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    // Gets issued before close() go now, on the connections being closed, as unbatched gets would have.
+    this.#flush()
     const client = this.#client ?? (await this.#loading)
     await client?.close()
   }

@@ -456,6 +456,8 @@ export class RedisBackend implements Backend {
 
   /** Closes a client oniocache created; one passed in stays open. The next command reconnects. */
   async close(): Promise<void> {
+    // Gets issued before close() go now, on the connection being closed, as unbatched gets would have.
+    this.#flush()
     await this.#closeSubscriber()
     // A client still making its first connection (a cluster whose nodes never answer right) is destroyed, not
     // waited for: its connect() may never settle.
@@ -517,6 +519,7 @@ export class RedisBackend implements Backend {
     this.#flushQueued = false
     const text = this.#text
     const bytes = this.#bytes
+    if (text === undefined && bytes === undefined) return
     this.#text = this.#bytes = undefined
     const link = this.#link
     if (link?.client.isReady) {
