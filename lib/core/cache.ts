@@ -3,7 +3,7 @@ import { describe } from '../util/describe.js'
 import { type Duration, toSeconds } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import type { Backend } from './backend.js'
-import { core, neutral, timedCore } from './commands.js'
+import { core, coreGet, neutral, timedCore } from './commands.js'
 import { type Chain, commandLayerOf, compose, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
 import { type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
@@ -26,7 +26,7 @@ import {
   type SetOptions,
   withOptions,
 } from './options.js'
-import { bare, bareGetOrSet, run, timeout } from './run.js'
+import { bare, bareGet, bareGetOrSet, run, timeout } from './run.js'
 import type { AnySerializer } from './serializer.js'
 
 /**
@@ -99,6 +99,7 @@ declare module './context.js' {
 
 const TIMEOUT = syncLayer(timeout)
 const CORE = syncLayer(core)
+const CORE_GET = syncLayer(coreGet)
 const TIMED_CORE = syncLayer(timedCore(monotonic))
 
 /**
@@ -113,7 +114,8 @@ export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock, comm
     if (layer !== null) layers.push(layer)
   }
   const timed = clock === undefined ? TIMED_CORE : syncLayer(timedCore(clock))
-  return [TIMEOUT, ...layers, layers.every((layer) => layer.syncNext) ? CORE : timed]
+  const inner = command === 'get' ? CORE_GET : CORE
+  return [TIMEOUT, ...layers, layers.every((layer) => layer.syncNext) ? inner : timed]
 }
 
 /** @internal A cache's chain for each command. */
@@ -121,15 +123,15 @@ export type Chains = Readonly<Record<CommandName, Chain>>
 
 /**
  * @internal A cache's chains, one per command: the command's layers composed, or, when no plugin has anything to
- * do for it, the timeout and the core step fused (`bare`, and its copy `bareGetOrSet`: the same steps, a promise
- * reaction less).
+ * do for it, the timeout and the core step fused (`bare`, and its copies `bareGet` and `bareGetOrSet`: the same
+ * steps, a promise reaction less).
  */
 export function chainsOf(plugins: ReadonlyArray<unknown>, clock?: Clock): Chains {
   const chains = {} as Record<CommandName, Chain>
   for (const command of COMMANDS) {
     const layers = chainLayers(plugins, clock, command)
     if (layers.length > 2) chains[command] = compose(layers)
-    else chains[command] = command === 'getOrSet' ? bareGetOrSet : bare
+    else chains[command] = command === 'getOrSet' ? bareGetOrSet : command === 'get' ? bareGet : bare
   }
   return chains
 }

@@ -47,7 +47,7 @@ export function bare(ctx: CommandContext): void | Promise<unknown> {
     step.done(ctx, answer)
     return undefined
   }
-  return settleLater(Promise.resolve(answer), seconds, ctx.command, ctx, step.done)
+  return settleLater(Promise.resolve(answer), seconds, ctx.command, ctx, step)
 }
 
 /**
@@ -63,10 +63,27 @@ export function bareGetOrSet(ctx: CommandContext): void | Promise<unknown> {
     step.done(ctx, answer)
     return undefined
   }
-  return settleLater(Promise.resolve(answer), 0, 'getOrSet', ctx, step.done)
+  return settleLater(Promise.resolve(answer), 0, 'getOrSet', ctx, step)
 }
 
 const GET_OR_SET = coreOf('getOrSet')
+
+/**
+ * `bare` for `get` alone, the most frequent command: the same steps, type feedback of its own (as `bareGetOrSet`).
+ * @internal
+ */
+export function bareGet(ctx: CommandContext): void | Promise<unknown> {
+  const seconds = secondsOf(ctx)
+  const step = GET
+  const answer = step.call(ctx)
+  if (ctx.cache.backend.synchronous === true && !(answer instanceof Promise)) {
+    step.done(ctx, answer)
+    return undefined
+  }
+  return settleLater(Promise.resolve(answer), seconds, 'get', ctx, step)
+}
+
+const GET = coreOf('get')
 
 /** The call's timeout in seconds, else the cache's; 0 for none. */
 function secondsOf(ctx: CommandContext): number {
@@ -154,23 +171,26 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
   capturedReject = reject
 }
 
+/** A command's core step as `bare` runs it: `done` turns the answer into `ctx.result`, `failed` sees a rejection. */
+type Step = ReturnType<typeof coreOf>
+
 /**
- * The promise of something still running: settled by it (after `finish`, when
- * given, has turned its answer into `ctx.result`) or, past its timeout, by the deadline.
+ * The promise of something still running: settled by it (after the core step `finish`,
+ * when given, has turned its answer into `ctx.result`) or, past its timeout, by the deadline.
  */
 function settleLater(
   inner: PromiseLike<unknown>,
   seconds: number,
   what: string,
   ctx: CommandContext | undefined,
-  finish: ((ctx: CommandContext, answer: unknown) => void | Promise<void>) | undefined,
+  finish: Step | undefined,
 ): Promise<unknown> {
   const promise = new Promise(capture)
   const pending = new Pending(what, ctx, finish, capturedResolve, capturedReject)
   if (seconds > 0) watch(pending, seconds * 1000)
   inner.then(
     (value) => pending.succeed(value),
-    (error: unknown) => pending.fail(error),
+    (error: unknown) => pending.failed(error),
   )
   return promise
 }
@@ -186,7 +206,7 @@ class Pending implements Due {
   nextDue: Due | null = null
   readonly what: string
   readonly ctx: CommandContext | undefined
-  readonly finish: ((ctx: CommandContext, answer: unknown) => void | Promise<void>) | undefined
+  readonly finish: Step | undefined
   /** `undefined` once settled. */
   resolve: ((value: unknown) => void) | undefined
   reject: ((reason: unknown) => void) | undefined
@@ -194,7 +214,7 @@ class Pending implements Due {
   constructor(
     what: string,
     ctx: CommandContext | undefined,
-    finish: ((ctx: CommandContext, answer: unknown) => void | Promise<void>) | undefined,
+    finish: Step | undefined,
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
   ) {
@@ -222,7 +242,7 @@ class Pending implements Due {
       if (finish !== undefined) {
         let more: void | Promise<void>
         try {
-          more = finish(ctx, value)
+          more = finish.done(ctx, value)
         } catch (error) {
           this.fail(error)
           return
@@ -243,6 +263,13 @@ class Pending implements Due {
     this.resolve = this.reject = undefined
     unwatch(this)
     resolve(value)
+  }
+
+  /** The inner work rejected: the core step learns it (see `Step`), then the caller. */
+  failed(error: unknown): void {
+    const { ctx, finish } = this
+    if (ctx !== undefined && finish?.failed !== undefined) finish.failed(ctx)
+    this.fail(error)
   }
 
   fail(error: unknown): void {
