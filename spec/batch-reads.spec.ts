@@ -1,5 +1,5 @@
 // Batched reads (`batch: true`) on real servers started by the harness: the gets of one tick reach Redis as one
-// MGET (one per hash slot on a Cluster, a plain GET for a lone key) and each memcached server in one write, while
+// MGET (one per hash slot on a Cluster, a plain GET for a lone key) and each memcached connection in one write, while
 // values, misses, bytes, errors, timeouts and plugins behave as for single gets.
 import { execFile } from 'node:child_process'
 import * as net from 'node:net'
@@ -115,6 +115,55 @@ redis('a lone get sends a plain GET; gets of two ticks send two requests', async
   assert.equal(await Promise.all([...first, ...second]), ['v', undefined, undefined, undefined])
   counts = await commandCounts(server.port)
   assert.is(counts.mget, 2)
+})
+
+/**
+ * Issues, in one tick and from inside a microtask (where a write's own continuation would run before the tick's
+ * end), gets of `key` followed by a write of it: every get must answer the value from before the write.
+ */
+async function getsThenWrite(
+  cache: { get(key: string): Promise<unknown>; set(key: string, value: unknown): Promise<unknown> },
+  key: string,
+): Promise<unknown[]> {
+  await cache.set(key, 'before')
+  await null
+  const gets = [cache.get(key), cache.get(key), cache.get(`${key}:other`)]
+  const write = cache.set(key, 'after')
+  const answers = await Promise.all(gets)
+  await write
+  assert.is(await cache.get(key), 'after')
+  return answers.slice(0, 2)
+}
+
+redis('a write issued after gets in the same tick does not overtake them', async ({ server }) => {
+  await using cache = new RedisCache({ port: server.port, namespace: 'order', batch: true })
+  for (let round = 0; round < 20; round++) {
+    assert.equal(await getsThenWrite(cache, `k${round}`), ['before', 'before'], `round ${round}`)
+  }
+  const backend = new RedisBackend({ port: server.port, batch: true })
+  try {
+    // Each kind of write sends the waiting gets first.
+    const writes: Array<[string, () => Promise<unknown>]> = [
+      ['add', () => backend.add('o:add', 'x', 0)],
+      ['multiSet', () => backend.multiSet([['o:multiSet', 'x']], 0)],
+      ['delete', () => backend.delete('o:delete')],
+      ['deleteIf', () => backend.deleteIf('o:deleteIf', 'before')],
+      ['increment', () => backend.increment('o:increment', 1)],
+      ['expire', () => backend.expire('o:expire', 0.001)],
+      ['raw', () => backend.raw('set', ['o:raw', 'x'])],
+    ]
+    for (const [name, write] of writes) {
+      const key = `o:${name}`
+      await backend.set(key, name === 'increment' ? '1' : 'before', 0)
+      await null
+      const read = backend.get(key)
+      const done = write()
+      assert.is(await read, name === 'increment' ? '1' : 'before', name)
+      await done
+    }
+  } finally {
+    await backend.close()
+  }
 })
 
 redis('without batch, the gets of one tick are one GET each', async ({ server }) => {
@@ -271,8 +320,20 @@ async function countWrites<T>(work: () => Promise<T>): Promise<{ writes: number;
   }
 }
 
-memcached('the gets of one tick reach each server in one write', async ({ server, other }) => {
-  await using cache = new MemcachedCache({ servers: [server.server, other.server], namespace: 'b', batch: true })
+memcached('a write issued after gets in the same tick does not overtake them', async ({ server, other }) => {
+  await using cache = new MemcachedCache({ servers: [server.server, other.server], namespace: 'order', batch: true })
+  for (let round = 0; round < 20; round++) {
+    assert.equal(await getsThenWrite(cache, `k${round}`), ['before', 'before'], `round ${round}`)
+  }
+})
+
+memcached('the gets of one tick reach each connection of a server in one write', async ({ server, other }) => {
+  await using cache = new MemcachedCache({
+    servers: [server.server, other.server],
+    namespace: 'b',
+    batch: true,
+    connectionsPerServer: 1,
+  })
   const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
   await cache.multiSet(keys.map((key, i) => [key, i] as const))
   await cache.get('k0') // both servers' connections are open: none is opened during the count
@@ -281,10 +342,15 @@ memcached('the gets of one tick reach each server in one write', async ({ server
   assert.equal(result, [...keys.map((_, i) => i), undefined])
   assert.is(writes, 2, 'one write per server')
 
-  await using unbatched = new MemcachedCache({ servers: [server.server], namespace: 'b' })
-  await Promise.all(keys.map((key) => unbatched.get(key)))
-  const without = await countWrites(() => Promise.all(keys.map((key) => unbatched.get(key))))
-  assert.is(without.writes, 2, 'without batch, the keys go over both connections of the server')
+  // With two connections a server, each key keeps the connection its other commands use: at most one write each.
+  await using two = new MemcachedCache({ servers: [server.server, other.server], namespace: 'b', batch: true })
+  await Promise.all(keys.map((key) => two.get(key)))
+  const spread = await countWrites(() => Promise.all(keys.map((key) => two.get(key))))
+  assert.equal(
+    spread.result,
+    keys.map((_, i) => i),
+  )
+  assert.ok(spread.writes >= 2 && spread.writes <= 4, `${spread.writes} writes for 2 servers × 2 connections`)
 })
 
 memcached('bytes and text in one batch, misses, and a bad key that fails alone', async ({ server }) => {

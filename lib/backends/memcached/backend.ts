@@ -26,7 +26,7 @@ class Batch {
   /** The client it is sent with, once it is. */
   client: MemcachedClient | undefined
 
-  /** Sends every get with `client`: `mg <key> v`, the requests of each server in one write. */
+  /** Sends every get with `client`: `mg <key> v`, the requests of each connection in one write. */
   send(client: MemcachedClient): void {
     this.client = client
     try {
@@ -77,7 +77,7 @@ export class MemcachedBackend implements Backend {
   #client: MemcachedClient | undefined
   #loading: Promise<MemcachedClient> | undefined
   readonly #limits = new Map<string, Promise<number>>()
-  /** `batch: true`: the gets of a tick go to each server in one write. */
+  /** `batch: true`: the gets of a tick go to each connection in one write. */
   readonly #batching: boolean
   /** The gets of this tick not sent yet. */
   #batch: Batch | undefined
@@ -322,7 +322,12 @@ export class MemcachedBackend implements Backend {
     await client?.close()
   }
 
+  /**
+   * The client, for any command but a batched get. The gets of the tick still waiting go first: on their keys'
+   * connections, so that a write issued after a get is not applied before it.
+   */
   #use(): MemcachedClient | Promise<MemcachedClient> {
+    if (this.#batch !== undefined) this.#flush()
     return this.#client ?? this.client
   }
 

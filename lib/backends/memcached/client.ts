@@ -81,9 +81,6 @@ export class MemcachedClient {
   readonly #byName: ReadonlyMap<string, ServerPool>
   readonly #ring: KetamaRing | undefined
   readonly #connections: number
-  /** Which connection of each server the next `metaMany` uses: they take turns. */
-  #spread = 0
-
   /**
    * Checks the options; does NOT connect: that happens on first use.
    * @throws {TypeError} for an unknown option, no servers, a server that is not `'host:port'` or is listed twice,
@@ -163,9 +160,10 @@ export class MemcachedClient {
 
   /**
    * Sends `mg <key> <flags…>` for every key of `keys`, which must be valid memcached keys, and hands each reply
-   * to `settle` with the key's position: the requests for one server go in one write, on one of its connections,
-   * matched with one entry of its queue. A failure (an error reply, a server down, a connection lost) is handed
-   * over as an Error, a `BackendError` naming the server. `flags` are checked as for `meta`.
+   * to `settle` with the key's position: the requests that go over one connection (each key takes the connection
+   * `meta` would give it, so that its commands keep their order) are sent in one write, matched with one entry of
+   * its queue. A failure (an error reply, a server down, a connection lost) is handed over as an Error, a
+   * `BackendError` naming the server. `flags` are checked as for `meta`.
    * @internal
    */
   metaMany(
@@ -174,36 +172,35 @@ export class MemcachedClient {
     settle: (index: number, reply: MetaReply | Error) => void,
   ): void {
     const problem = keys.length === 0 ? undefined : checkMeta(keys[0], 'mg', flags, undefined)
+    if (problem !== undefined) {
+      for (let i = 0; i < keys.length; i++) settle(i, problem)
+      return
+    }
     let tail = ''
     for (const flag of flags) tail += ` ${flag}`
     tail += '\r\n'
-    const slot = this.#spread++
     const ring = this.#ring
-    if (ring === undefined) {
-      if (problem !== undefined) {
-        for (let i = 0; i < keys.length; i++) settle(i, problem)
-        return
-      }
+    const connections = this.#connections
+    if (ring === undefined && connections === 1) {
       let lines = ''
       for (const key of keys) lines += `mg ${key}${tail}`
-      ;(this.#pools[0] as ServerPool).request(slot, new ManyGets(undefined, keys.length, settle), lines)
+      ;(this.#pools[0] as ServerPool).request(0, new ManyGets(undefined, keys.length, settle), lines)
       return
     }
+    // By server and connection: `server × connections + connection`.
     const groups = new Map<number, number[]>()
     for (let i = 0; i < keys.length; i++) {
-      const at = ring.indexFor(keys[i] as string)
+      const key = keys[i] as string
+      const at = (ring === undefined ? 0 : ring.indexFor(key)) * connections + (fnv1a(key) % connections)
       const group = groups.get(at)
       if (group === undefined) groups.set(at, [i])
       else group.push(i)
     }
     for (const [at, indices] of groups) {
-      if (problem !== undefined) {
-        for (const i of indices) settle(i, problem)
-        continue
-      }
       let lines = ''
       for (const i of indices) lines += `mg ${keys[i]}${tail}`
-      ;(this.#pools[at] as ServerPool).request(slot, new ManyGets(indices, indices.length, settle), lines)
+      const pool = this.#pools[Math.floor(at / connections)] as ServerPool
+      pool.request(at % connections, new ManyGets(indices, indices.length, settle), lines)
     }
   }
 

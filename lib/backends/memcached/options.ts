@@ -16,8 +16,8 @@ export interface MemcachedBackendOptions {
   /** How long one connection attempt may take. Default `2` (seconds). */
   connectTimeout?: Duration
   /**
-   * Batched reads: the `get`s issued in the same tick reach each server in one write, on one of its connections.
-   * Each get still answers, fails and times out on its own. Default `false`.
+   * Batched reads: the `get`s issued in the same tick reach each connection in one write (a key on the connection
+   * its other commands use). Each get still answers, fails and times out on its own. Default `false`.
    */
   batch?: boolean
 }

@@ -174,6 +174,7 @@ export class RedisBackend implements Backend {
   }
 
   set(key: string, value: unknown, ttl: number, casToken?: unknown): Promise<boolean> {
+    this.#getsFirst()
     if (casToken !== undefined) {
       return this.#eval(CAS, [key], [arg(casToken), arg(value), ttl > 0 ? String(ms(ttl)) : '0']).then(
         (done) => done === 1,
@@ -188,12 +189,14 @@ export class RedisBackend implements Backend {
   }
 
   add(key: string, value: unknown, ttl: number): Promise<boolean> {
+    this.#getsFirst()
     const args: Arg[] = ['SET', key, arg(value), 'NX']
     if (ttl > 0) expiry(args, ttl)
     return this.#run((l) => l.send(key, false, args)).then((reply) => reply !== null)
   }
 
   async multiSet(pairs: ReadonlyArray<readonly [string, unknown]>, ttl: number): Promise<true> {
+    this.#getsFirst()
     if (pairs.length === 0) return true
     const link = await this.#ready()
     if (ttl <= 0) {
@@ -215,11 +218,13 @@ export class RedisBackend implements Backend {
   }
 
   delete(key: string): Promise<number> {
+    this.#getsFirst()
     return this.#run((l) => l.send(key, false, ['UNLINK', key])) as Promise<number>
   }
 
   /** Compare-and-delete in one Lua script (EVALSHA), so only the owner of a lock releases it. */
   deleteIf(key: string, expected: unknown): Promise<boolean> {
+    this.#getsFirst()
     return this.#eval(DELETE_IF, [key], [arg(expected)]).then((n) => n === 1)
   }
 
@@ -228,6 +233,7 @@ export class RedisBackend implements Backend {
   }
 
   async increment(key: string, delta: number): Promise<number> {
+    this.#getsFirst()
     const link = await this.#ready()
     let value: number
     try {
@@ -261,6 +267,7 @@ export class RedisBackend implements Backend {
   }
 
   async expire(key: string, ttl: number): Promise<boolean> {
+    this.#getsFirst()
     const link = await this.#ready()
     try {
       if (ttl > 0) {
@@ -282,6 +289,7 @@ export class RedisBackend implements Backend {
    * next batch once `signal` is aborted (the command timed out).
    */
   async clear(prefix: string | null, signal?: AbortSignal): Promise<true> {
+    this.#getsFirst()
     const link = await this.#ready()
     try {
       const nodes = await this.#masters(link)
@@ -316,6 +324,7 @@ export class RedisBackend implements Backend {
 
   /** Sends `command` with `args` as given; on a cluster it is routed by the first argument. */
   raw(command: string, args: readonly unknown[]): Promise<unknown> {
+    this.#getsFirst()
     const all = [command, ...args.map((a) => (typeof a === 'number' ? String(a) : arg(a)))]
     return this.#run((l) => l.send(all[1], false, all))
   }
@@ -492,6 +501,11 @@ export class RedisBackend implements Backend {
       return Promise.reject(this.#down())
     }
     return this.#connect()
+  }
+
+  /** Before a write: the gets of the tick still waiting are sent first, so that the write is not applied first. */
+  #getsFirst(): void {
+    if (this.#flushQueued) this.#flush()
   }
 
   /** A get waiting for the end of the tick, to go with the others of the tick in one MGET. */
