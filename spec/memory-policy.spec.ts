@@ -80,15 +80,21 @@ test('frequency sketch: counts uses up to 15, halves them all after twenty times
   for (let i = 0; i < 3; i++) sketch.increment(a)
   assert.is(sketch.frequency(a), 3)
   assert.is(sketch.frequency(b), 0)
-  for (let i = 0; i < 30; i++) sketch.increment(a)
+  const answers: boolean[] = []
+  for (let i = 0; i < 30; i++) answers.push(sketch.increment(a))
   assert.is(sketch.frequency(a), 15)
+  // It answers whether the counters are all at 15 now: from the 12th of these uses (the 15th in all) on.
+  assert.equal(answers, [...Array(11).fill(false), ...Array(19).fill(true)])
+  const epoch = sketch.epoch
   // 15 uses counted so far (past 15 a use adds nothing), of the 20,480 between halvings: 20,465 more make it halve.
   for (let i = 0; i < 20_464; i++) sketch.increment(hashKey(`other ${i}`))
   assert.is(sketch.frequency(a), 15)
-  sketch.increment(hashKey('the last one'))
+  assert.is(sketch.increment(hashKey('the last one')), false, 'a use that halves answers false')
   assert.is(sketch.frequency(a), 7)
+  assert.is(sketch.epoch, epoch + 1, 'a halving starts a new epoch')
   sketch.clear()
   assert.is(sketch.frequency(a), 0)
+  assert.is(sketch.epoch, epoch + 2)
   assert.is.not(hashKey('user:1'), hashKey('user:2'))
   assert.is(hashKey('user:1'), hashKey(`user:${1}`))
 })
@@ -186,7 +192,7 @@ test('property: tinylfu decides as a plain model of it does, by count and by byt
       fc.integer({ min: 1, max: 16 }),
       fc.option(fc.integer({ min: 20, max: 400 }), { nil: undefined }),
       fc.boolean(),
-      fc.array(op, { minLength: 20, maxLength: 300, size: 'max' }),
+      fc.array(op, { minLength: 20, maxLength: 1000, size: 'max' }),
       (maxSize, maxBytes, bounded, ops) => {
         agree({ maxSize: bounded || maxBytes === undefined ? maxSize : undefined, maxBytes }, ops)
       },

@@ -102,6 +102,11 @@ export class MemoryBackend implements Backend {
   /** With tinylfu: each slot's segment and its key's hash; each segment's ends and weight (see `#unit`). */
   #segments = new Uint8Array(FIRST_SLOTS)
   #hashes = new Int32Array(FIRST_SLOTS)
+  /**
+   * With tinylfu: the sketch's `epoch` + 1 when the slot's counters were last found all at 15 (0: not), so that a
+   * hit on a hot key skips an increment that would change nothing.
+   */
+  #saturated = new Int32Array(FIRST_SLOTS)
   readonly #heads = new Int32Array(3).fill(-1)
   readonly #tails = new Int32Array(3).fill(-1)
   readonly #weights = new Float64Array(3)
@@ -309,6 +314,7 @@ export class MemoryBackend implements Backend {
       this.#bytes = 0
       this.#segments = new Uint8Array(FIRST_SLOTS)
       this.#hashes = new Int32Array(FIRST_SLOTS)
+      this.#saturated = new Int32Array(FIRST_SLOTS)
       this.#heads.fill(-1)
       this.#tails.fill(-1)
       this.#weights.fill(0)
@@ -468,6 +474,7 @@ export class MemoryBackend implements Backend {
       if (this.#tiny) {
         this.#segments = grow(this.#segments, new Uint8Array(slot * 2))
         this.#hashes = grow(this.#hashes, new Int32Array(slot * 2))
+        this.#saturated = grow(this.#saturated, new Int32Array(slot * 2))
       }
     }
     return slot
@@ -505,7 +512,7 @@ export class MemoryBackend implements Backend {
       if (slot !== this.#tail) this.#touch(slot)
       return
     }
-    this.#sketch!.increment(this.#hashes[slot]!)
+    this.#count(slot)
     const segment = this.#segments[slot]!
     if (segment === PROBATION) {
       // Used again in the main area: protected from now on.
@@ -529,6 +536,14 @@ export class MemoryBackend implements Backend {
     this.#next[slot] = -1
     this.#next[tail] = slot
     this.#tails[segment] = slot
+  }
+
+  /** A use of the key in `slot`, counted by the sketch unless its counters are all at 15 already. */
+  #count(slot: number): void {
+    const sketch = this.#sketch!
+    const epoch = sketch.epoch + 1
+    if (this.#saturated[slot] === epoch) return
+    this.#saturated[slot] = sketch.increment(this.#hashes[slot]!) ? epoch : 0
   }
 
   /** What a slot weighs in its tinylfu segment: its size with `maxBytes`, else 1. */
@@ -569,16 +584,17 @@ export class MemoryBackend implements Backend {
     if (fresh) {
       if (this.#index.size > sketch.capacity && this.#maxSize === Infinity) {
         // Bounded by bytes only: the sketch grows with the entries (its counts start over).
-        this.#sketch = sketch = new FrequencySketch(sketch.capacity * 2)
+        this.#sketch = sketch = new FrequencySketch(sketch.capacity * 2, sketch.epoch + 1)
       }
       this.#hashes[slot] = hashKey(key)
+      this.#saturated[slot] = 0
       this.#linkIn(slot, WINDOW)
     } else {
       const segment = this.#segments[slot]!
       this.#linkIn(slot, segment === PROBATION ? PROTECTED : segment)
       if (segment === PROBATION) this.#demote()
     }
-    sketch.increment(this.#hashes[slot]!)
+    this.#count(slot)
     this.#balance()
   }
 
@@ -762,6 +778,8 @@ export class MemoryBackend implements Backend {
       // (A segment with no entry kept its -1 ends.)
       this.#segments = segments
       this.#hashes = hashes
+      // Slots were renumbered: no key is known to be saturated (the next use counts again, changing nothing).
+      this.#saturated = new Int32Array(size)
     }
     this.#values = values
     this.#expiries = expiries

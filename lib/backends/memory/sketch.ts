@@ -22,12 +22,18 @@ export class FrequencySketch {
   /** Uses counted since the last halving. */
   #additions = 0
   #sampleSize: number
+  /**
+   * Grows by one at every halving and clearing: a key whose counters were all at 15 stays so until it changes, so a
+   * caller that noted it may skip its increments (they would change nothing) meanwhile.
+   */
+  epoch: number
 
   /**
    * A sketch sized for about `capacity` keys: 16 counters a key (rounded up to a power of two), 64 bytes at least,
    * 32 MB at most.
    */
-  constructor(capacity: number) {
+  constructor(capacity: number, epoch = 0) {
+    this.epoch = epoch
     const words = 2 * ceilingPowerOfTwo(Math.max(8, Math.min(capacity, 1 << 22)))
     this.#table = new Uint32Array(words)
     this.#mask = words - 1
@@ -58,30 +64,41 @@ export class FrequencySketch {
     return least
   }
 
-  /** One more use of the key whose hash (from `hashKey`) is `hash`. */
-  increment(hash: number): void {
+  /**
+   * One more use of the key whose hash (from `hashKey`) is `hash`. Answers whether its four counters are all at 15
+   * now (and no halving came): more uses change nothing until `epoch` changes.
+   */
+  increment(hash: number): boolean {
     const table = this.#table
     const mask = this.#mask
     const second = (hash << 16) | (hash >>> 16) | 1
     let spot = hash
     let added = false
+    let full = true
     for (let i = 0; i < 4; i++) {
       const word = spot & mask
       const shift = (spot >>> 29) << 2
       const value = table[word]!
-      if (((value >>> shift) & 15) !== 15) {
+      const count = (value >>> shift) & 15
+      if (count !== 15) {
         table[word] = value + (1 << shift)
         added = true
+        if (count !== 14) full = false
       }
       spot = (spot + second) | 0
     }
-    if (added && ++this.#additions >= this.#sampleSize) this.#halve()
+    if (added && ++this.#additions >= this.#sampleSize) {
+      this.#halve()
+      return false
+    }
+    return full
   }
 
   /** Forgets every count. */
   clear(): void {
     this.#table.fill(0)
     this.#additions = 0
+    this.epoch++
   }
 
   /** Every counter halved: the aging step. */
@@ -89,6 +106,7 @@ export class FrequencySketch {
     const table = this.#table
     for (let i = 0; i < table.length; i++) table[i] = (table[i]! >>> 1) & HALVE_MASK
     this.#additions >>>= 1
+    this.epoch++
   }
 }
 
