@@ -20,7 +20,7 @@ import {
   recordOutcome,
 } from './context.js'
 import { type EnvelopeHeader, mayBeWrapped, type Opened, plain, unwrap, wrap } from './envelope.js'
-import { type Answer, abortGetOrSet, getOrSet, neutralGetOrSet } from './get-or-set.js'
+import { type Answer, abortGetOrSet, FRESH, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
 import { forgetReads, settledRead, sharedGet } from './reads.js'
 import { checkTags, invalidated, tagKeys, tagTimes } from './tags.js'
@@ -298,6 +298,7 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
     call: (ctx) => getOrSet(ctx, at(ctx, keyOf(ctx)), load, dump),
     done(ctx, answer) {
       const { value, outcome } = answer as Answer
+      if (answer === FRESH) FRESH.value = undefined
       recordHits(ctx, outcome === 'fresh' ? 1 : 0)
       recordOutcome(ctx, outcome)
       ctx.result = value
