@@ -350,13 +350,9 @@ export class BaseCache {
    * @throws {TypeError} when `key` or `namespace` is not a string, or the key builder answers something else.
    */
   buildKey(key: string, namespace: string = this.#namespace): string {
-    if (typeof key !== 'string')
-      throw new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
-    if (typeof namespace !== 'string')
-      throw new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
+    if (typeof key !== 'string' || typeof namespace !== 'string') throw unbuildable(key, namespace)
     const built = this.keyBuilder(key, namespace)
-    if (typeof built !== 'string')
-      throw new TypeError(`[oniocache] keyBuilder must return a string; it returned ${describe(built)}`)
+    if (typeof built !== 'string') throw notBuilt(built)
     return built
   }
 
@@ -592,6 +588,17 @@ export class BaseCache {
     if (this.#disabled) return Promise.resolve(neutral(command, args))
     return run(new CommandContext(this, command, args), this.#chains[command])
   }
+}
+
+/** Why `buildKey(key, namespace)` cannot build: the key or the namespace is not a string. */
+function unbuildable(key: unknown, namespace: unknown): TypeError {
+  if (typeof key !== 'string')
+    return new TypeError(`[oniocache] buildKey: a key must be a string; got ${describe(key)}`)
+  return new TypeError(`[oniocache] namespace must be a string; got ${describe(namespace)}`)
+}
+
+function notBuilt(built: unknown): TypeError {
+  return new TypeError(`[oniocache] keyBuilder must return a string; it returned ${describe(built)}`)
 }
 
 function figures(plugins: ReadonlyArray<Plugin | Middleware>, name: string): unknown {

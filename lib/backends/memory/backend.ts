@@ -508,10 +508,12 @@ export class MemoryBackend implements Backend {
 
   /** A linked store's `slot` was read or rewritten in place: the policy learns it. */
   #used(slot: number): void {
-    if (!this.#tiny) {
-      if (slot !== this.#tail) this.#touch(slot)
-      return
-    }
+    if (this.#tiny) this.#usedTiny(slot)
+    else if (slot !== this.#tail) this.#touch(slot)
+  }
+
+  /** `#used` with tinylfu: the use counted, the slot moved in (or promoted from) its segment. */
+  #usedTiny(slot: number): void {
     this.#count(slot)
     const segment = this.#segments[slot]!
     if (segment === PROBATION) {
