@@ -166,62 +166,69 @@ export function getOrSetArgs(key: string, fn: unknown, options: unknown): GetOrS
   const args: GetOrSetArgs = { key, fn, ttl: o.ttl }
   try {
     for (const name in o) {
-      switch (name) {
-        case 'ttl':
-          if (o.ttl !== undefined) toSeconds(o.ttl, 'getOrSet ttl')
-          break
-        case 'grace':
-          args.grace = o.grace
-          if (o.grace !== undefined) toSeconds(o.grace, 'getOrSet grace')
-          break
-        case 'graceBackoff':
-          args.graceBackoff = o.graceBackoff
-          if (o.graceBackoff !== undefined) toSeconds(o.graceBackoff, 'getOrSet graceBackoff')
-          break
-        case 'softTimeout':
-          args.softTimeout = o.softTimeout
-          if (o.softTimeout !== undefined) toSeconds(o.softTimeout, 'getOrSet softTimeout')
-          break
-        case 'hardTimeout':
-          args.hardTimeout = o.hardTimeout
-          if (o.hardTimeout !== undefined) toSeconds(o.hardTimeout, 'getOrSet hardTimeout')
-          break
-        case 'eagerRefresh':
-          args.eagerRefresh = o.eagerRefresh
-          if (o.eagerRefresh !== undefined) fractionOf(o.eagerRefresh, 'getOrSet: eagerRefresh')
-          break
-        case 'lock':
-          args.lock = o.lock
-          if (o.lock !== undefined) distributedOf(o.lock, 'getOrSet: lock')
-          break
-        case 'lease':
-          args.lease = o.lease
-          if (o.lease !== undefined) toLease(o.lease, 'getOrSet: lease')
-          break
-        case 'namespace':
-          args.namespace = o.namespace
-          break
-        case 'dumps':
-          args.dumps = o.dumps
-          break
-        case 'loads':
-          args.loads = o.loads
-          break
-        case 'timeout':
-          args.timeout = o.timeout
-          if (o.timeout !== undefined) toSeconds(o.timeout, 'getOrSet timeout')
-          break
-        case 'tags':
-          args.tags = o.tags
-          break
-        default:
-          return optionsError('getOrSet', options)!
+      // `ttl` here, the others in a function of their own: the common call stays small enough to be inlined.
+      if (name === 'ttl') {
+        if (o.ttl !== undefined) toSeconds(o.ttl, 'getOrSet ttl')
+      } else if (!otherOption(args, o, name)) {
+        return optionsError('getOrSet', options)!
       }
     }
   } catch (error) {
     return error as Error
   }
   return args
+}
+
+/** Copies and checks `getOrSet`'s option `name` (not `ttl`) into `args`; `false` for an option it does not take. */
+function otherOption(args: GetOrSetArgs, o: OptionsOf<'getOrSet'>, name: string): boolean {
+  switch (name) {
+    case 'grace':
+      args.grace = o.grace
+      if (o.grace !== undefined) toSeconds(o.grace, 'getOrSet grace')
+      return true
+    case 'graceBackoff':
+      args.graceBackoff = o.graceBackoff
+      if (o.graceBackoff !== undefined) toSeconds(o.graceBackoff, 'getOrSet graceBackoff')
+      return true
+    case 'softTimeout':
+      args.softTimeout = o.softTimeout
+      if (o.softTimeout !== undefined) toSeconds(o.softTimeout, 'getOrSet softTimeout')
+      return true
+    case 'hardTimeout':
+      args.hardTimeout = o.hardTimeout
+      if (o.hardTimeout !== undefined) toSeconds(o.hardTimeout, 'getOrSet hardTimeout')
+      return true
+    case 'eagerRefresh':
+      args.eagerRefresh = o.eagerRefresh
+      if (o.eagerRefresh !== undefined) fractionOf(o.eagerRefresh, 'getOrSet: eagerRefresh')
+      return true
+    case 'lock':
+      args.lock = o.lock
+      if (o.lock !== undefined) distributedOf(o.lock, 'getOrSet: lock')
+      return true
+    case 'lease':
+      args.lease = o.lease
+      if (o.lease !== undefined) toLease(o.lease, 'getOrSet: lease')
+      return true
+    case 'namespace':
+      args.namespace = o.namespace
+      return true
+    case 'dumps':
+      args.dumps = o.dumps
+      return true
+    case 'loads':
+      args.loads = o.loads
+      return true
+    case 'timeout':
+      args.timeout = o.timeout
+      if (o.timeout !== undefined) toSeconds(o.timeout, 'getOrSet timeout')
+      return true
+    case 'tags':
+      args.tags = o.tags
+      return true
+    default:
+      return false
+  }
 }
 
 /** The options that tune `getOrSet`, `ttl` included: what a cache's `defaults` may set. @internal */
