@@ -11,6 +11,7 @@ import { debug } from '../util/debug.js'
 import { errorText } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { TimeoutError } from '../util/errors.js'
+import { rejectLast, resolveLast, settleable } from '../util/promise.js'
 import { commandChannel, commandMessage, traced } from './channels.js'
 import { coreOf } from './commands.js'
 import type { Chain, SyncNext } from './compose.js'
@@ -164,13 +165,6 @@ export function bounded<T>(what: string, seconds: number, call: () => PromiseLik
   return settleLater(Promise.resolve(inner), seconds, what, undefined, undefined) as Promise<T>
 }
 
-let capturedResolve: (value: unknown) => void = () => {}
-let capturedReject: (reason: unknown) => void = () => {}
-function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
-  capturedResolve = resolve
-  capturedReject = reject
-}
-
 /** A command's core step as `bare` runs it: `done` turns the answer into `ctx.result`, `failed` sees a rejection. */
 type Step = ReturnType<typeof coreOf>
 
@@ -185,8 +179,8 @@ function settleLater(
   ctx: CommandContext | undefined,
   finish: Step | undefined,
 ): Promise<unknown> {
-  const promise = new Promise(capture)
-  const pending = new Pending(what, ctx, finish, capturedResolve, capturedReject)
+  const promise = settleable()
+  const pending = new Pending(what, ctx, finish, resolveLast, rejectLast)
   if (seconds > 0) watch(pending, seconds * 1000)
   inner.then(
     (value) => pending.succeed(value),

@@ -2,6 +2,7 @@ import type { Backend } from '../../core/backend.js'
 import { describe } from '../../util/describe.js'
 import { toSeconds } from '../../util/duration.js'
 import { BackendError } from '../../util/errors.js'
+import { rejectLast, resolveLast, settleable } from '../../util/promise.js'
 import type { MemcachedClient, MemcachedClientOptions, MetaReply } from './client.js'
 import { checkKey } from './keys.js'
 import { checkMemcachedOptions, type MemcachedBackendOptions } from './options.js'
@@ -9,13 +10,6 @@ import { checkMemcachedOptions, type MemcachedBackendOptions } from './options.j
 export type { MemcachedBackendOptions } from './options.js'
 
 const VALUE = ['v']
-
-let capturedResolve: (value: unknown) => void = () => {}
-let capturedReject: (reason: unknown) => void = () => {}
-function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
-  capturedResolve = resolve
-  capturedReject = reject
-}
 
 /** The gets of one tick: their keys, whether each wants bytes, and each one's promise, by position. */
 class Batch {
@@ -129,11 +123,11 @@ export class MemcachedBackend implements Backend {
       // join the batch of the gets issued with them.
       process.nextTick(this.#flush)
     }
-    const promise = new Promise(capture)
+    const promise = settleable()
     batch.keys.push(k)
     batch.binary.push(encoding === null)
-    batch.resolves.push(capturedResolve)
-    batch.rejects.push(capturedReject)
+    batch.resolves.push(resolveLast)
+    batch.rejects.push(rejectLast)
     return promise
   }
 

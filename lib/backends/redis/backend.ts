@@ -6,6 +6,7 @@ import { debug } from '../../util/debug.js'
 import { describe } from '../../util/describe.js'
 import { type Duration, toSeconds } from '../../util/duration.js'
 import { BackendError } from '../../util/errors.js'
+import { rejectLast, resolveLast, settleable } from '../../util/promise.js'
 import { checkRedisOptions, type RedisBackendOptions, serverLabel } from './options.js'
 import type { RedisLocation } from './url.js'
 import { closeClient, type FollowerClient, follow } from './watch.js'
@@ -522,10 +523,10 @@ export class RedisBackend implements Backend {
         process.nextTick(this.#flush)
       }
     }
-    const promise = new Promise(capture)
+    const promise = settleable()
     batch.args.push(key)
-    batch.resolves.push(capturedResolve)
-    batch.rejects.push(capturedReject)
+    batch.resolves.push(resolveLast)
+    batch.rejects.push(rejectLast)
     return promise
   }
 
@@ -720,13 +721,6 @@ export class RedisBackend implements Backend {
     }
     return new BackendError(this.name, message, { cause: error })
   }
-}
-
-let capturedResolve: (value: unknown) => void = () => {}
-let capturedReject: (reason: unknown) => void = () => {}
-function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
-  capturedResolve = resolve
-  capturedReject = reject
 }
 
 /** The gets of one tick and one encoding: `MGET key…` in the making, and each get's promise by position. */
