@@ -3,44 +3,13 @@
 import fc from 'fast-check'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { zipfTrace } from '../bench/support/traces.js'
 import { FrequencySketch, hashKey } from '../lib/backends/memory/sketch.js'
 import { estimateSize, MemoryBackend, MemoryCache, parseCacheUrl } from '../lib/index.js'
 import { check } from './support/fc-config.js'
 import { TinyLfuModel } from './support/tinylfu-model.js'
 
 const keysOf = (backend: MemoryBackend): string[] => [...(backend.raw('keys', []) as Iterable<string>)]
-
-/** mulberry32: a small seeded generator, so that every trace here is the same in every run. */
-function generator(seed: number): () => number {
-  let state = seed | 0
-  return () => {
-    state = (state + 0x6d2b79f5) | 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** `length` key numbers drawn from a Zipf(`s`) law over `n` keys. */
-function zipf(n: number, s: number, length: number, seed: number): Int32Array {
-  const cumulative = new Float64Array(n)
-  let sum = 0
-  for (let i = 0; i < n; i++) cumulative[i] = sum += 1 / (i + 1) ** s
-  const random = generator(seed)
-  const out = new Int32Array(length)
-  for (let r = 0; r < length; r++) {
-    const u = random() * sum
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (cumulative[mid]! < u) lo = mid + 1
-      else hi = mid
-    }
-    out[r] = lo
-  }
-  return out
-}
 
 /** The hits of a cache of `backend` read as a cache is: a get, and on a miss a set. */
 function replay(backend: MemoryBackend, keys: Iterable<string>): number {
@@ -120,8 +89,7 @@ test('tinylfu keeps the hot keys through scans of one-off keys; lru loses them',
 })
 
 test('tinylfu hits more often than lru on Zipf-distributed keys', () => {
-  const keys = Array.from({ length: 10_000 }, (_, i) => `key ${(i * 7919) % 10_000}`)
-  const trace = Array.from(zipf(10_000, 0.99, 200_000, 7), (n) => keys[n]!)
+  const trace = Array.from(zipfTrace({ requests: 200_000, keys: 10_000, skew: 0.99, seed: 7 }), (id) => `key ${id}`)
   const ratios = (['lru', 'tinylfu'] as const).map((policy) => {
     const backend = new MemoryBackend({ maxSize: 100, policy })
     return replay(backend, trace) / trace.length

@@ -12,6 +12,7 @@ import {
   TimeoutError,
 } from '../lib/index.js'
 import { AsyncBackend, rejection, watchUnhandled } from './support/fixtures/backends.js'
+import { writesOfK } from './support/writes.js'
 
 function setup(delayMs = 10, plugins: Middleware[] = []) {
   const backend = new AsyncBackend({ delayMs })
@@ -88,16 +89,7 @@ for (const [label, plugins] of [
 
 test('a get issued after a write never joins a read issued before it', async () => {
   const { cache, backend, gets } = setup()
-  for (const write of [
-    () => cache.set('k', 'new'),
-    () => cache.delete('k'),
-    () => cache.add('k', 'added'),
-    () => cache.increment('k'), // refused (not an integer), but issued all the same
-    () => cache.expire('k', 60),
-    () => cache.multiSet([['k', 'many']]),
-    () => cache.clear(),
-    () => cache.raw('set', 'k', '"raw"'),
-  ]) {
+  for (const write of writesOfK(cache)) {
     await cache.set('k', 'before')
     backend.calls.length = 0
     const reading = cache.get('k')

@@ -4,6 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BaseCache, JsonSerializer } from '../lib/index.js'
 import { AsyncBackend } from './support/fixtures/backends.js'
+import { writesOfK } from './support/writes.js'
 
 function setup(delayMs = 10) {
   const backend = new AsyncBackend({ delayMs })
@@ -28,16 +29,7 @@ test('concurrent getOrSets of one key send one read; each caller gets its own de
 test('a getOrSet issued after a write never joins a read issued before it', async () => {
   const { cache, backend } = setup()
   await cache.set('k', 'old')
-  for (const write of [
-    () => cache.set('k', 'new'),
-    () => cache.delete('k'),
-    () => cache.add('k', 'added'),
-    () => cache.increment('k'), // refused (not an integer), but issued all the same
-    () => cache.expire('k', 60),
-    () => cache.multiSet([['k', 'many']]),
-    () => cache.clear(),
-    () => cache.raw('set', 'k', '"raw"'),
-  ]) {
+  for (const write of writesOfK(cache)) {
     await cache.set('k', 'before')
     backend.calls.length = 0
     const reading = cache.getOrSet('k', async () => 'computed')
