@@ -1,6 +1,7 @@
 // RedLock and OptimisticLock: the same test bodies on the memory backend, a real
 // Redis and a real Memcached; then waiting across processes (worker processes
 // against a shared Redis and a shared Memcached) and Redis' pub/sub connection.
+import * as net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
@@ -339,6 +340,40 @@ pubsub.before(async (ctx) => {
 pubsub.after(async ({ server }) => {
   await server.stop()
 })
+
+/** The names of the commands Redis on `port` runs while `work` runs, in order (MONITOR on a socket of its own). */
+async function monitored(port: number, work: () => Promise<void>): Promise<string[]> {
+  const socket = net.connect(port, '127.0.0.1')
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => {
+    text += chunk
+  })
+  socket.write('MONITOR\r\n')
+  await until(async () => text.startsWith('+OK'), 2000, 'MONITOR answered')
+  try {
+    await work()
+    await sleep(50) // the last lines on their way
+  } finally {
+    socket.destroy()
+  }
+  return [...text.matchAll(/\] "([A-Za-z]+)"/g)].map(([, name]) => name!.toUpperCase())
+}
+
+pubsub(
+  'a release is announced after the lock is gone, even when Redis must be sent the script again',
+  async ({ server }) => {
+    await using cache = new RedisCache({ port: server.port, namespace: 'announce' })
+    const lock = await RedLock.acquire(cache, 'job', { lease: 5 })
+    await redisCommand(server.port, 'SCRIPT', 'FLUSH') // the compare-and-delete script answers NOSCRIPT first
+    const commands = await monitored(server.port, async () => {
+      assert.is(await lock.release(), true)
+    })
+    const deleted = commands.lastIndexOf('EVAL')
+    assert.ok(deleted >= 0, `the script was sent again: ${commands.join(' ')}`)
+    assert.ok(commands.indexOf('PUBLISH') > deleted, `PUBLISH after the delete: ${commands.join(' ')}`)
+  },
+)
 
 const numsub = async (port: number, channel: string): Promise<number> =>
   ((await redisCommand(port, 'PUBSUB', 'NUMSUB', channel)) as [string, number])[1]

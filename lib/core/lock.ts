@@ -68,20 +68,12 @@ export async function releaseLock(
   bound: Bound,
   message: string = RELEASED,
 ): Promise<boolean> {
-  const removing = bound(() => backend.deleteIf!(built, token))
-  // Sent right behind the compare-and-delete, not after its answer: on one connection Redis runs them in order,
-  // so a waiter woken by the message finds the lock gone. Should the lock not be this holder's any more, the
-  // message only makes the waiters check the key again.
-  const announcing = hasSignals(backend)
-    ? bound(() => backend.publish(lockChannel(built), message)).catch(() => undefined)
-    : undefined
-  let removed: boolean
-  try {
-    removed = await removing
-  } finally {
-    await announcing
-  }
+  const removed = await bound(() => backend.deleteIf!(built, token))
   if (!removed) return false
+  // Announced once the lock is gone, not pipelined behind the compare-and-delete: a script Redis does not hold yet
+  // is sent again after its NOSCRIPT answer, by which time the message could have woken the waiters, who would
+  // then find the lock still there and sleep until their next poll.
+  if (hasSignals(backend)) await bound(() => backend.publish(lockChannel(built), message)).catch(() => undefined)
   const wakers = local.get(storeOf(backend))?.get(built)
   if (wakers !== undefined) for (const wake of [...wakers]) wake()
   return true

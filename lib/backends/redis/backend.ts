@@ -589,7 +589,11 @@ export class RedisBackend implements Backend {
   }
 
   #eval(s: Script, keys: readonly string[], args: readonly Arg[]): Promise<Reply> {
-    return this.#ready().then((link) => this.#evalOn(link, s, keys, args))
+    // Connected: sent now, as #run sends, so that a command issued right after it (a lock's release message after
+    // its compare-and-delete) reaches Redis after it, not before.
+    const link = this.#link
+    if (link?.client.isReady) return this.#evalOn(link, s, keys, args)
+    return this.#ready().then((ready) => this.#evalOn(ready, s, keys, args))
   }
 
   async #evalOn(link: Link, s: Script, keys: readonly string[], args: readonly Arg[]): Promise<Reply> {
