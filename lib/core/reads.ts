@@ -150,5 +150,6 @@ export function forgetReads(backend: Backend, key: string | null): void {
   const slot = slotOf(key)
   clear(reads.text, slot, key)
   clear(reads.bytes, slot, key)
-  for (const variant of reads.bounded.values()) variant.delete(key)
+  // Most caches never ran a getOrSet: no iterator made on every write for nothing.
+  if (reads.bounded.size !== 0) for (const variant of reads.bounded.values()) variant.delete(key)
 }
