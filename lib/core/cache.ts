@@ -4,7 +4,7 @@ import { type Duration, toSeconds } from '../util/duration.js'
 import { checkOptions } from '../util/options.js'
 import type { Backend } from './backend.js'
 import { core, coreGet, neutral, timedCore } from './commands.js'
-import { type Chain, commandLayerOf, compose, type Layer, layerOf, syncLayer } from './compose.js'
+import { type Chain, commandLayerOf, compose, innermost, type Layer, layerOf, syncLayer } from './compose.js'
 import { type CommandArgs, CommandContext, type Middleware, type Plugin } from './context.js'
 import { type Factory, GET_OR_SET_DEFAULTS, type GetOrSetDefaults } from './get-or-set.js'
 import {
@@ -98,9 +98,9 @@ declare module './context.js' {
 }
 
 const TIMEOUT = syncLayer(timeout)
-const CORE = syncLayer(core)
-const CORE_GET = syncLayer(coreGet)
-const TIMED_CORE = syncLayer(timedCore(monotonic))
+const CORE = innermost(core)
+const CORE_GET = innermost(coreGet)
+const TIMED_CORE = innermost(timedCore(monotonic))
 
 /**
  * @internal The layers of a cache's chain: the timeout, the plugins in order, the
@@ -113,7 +113,7 @@ export function chainLayers(plugins: ReadonlyArray<unknown>, clock?: Clock, comm
     const layer = command === undefined ? layerOf(plugins[i], i) : commandLayerOf(plugins[i], i, command)
     if (layer !== null) layers.push(layer)
   }
-  const timed = clock === undefined ? TIMED_CORE : syncLayer(timedCore(clock))
+  const timed = clock === undefined ? TIMED_CORE : innermost(timedCore(clock))
   const inner = command === 'get' ? CORE_GET : CORE
   return [TIMEOUT, ...layers, layers.every((layer) => layer.syncNext) ? inner : timed]
 }

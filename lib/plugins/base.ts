@@ -1,4 +1,4 @@
-import { LAYER_FOR, SYNC_NEXT, type SyncNext } from '../core/compose.js'
+import { type Bind, LAYER_FOR, SYNC_NEXT, type SyncNext } from '../core/compose.js'
 import type { Context, Next, Plugin } from '../core/context.js'
 import { COMMANDS, type CommandName } from '../core/options.js'
 import { type Clock, monotonic } from '../util/clock.js'
@@ -79,8 +79,8 @@ export interface PluginHooks {
   postClose?(ctx: Context): void | Promise<void>
 }
 
-/** A plugin's layer for one command (`next` may finish synchronously), or `null`: it has no hook for it. */
-type CommandLayer = ((ctx: Context, next: SyncNext) => Promise<void> | void) | null
+/** A plugin's layer for one command, given its `next()` (which may finish synchronously), or `null`: no hook. */
+type CommandLayer = Bind | null
 
 /**
  * aiocache's plugin shape as middleware: define `preGet(ctx)`, `postSet(ctx)`, …
@@ -118,7 +118,10 @@ export class BasePlugin implements Plugin {
    * inner layers left there.
    */
   readonly timesNext: boolean = true
-  /** Where `ctx.took` is measured from, in milliseconds: a subclass (a test) may answer another clock. */
+  /**
+   * Where `ctx.took` is measured from, in milliseconds: a subclass (a test) may answer another clock. Read once,
+   * when the plugin's layers are built.
+   */
   protected get clock(): Clock {
     return monotonic
   }
@@ -130,8 +133,10 @@ export class BasePlugin implements Plugin {
    * inner layers do.
    */
   middleware(ctx: Context, next: Next): Promise<void> | void {
-    const layer = this.#layerOf(ctx.command)
-    return layer === null ? next() : layer(ctx, next as SyncNext)
+    // The layer a cache composes (a shipped plugin may write its own out), else (a subclass's own middleware
+    // calling this one) the one its hooks make.
+    const layer = this[LAYER_FOR](ctx.command) ?? this.#layerOf(ctx.command)
+    return layer === null ? next() : layer(next as SyncNext)(ctx)
   }
 
   /**
@@ -144,7 +149,7 @@ export class BasePlugin implements Plugin {
   }
 
   #layerOf(command: CommandName): CommandLayer {
-    this.#layers ??= layersOf(this, () => this.clock)
+    this.#layers ??= layersOf(this, this.clock)
     return this.#layers[command]
   }
 }
@@ -155,54 +160,103 @@ export interface BasePlugin extends PluginHooks {}
 // The adapter takes a next() that may finish synchronously (see core/compose.ts).
 Object.defineProperty(BasePlugin.prototype.middleware, SYNC_NEXT, { value: true })
 
+/** The names of every hook a `BasePlugin` may have. */
+const HOOK_NAMES: ReadonlyArray<keyof PluginHooks> = [
+  'pre',
+  'post',
+  ...COMMANDS.flatMap((command) => {
+    const name = (command[0]!.toUpperCase() + command.slice(1)) as Capitalize<CommandName>
+    return [`pre${name}`, `post${name}`] as const
+  }),
+]
+
+/**
+ * Whether every hook `plugin` has is the one `prototype` has: a shipped plugin writes its layer out only when no
+ * subclass or assignment gave it hooks of its own. @internal
+ */
+export function hasOnlyHooksOf(plugin: BasePlugin, prototype: BasePlugin): boolean {
+  return HOOK_NAMES.every((name) => plugin[name] === prototype[name])
+}
+
 /** Calls hooks from `from` on; answers `undefined` if all were synchronous, else a promise of the rest. */
-function call(ctx: Context, hooks: readonly Hook[], from: number): Promise<void> | undefined {
+function call(plugin: BasePlugin, ctx: Context, hooks: readonly Hook[], from: number): Promise<void> | undefined {
   for (let i = from; i < hooks.length; i++) {
-    const out = hooks[i]!(ctx)
-    if (out !== undefined) return Promise.resolve(out).then(() => call(ctx, hooks, i + 1))
+    const out = hooks[i]!.call(plugin, ctx)
+    if (out !== undefined) return Promise.resolve(out).then(() => call(plugin, ctx, hooks, i + 1))
   }
   return undefined
 }
 
-/** Every command's layer of `plugin`, from its hooks (only functions count), bound to it. */
-function layersOf(plugin: BasePlugin, clock: () => Clock): Record<CommandName, CommandLayer> {
+const ignore = (): void => {}
+
+/** A plugin's hooks of one kind (pre or post) for one command, called in order. */
+type Hooks = (ctx: Context) => Promise<void> | undefined
+
+/**
+ * `call(plugin, ctx, hooks, 0)` as one function, built once: a single hook is called directly, as a method (a
+ * bound copy of it would cost a call V8 does not inline).
+ */
+function caller(plugin: BasePlugin, hooks: readonly Hook[]): Hooks | null {
+  if (hooks.length === 0) return null
+  if (hooks.length !== 1) return (ctx) => call(plugin, ctx, hooks, 0)
+  const hook = hooks[0]!
+  return (ctx) => {
+    const out = hook.call(plugin, ctx)
+    return out === undefined ? undefined : Promise.resolve(out).then(ignore)
+  }
+}
+
+/** Every command's layer of `plugin`, from its hooks (only functions count). */
+function layersOf(plugin: BasePlugin, clock: Clock): Record<CommandName, CommandLayer> {
   const layers = {} as Record<CommandName, CommandLayer>
   const own = (name: keyof PluginHooks): Hook[] => {
     const hook: unknown = plugin[name]
-    return typeof hook === 'function' ? [hook.bind(plugin) as Hook] : []
+    return typeof hook === 'function' ? [hook as Hook] : []
   }
   for (const command of COMMANDS) {
     const name = (command[0]!.toUpperCase() + command.slice(1)) as Capitalize<CommandName>
-    const pre = [...own('pre'), ...own(`pre${name}`)]
-    layers[command] = layerOf(plugin, clock, pre, [...own(`post${name}`), ...own('post')])
+    const pre = caller(plugin, [...own('pre'), ...own(`pre${name}`)])
+    const post = caller(plugin, [...own(`post${name}`), ...own('post')])
+    layers[command] = layerOf(plugin.timesNext ? clock : undefined, pre, post)
   }
   return layers
 }
 
 /**
- * The one place the hook order lives: `pre`, `pre<Command>`, `next()` (timed unless `timesNext` is false),
- * `post<Command>`, `post`; `null` when there is no hook.
+ * The one place the hook order lives: `pre`, `pre<Command>`, `next()` (timed on `clock` unless the plugin's
+ * `timesNext` is false: no clock), `post<Command>`, `post`; `null` when there is no hook. The variants are chosen
+ * here, once, so that a command runs only the steps its plugin has.
  */
-function layerOf(plugin: BasePlugin, clock: () => Clock, pre: readonly Hook[], post: readonly Hook[]): CommandLayer {
-  if (pre.length === 0 && post.length === 0) return null
-  const around = (ctx: Context, next: SyncNext): Promise<void> | void => {
-    if (post.length === 0) return next(ctx)
-    const timed = plugin.timesNext
-    const started = timed ? clock().now() : 0
-    const inner = next(ctx)
-    if (inner === undefined) {
-      if (timed) ctx.took = (clock().now() - started) / 1000
-      return call(ctx, post, 0)
+function layerOf(clock: Clock | undefined, before: Hooks | null, after: Hooks | null): CommandLayer {
+  if (before === null && after === null) return null
+  const around: Bind =
+    after === null
+      ? (next) => next
+      : clock === undefined
+        ? (next) => (ctx) => {
+            const inner = next(ctx)
+            if (inner === undefined) return after(ctx)
+            return inner.then(() => after(ctx))
+          }
+        : (next) => (ctx) => {
+            const started = clock.now()
+            const inner = next(ctx)
+            if (inner === undefined) {
+              ctx.took = (clock.now() - started) / 1000
+              return after(ctx)
+            }
+            return inner.then(() => {
+              ctx.took = (clock.now() - started) / 1000
+              return after(ctx)
+            })
+          }
+  if (before === null) return around
+  return (next) => {
+    const inside = around(next)
+    return (ctx) => {
+      const pending = before(ctx)
+      if (pending !== undefined) return pending.then(() => inside(ctx))
+      return inside(ctx)
     }
-    return inner.then(() => {
-      if (timed) ctx.took = (clock().now() - started) / 1000
-      return call(ctx, post, 0)
-    })
-  }
-  if (pre.length === 0) return around
-  return (ctx, next) => {
-    const pending = call(ctx, pre, 0)
-    if (pending !== undefined) return pending.then(() => around(ctx, next))
-    return around(ctx, next)
   }
 }
