@@ -1160,6 +1160,69 @@ test('TimingPlugin measures seconds around the inner layers; each instance keeps
   assert.is(timing.profiling.get_total, 2)
 })
 
+test(
+  "TimingPlugin: its layer written out keeps the figures its post hook keeps (sync, async, failed, other " +
+    "middleware)",
+  async () => {
+    /** A clock that moves 1 ms each time it is read: equal sequences of reads give equal figures. */
+    class Stepped extends TimingPlugin {
+      #ms = 0
+      readonly #clock = { now: () => ++this.#ms }
+      protected override get clock(): { now(): number } {
+        return this.#clock
+      }
+    }
+    // A hook of its own: the plugin runs the layer its hooks make (post included), not the one written out.
+    class Hooked extends Stepped {
+      override preGet(): void {}
+    }
+    const post = TimingPlugin.prototype.post
+    let posts = 0
+    TimingPlugin.prototype.post = function (this: TimingPlugin, ctx: Context): void {
+      posts++
+      post.call(this, ctx)
+    }
+    try {
+      const boom: Middleware = async (ctx, next) => {
+        if (ctx.args.key === 'boom') throw new Error('boom')
+        await next()
+      }
+      // Synchronous hooks keep a memory chain synchronous: the layer's other branch.
+      class Boom extends BasePlugin {
+        override preGet(ctx: Context): void {
+          if (ctx.args.key === 'boom') throw new Error('boom')
+        }
+      }
+      const run = async (plugin: TimingPlugin): Promise<number> => {
+        posts = 0
+        for (const cache of [
+          new MemoryCache({ plugins: [plugin, new Boom()] }),
+          new Cache({ backend: new AsyncBackend({ delayMs: 1 }), plugins: [plugin, new Boom()] }),
+          new MemoryCache({ plugins: [passThrough, plugin, boom] }),
+        ]) {
+          await cache.set('a', 1)
+          await cache.get('a')
+          await cache.get('missing')
+          await cache.multiGet(['a', 'b'])
+          await rejects(() => cache.get('boom'), Error)
+          await cache.delete('a')
+        }
+        return posts
+      }
+      const written = new Stepped()
+      const hooked = new Hooked()
+      assert.is(await run(written), 0, 'the written layer calls no hook')
+      assert.ok((await run(hooked)) > 0, "the hooks' layer calls post")
+      assert.equal(written.profiling, hooked.profiling)
+      assert.is(written.profiling.get_total, 6, 'the failed gets are not counted')
+      assert.is(written.profiling.set_total, 3)
+      assert.ok(written.profiling.get_min >= 0.001, 'took is in seconds of the stepping clock')
+    } finally {
+      TimingPlugin.prototype.post = post
+    }
+  },
+)
+
 // ---------------------------------------------------------------------------
 // HitMissRatioPlugin
 
