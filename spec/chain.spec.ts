@@ -1161,8 +1161,8 @@ test('TimingPlugin measures seconds around the inner layers; each instance keeps
 })
 
 test(
-  "TimingPlugin: its layer written out keeps the figures its post hook keeps (sync, async, failed, other " +
-    "middleware)",
+  'TimingPlugin: its layer written out keeps the figures its post hook keeps (sync, async, failed, other ' +
+    'middleware)',
   async () => {
     /** A clock that moves 1 ms each time it is read: equal sequences of reads give equal figures. */
     class Stepped extends TimingPlugin {
