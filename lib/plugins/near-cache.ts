@@ -58,8 +58,8 @@ export interface NearCacheOptions {
    */
   bus?: InvalidationBus
   /**
-   * The monotonic clock of the copy's ttl, in milliseconds. Default `performance.now`, read at most once a
-   * millisecond; tests pass their own.
+   * The monotonic clock of the copy's ttl, in milliseconds. Default: the monotonic high-resolution clock, read at
+   * most once a millisecond; tests pass their own.
    */
   clock?: Clock
 }

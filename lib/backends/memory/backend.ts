@@ -31,7 +31,7 @@ export interface MemoryBackendOptions {
   /** The bytes an entry counts for `maxBytes`: a non-negative number. Default: {@link estimateSize} of the value. */
   sizeOf?: (value: unknown, key: string) => number
   /**
-   * Where "now" comes from, in milliseconds. Default: a monotonic clock (`performance.now`), read at most once a
+   * Where "now" comes from, in milliseconds. Default: the monotonic high-resolution clock, read at most once a
    * millisecond: ttls are kept to the millisecond.
    */
   clock?: Clock
