@@ -8,7 +8,7 @@
 // children of one shape (every client) run their rounds in turn over IPC, one at a time, in
 // forward order on even rounds and reverse order on odd ones (ABBA for two clients, ABCCBA…
 // for more; a warm-up round, then 7 measured ones), so that drift in the machine's speed hits
-// every client about the same. With 1000 in flight this is done three times, in fresh processes,
+// every client about the same. With 1000 in flight this is done five times, in fresh processes,
 // and the rounds pooled (see PROCESSES).
 //
 // Sequential shapes are the exception: their rate is the loopback round trip, which on this VM
@@ -34,7 +34,7 @@ const ROUNDS = smoke ? 1 : 7
  * ranged 284k–657k gets/s between runs on one tree, pinned to a core or not, while its rounds
  * within a process stayed close. One process per client measured that luck as much as the client.
  */
-const PROCESSES: Record<Concurrency, number> = smoke ? { 1: 1, [IN_FLIGHT]: 1 } : { 1: 1, [IN_FLIGHT]: 3 }
+const PROCESSES: Record<Concurrency, number> = smoke ? { 1: 1, [IN_FLIGHT]: 1 } : { 1: 1, [IN_FLIGHT]: 5 }
 /**
  * Ops per round (per client). A loopback round trip takes 70–300 µs on the 2-core VM this runs
  * on, so a sequential round takes 0.3–1.5 s per client, a concurrent one about 0.1–0.3 s. Smoke:

@@ -3,7 +3,7 @@
 // 1. The hit path (10k keys, 100-byte strings, a ttl of an hour): `cache.getOrSet(key, fn, options)`
 //    answered from a fresh entry, against a `get` hit of the same kind of cache (target ≥ 0.9×), bentocache's
 //    `getOrSet` hit on its memory tier (≥ 10×) and cache-manager's `wrap` hit (≥ 2.5×), measured as
-//    bench/support/interleaved.ts says (5 processes × 11 interleaved rounds).
+//    bench/support/interleaved.ts says (9 processes × 11 interleaved rounds).
 // 2. Stampede: 1,000 concurrent `getOrSet` calls on one missing key whose factory takes 50 ms run
 //    the factory once, and every caller is answered within 50 ms + 5 ms (p99), over STAMPEDES keys
 //    (after STAMPEDE_WARM_UP keys not measured).
@@ -56,7 +56,8 @@ const REDIS_STAMPEDES = smoke ? 2 : 30
 /** Stampedes run first and not measured, so that V8 has compiled the paths of holders and waiters alike. */
 const REDIS_WARM_UP = smoke ? 1 : 10
 const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
-const METHOD: Method = { keys, rounds: smoke ? 1 : 11, roundMs: 250, processes: smoke ? 1 : 5, smoke, smokeOps: 2_000 }
+/** Nine processes: the getOrSet/get ratio of one process ranged 0.79–1.22× on one tree (runs of 2026-12-04). */
+const METHOD: Method = { keys, rounds: smoke ? 1 : 11, roundMs: 250, processes: smoke ? 1 : 9, smoke, smokeOps: 2_000 }
 
 /** A factory that must not run: every case reads keys that are there. */
 const never = async (): Promise<string> => {
