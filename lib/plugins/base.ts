@@ -135,7 +135,8 @@ export class BasePlugin implements Plugin {
   middleware(ctx: Context, next: Next): Promise<void> | void {
     // The layer a cache composes (a shipped plugin may write its own out), else (a subclass's own middleware
     // calling this one) the one its hooks make.
-    const layer = this[LAYER_FOR](ctx.command) ?? this.#layerOf(ctx.command)
+    const written = this[LAYER_FOR](ctx.command)
+    const layer = written === undefined ? this.#layerOf(ctx.command) : written
     return layer === null ? next() : layer(next as SyncNext)(ctx)
   }
 
@@ -160,14 +161,15 @@ export interface BasePlugin extends PluginHooks {}
 // The adapter takes a next() that may finish synchronously (see core/compose.ts).
 Object.defineProperty(BasePlugin.prototype.middleware, SYNC_NEXT, { value: true })
 
+/** `getOrSet` → `GetOrSet`: how a command is named in its hooks. */
+const inHooks = (command: CommandName): Capitalize<CommandName> =>
+  (command[0]!.toUpperCase() + command.slice(1)) as Capitalize<CommandName>
+
 /** The names of every hook a `BasePlugin` may have. */
 const HOOK_NAMES: ReadonlyArray<keyof PluginHooks> = [
   'pre',
   'post',
-  ...COMMANDS.flatMap((command) => {
-    const name = (command[0]!.toUpperCase() + command.slice(1)) as Capitalize<CommandName>
-    return [`pre${name}`, `post${name}`] as const
-  }),
+  ...COMMANDS.flatMap((command) => [`pre${inHooks(command)}`, `post${inHooks(command)}`] as const),
 ]
 
 /**
@@ -214,7 +216,7 @@ function layersOf(plugin: BasePlugin, clock: Clock): Record<CommandName, Command
     return typeof hook === 'function' ? [hook as Hook] : []
   }
   for (const command of COMMANDS) {
-    const name = (command[0]!.toUpperCase() + command.slice(1)) as Capitalize<CommandName>
+    const name = inHooks(command)
     const pre = caller(plugin, [...own('pre'), ...own(`pre${name}`)])
     const post = caller(plugin, [...own(`post${name}`), ...own('post')])
     layers[command] = layerOf(plugin.timesNext ? clock : undefined, pre, post)
