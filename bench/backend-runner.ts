@@ -16,11 +16,13 @@
 // ranged 0.66–2.0 within one run). So all the clients of a sequential shape share one child
 // process and take turns op by op (the order rotating every op); a client's rate in a round is
 // its ops over the time its own ops took. With `targets`, the table is followed by one PASS/FAIL
-// line per shape for the target client (its median over the baseline's median).
+// line per shape for the target client (its median over the baseline's median). Every child runs with the flags of
+// bench/support/in-flight-flags.ts, which says why.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { IN_FLIGHT_FLAGS, inFlightFlagsText } from './support/in-flight-flags.js'
 
 export const smoke = process.argv.includes('--smoke')
 /** Requests kept in flight by the concurrent shape. */
@@ -30,9 +32,10 @@ const KEYS = smoke ? 1000 : 10_000
 const ROUNDS = smoke ? 1 : 7
 /**
  * Fresh processes per client for a concurrent shape, their rounds pooled. A process with 1000
- * requests in flight settles into a rate of its own for its whole life: the raw client's median
- * ranged 284k–657k gets/s between runs on one tree, pinned to a core or not, while its rounds
- * within a process stayed close. One process per client measured that luck as much as the client.
+ * requests in flight kept one rate for its whole life: the raw client's median ranged 284k–657k
+ * gets/s between runs on one tree while its rounds within a process stayed close. V8's
+ * pretenuring decided most of that (bench/support/in-flight-flags.ts, whose flag every child now
+ * runs with); what is left still differs between processes more than between rounds.
  */
 const PROCESSES: Record<Concurrency, number> = smoke ? { 1: 1, [IN_FLIGHT]: 1 } : { 1: 1, [IN_FLIGHT]: 5 }
 /**
@@ -230,7 +233,8 @@ class Case {
     readonly name: string,
     env: Record<string, string>,
   ) {
-    this.#proc = spawn(process.execPath, ['--import', 'tsx', self, `--case=${name}`, ...(smoke ? ['--smoke'] : [])], {
+    const args = [...IN_FLIGHT_FLAGS, '--import', 'tsx', self, `--case=${name}`, ...(smoke ? ['--smoke'] : [])]
+    this.#proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...env },
     })
@@ -385,7 +389,7 @@ export async function main(bench: Benchmark, self: string): Promise<void> {
       `${IN_FLIGHT} in flight: each client in ${PROCESSES[IN_FLIGHT]} fresh process(es) one after another, the ` +
       `${names.length} of a shape taking turns round by round, rounds pooled ` +
       `(${names.length === 2 ? 'ABBA' : 'forward order on even rounds, reverse on odd'}); sequential: the ` +
-      `${names.length} clients of a shape in one fresh process, taking turns op by op; ` +
+      `${names.length} clients of a shape in one fresh process, taking turns op by op; ${inFlightFlagsText()}; ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ` +
       `${loadavg()[0]!.toFixed(2)} after\n`,
   )

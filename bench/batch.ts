@@ -22,11 +22,12 @@ import { MemcachedCache } from '../lib/memcached.js'
 import { RedisCache } from '../lib/redis.js'
 import { serverVersions, startMemcached, startRedis } from '../spec/support/servers.js'
 import { fmt, median, packageVersion } from './backend-runner.js'
+import { IN_FLIGHT_FLAGS, inFlightFlagsText } from './support/in-flight-flags.js'
 
 const smoke = process.argv.includes('--smoke')
 const IN_FLIGHT = 1000
 const KEYS = smoke ? 1000 : 10_000
-/** Five: a process with 1000 in flight keeps one rate for its life (see backend-runner.ts, PROCESSES). */
+/** Five: one process's rates move together (see backend-runner.ts, PROCESSES). */
 const PROCESSES = smoke ? 1 : 5
 const ROUNDS = smoke ? 1 : 7
 /** Ops per round with 1000 in flight (per case), and per cache with one in flight. */
@@ -247,10 +248,14 @@ if (process.argv.includes('--child')) {
         smoke
           ? await measure()
           : JSON.parse(
-              execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child'], {
-                encoding: 'utf8',
-                env: process.env,
-              }),
+              execFileSync(
+                process.execPath,
+                [...IN_FLIGHT_FLAGS, '--import', 'tsx', fileURLToPath(import.meta.url), '--child'],
+                {
+                  encoding: 'utf8',
+                  env: process.env,
+                },
+              ),
             ),
       )
     }
@@ -265,7 +270,8 @@ if (process.argv.includes('--child')) {
       (smoke
         ? '(smoke: checks that every case runs; the figures and PASS/FAIL mean nothing); '
         : `${PROCESSES} processes × (warm-up + ${ROUNDS} rounds): ${IN_FLIGHT_OPS} ops per case per round with ` +
-          `${IN_FLIGHT} in flight, ${SEQUENTIAL_OPS} ops per cache per round with one in flight (op by op); `) +
+          `${IN_FLIGHT} in flight, ${SEQUENTIAL_OPS} ops per cache per round with one in flight (op by op); ` +
+          `${inFlightFlagsText()}; `) +
       `load average ${loadBefore} before, ${loadavg()[0]!.toFixed(2)} after; ` +
       `${((performance.now() - startedAt) / 1000).toFixed(0)} s\n`,
   )
