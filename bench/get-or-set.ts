@@ -51,8 +51,12 @@ const CALLERS = 1_000
 const FACTORY_MS = 50
 const PROCESSES = 6
 const PER_PROCESS = 200
-/** Keys measured: one process answering a key late (descheduled) is 1/(6 × keys) of the samples. */
-const REDIS_STAMPEDES = smoke ? 2 : 30
+/**
+ * Keys measured. The 1,200 callers of one key share its holder's timing, so over 30 keys one key was 3.3 % of the
+ * samples and the p99 was the latency of the slowest key (72.6 ms once, where the others took 53–66 ms). Over 100
+ * keys, as over the memory backend's 100 stampedes, it is the p99 of stampedes.
+ */
+const REDIS_STAMPEDES = smoke ? 2 : 100
 /** Stampedes run first and not measured, so that V8 has compiled the paths of holders and waiters alike. */
 const REDIS_WARM_UP = smoke ? 1 : 10
 const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`)
@@ -284,7 +288,12 @@ if (process.argv.includes('--child')) {
       `concurrent calls, a ${FACTORY_MS} ms factory: factory calls per key (all processes) ` +
       `${[...new Set(redis.calls)].join(', ')}; latency p50 ${quantile(redis.latencies, 0.5).toFixed(1)} ms, ` +
       `p99 ${redisP99.toFixed(1)} ms, max ${Math.max(...redis.latencies).toFixed(1)} ms; ` +
-      `p99 of each key ${redis.p99s.map((p) => p.toFixed(1)).join(', ')} ms`,
+      `p99 of each key: median ${quantile(redis.p99s, 0.5).toFixed(1)} ms, the five slowest ` +
+      `${[...redis.p99s]
+        .sort((a, b) => b - a)
+        .slice(0, 5)
+        .map((p) => p.toFixed(1))
+        .join(', ')} ms`,
   )
   console.log(`- ${pass(redis.calls.every((count) => count === 1))} the factory runs once per key in total`)
   console.log(`- ${pass(redisP99 <= FACTORY_MS + 15)} p99 ≤ ${FACTORY_MS + 15} ms (${redisP99.toFixed(1)} ms)`)
