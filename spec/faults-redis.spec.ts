@@ -2,8 +2,10 @@
 // from one RedisCache while the server is paused (SIGSTOP/SIGCONT), then killed (SIGKILL)
 // and restarted. Counts wrong values, unhandled rejections, uncaught exceptions and
 // failure classes, and measures how long the same cache object takes to recover.
+import { createClient } from '@redis/client'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { BackendError } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
 import { FaultWorkload, pauseKillRestart } from './support/fault-workload.js'
 import { sleep } from './support/fixtures/backends.js'
@@ -109,3 +111,73 @@ faults(
 )
 
 faults.run()
+
+// close() while the first connection is still being made: nothing may stay connected or retrying afterwards, which
+// would keep the process alive (a process whose only cache was closed must exit by itself).
+const closing = suite<{ server: RedisServer }>('faults: redis close() while connecting')
+
+closing.before(async (ctx) => {
+  ctx.server = await startRedis()
+})
+closing.after(async ({ server }) => {
+  if (server.paused) await server.resume()
+  await server.stop()
+})
+
+/** The server's INFO field `name`, read on a connection of its own (closed again). */
+async function info(server: RedisServer, name: string): Promise<number> {
+  const client = createClient({ url: server.url })
+  await client.connect()
+  try {
+    const text = await client.info()
+    const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(text)
+    if (match === null) throw new Error(`no ${name} in INFO`)
+    return Number(match[1])
+  } finally {
+    client.destroy()
+  }
+}
+
+closing(
+  'close() in the tick of the first command, the server silent: that connection is not kept',
+  async ({ server }) => {
+    await server.pause() // the kernel still accepts the connection; the server says nothing
+    const cache = new RedisCache({ port: server.port, timeout: 5 })
+    const get = cache.get('k').then(
+      () => 'answered',
+      (error: unknown) => error,
+    )
+    // close() finds the client module still loading, waits its second for the connection, and returns without it.
+    const started = performance.now()
+    await cache.close()
+    assert.ok(performance.now() - started < 3000, 'close() returned')
+    assert.instance(await get, BackendError)
+    await server.resume()
+    await sleep(500)
+    // Only the info() call's connection: the cache's was dropped, so it never became a client of the server.
+    assert.is(await info(server, 'connected_clients'), 1)
+  },
+)
+
+closing(
+  'close() while the server has not answered the first connection: it is dropped, not kept',
+  async ({ server }) => {
+    await server.pause() // the kernel still accepts the connection; the server says nothing
+    const cache = new RedisCache({ port: server.port, timeout: 0.2 })
+    const get = cache.get('k').then(
+      () => 'answered',
+      (error: unknown) => error,
+    )
+    await sleep(300) // the client is now waiting for the server
+    const started = performance.now()
+    await cache.close()
+    assert.ok(performance.now() - started < 2000, 'close() returned')
+    assert.instance(await get, Error)
+    await server.resume()
+    await sleep(500)
+    // Only the info() call's connection: the cache's was dropped, so it never became a client of the server.
+    assert.is(await info(server, 'connected_clients'), 1)
+  },
+)
+
+closing.run()

@@ -123,6 +123,8 @@ export class RedisBackend implements Backend {
   #connecting: Promise<Link> | undefined
   /** The client of a first connection still in progress, which close() destroys rather than waits for. */
   #opening: NodeClient | ClusterClient | undefined
+  /** Bumped by a close() that found the first connection still being made: that connection is not kept. */
+  #epoch = 0
   #lastError: unknown
   readonly #onError = (error: Error): void => {
     this.#lastError = error
@@ -471,12 +473,7 @@ export class RedisBackend implements Backend {
     await this.#closeSubscriber()
     // A client still making its first connection (a cluster whose nodes never answer right) is destroyed, not
     // waited for: its connect() may never settle.
-    const opening = this.#opening
-    if (this.#link === undefined && opening !== undefined && opening !== this.#given) {
-      this.#opening = undefined
-      opening.off('error', this.#onError)
-      opening.destroy()
-    }
+    if (this.#link === undefined) this.#dropOpening()
     let timer: NodeJS.Timeout | undefined
     const link =
       this.#link ??
@@ -487,11 +484,28 @@ export class RedisBackend implements Backend {
       // A first connection that failed while close() waited keeps its client retrying in the background: close it.
       this.#link
     clearTimeout(timer)
+    if (link === undefined) {
+      // Still connecting after that wait (the client module was still loading above, on a busy machine, and the
+      // server has not answered since): that connection is not kept once its attempt ends (#open), and its client,
+      // if made by now, is destroyed.
+      this.#epoch++
+      this.#dropOpening()
+    }
     this.#link = this.#connecting = undefined
     if (link === undefined) return
     link.client.off('error', this.#onError)
     if (link.client === this.#given) return
     await closeClient(link.client)
+  }
+
+  /** Destroys the client of a first connection still being made, unless it was given. */
+  #dropOpening(): void {
+    const opening = this.#opening
+    if (opening === undefined) return
+    this.#opening = undefined
+    if (opening === this.#given) return
+    opening.off('error', this.#onError)
+    opening.destroy()
   }
 
   /** The link, connecting first if need be; rejects with BackendError when the server is known to be down. */
@@ -624,13 +638,16 @@ export class RedisBackend implements Backend {
    * at once while it is down and work again as soon as it is back.
    */
   async #open(): Promise<Link> {
+    const epoch = this.#epoch
     let redis: RedisModule
     try {
       redis = await this.#module()
     } catch (error) {
-      this.#connecting = undefined
+      if (epoch === this.#epoch) this.#connecting = undefined
       throw error
     }
+    // close() came while the module loaded: no client is made for a closed backend.
+    if (epoch !== this.#epoch) throw this.#closedMeanwhile()
     const client = this.#given ?? this.#create(redis)
     this.#opening = client
     client.on('error', this.#onError)
@@ -646,6 +663,7 @@ export class RedisBackend implements Backend {
       if (!client.isOpen) await firstAttempt(client)
       else if (!client.isReady) throw this.#down()
     } catch (error) {
+      if (epoch !== this.#epoch) throw this.#abandon(client)
       this.#opening = undefined
       this.#lastError = error
       if (client.isOpen) {
@@ -657,9 +675,25 @@ export class RedisBackend implements Backend {
       }
       throw this.#wrap(error)
     }
+    if (epoch !== this.#epoch) throw this.#abandon(client)
     this.#opening = undefined
     this.#link = link
     return link
+  }
+
+  /**
+   * close() came while `client` made its first connection: it is closed rather than kept retrying in the
+   * background (which would keep the process alive); a client passed in stays open.
+   */
+  #abandon(client: NodeClient | ClusterClient): BackendError {
+    if (this.#opening === client) this.#opening = undefined
+    client.off('error', this.#onError)
+    if (client !== this.#given && client.isOpen) client.destroy()
+    return this.#closedMeanwhile()
+  }
+
+  #closedMeanwhile(): BackendError {
+    return new BackendError(this.name, 'closed while connecting')
   }
 
   #create(redis: RedisModule, overrides?: object): NodeClient | ClusterClient {
