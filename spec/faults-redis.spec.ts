@@ -2,14 +2,13 @@
 // from one RedisCache while the server is paused (SIGSTOP/SIGCONT), then killed (SIGKILL)
 // and restarted. Counts wrong values, unhandled rejections, uncaught exceptions and
 // failure classes, and measures how long the same cache object takes to recover.
-import { createClient } from '@redis/client'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BackendError } from '../lib/index.js'
 import { RedisCache } from '../lib/redis.js'
 import { FaultWorkload, pauseKillRestart } from './support/fault-workload.js'
 import { sleep } from './support/fixtures/backends.js'
-import { type RedisServer, startRedis } from './support/servers.js'
+import { type RedisServer, redisCommand, startRedis } from './support/servers.js'
 
 /** Per-command timeout: a paused server turns into TimeoutErrors this fast. */
 const TIMEOUT_S = 0.3
@@ -124,18 +123,12 @@ closing.after(async ({ server }) => {
   await server.stop()
 })
 
-/** The server's INFO field `name`, read on a connection of its own (closed again). */
+/** The server's INFO field `name`, read on a one-shot connection of the harness. */
 async function info(server: RedisServer, name: string): Promise<number> {
-  const client = createClient({ url: server.url })
-  await client.connect()
-  try {
-    const text = await client.info()
-    const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(text)
-    if (match === null) throw new Error(`no ${name} in INFO`)
-    return Number(match[1])
-  } finally {
-    client.destroy()
-  }
+  const text = String(await redisCommand(server.port, 'INFO'))
+  const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(text)
+  if (match === null) throw new Error(`no ${name} in INFO`)
+  return Number(match[1])
 }
 
 /**
