@@ -52,7 +52,8 @@ interface BareSpec {
 }
 interface Stack {
   layers: Array<PluginSpec | BareSpec | { type: 'hit-miss' }>
-  backend: 'sync' | 'async' | 'throw' | 'reject'
+  /** `into…`: the backend also answers a command without a promise of its own (`getInto`), at once with `-now`. */
+  backend: 'sync' | 'async' | 'throw' | 'reject' | 'into' | 'into-now' | 'into-throw' | 'into-reject'
   stored: boolean
 }
 
@@ -83,7 +84,22 @@ const stack = fc.record<Stack>({
   layers: fc.array(fc.oneof(pluginSpec, pluginSpec, pluginSpec, bareSpec, fc.constant({ type: 'hit-miss' as const })), {
     maxLength: 6,
   }),
-  backend: fc.constantFrom('sync', 'sync', 'sync', 'async', 'throw', 'reject'),
+  backend: fc.constantFrom(
+    'sync',
+    'sync',
+    'sync',
+    'sync',
+    'sync',
+    'sync',
+    'sync',
+    'async',
+    'throw',
+    'reject',
+    'into',
+    'into-now',
+    'into-throw',
+    'into-reject',
+  ),
   stored: fc.boolean(),
 })
 
@@ -203,6 +219,9 @@ function build(s: Stack): {
   return { plugins, events, counters }
 }
 
+/** The asynchronous backends `cacheFor` made, to count the reads answered into a command. */
+const backends: AsyncBackend[] = []
+
 function cacheFor(s: Stack): Cache {
   const failing = (): never => {
     throw new Error('backend threw')
@@ -213,13 +232,17 @@ function cacheFor(s: Stack): Cache {
     memory.set('other', 'w', 0)
   }
   if (s.backend === 'sync') return new Cache({ backend: memory })
-  const backend = new AsyncBackend()
+  const into = s.backend === 'async' || s.backend === 'throw' || s.backend === 'reject' ? undefined : s.backend
+  const backend = new AsyncBackend({ into: into === 'into-now' ? 'now' : into === undefined ? undefined : 'later' })
   if (s.stored) {
     backend.store.set('k', 'v', 0)
     backend.store.set('other', 'w', 0)
   }
-  if (s.backend === 'throw') backend.get = failing
-  if (s.backend === 'reject') backend.get = () => Promise.reject(new Error('backend rejected'))
+  if (s.backend === 'throw' || s.backend === 'into-throw') backend.get = failing
+  if (s.backend === 'reject' || s.backend === 'into-reject') {
+    backend.get = () => Promise.reject(new Error('backend rejected'))
+  }
+  backends.push(backend)
   return new Cache({ backend, serializer: new Cache().serializer })
 }
 
@@ -289,7 +312,10 @@ test(`differential: the fast composition equals koa-compose of the same layers (
   )
   // The property covered both kinds of runs: some finished without a promise on the fast path.
   assert.ok(withAsync > RUNS / 10, `${withAsync} stacks had asynchronous layers`)
-  assert.ok(finishedSync > RUNS / 10, `${finishedSync} stacks finished synchronously`)
+  assert.ok(finishedSync > RUNS / 20, `${finishedSync} stacks finished synchronously`)
+  // And the backends' answers into the command (a stack without plugins on an `into` backend) on the fast path.
+  const into = backends.reduce((sum, backend) => sum + backend.intoCalls, 0)
+  assert.ok(into > RUNS / 100, `${into} reads answered into the command`)
 })
 
 test(`differential: getOrSet's chain equals koa-compose of the same layers (${RUNS / 2} random stacks)`, async () => {

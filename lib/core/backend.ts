@@ -25,6 +25,13 @@ export interface Backend {
    * `'utf8'` wants strings back, `null` bytes (`Uint8Array`).
    */
   get(key: string, encoding?: 'utf8' | null): Awaitable<unknown>
+  /**
+   * `get` without a promise: the same answer or the same error, given to `receiver` (`succeed` or `failed`, once).
+   * A backend that does I/O may have it so that a command without plugins is answered in the reaction to its
+   * server's reply. Optional; `get` is what the rest of the library calls.
+   * @internal
+   */
+  getInto?(key: string, encoding: 'utf8' | null, receiver: Receiver): void
   /** Stored values in key order, `undefined` for misses; `encoding` as for `get`. */
   multiGet(keys: readonly string[], encoding?: 'utf8' | null): Awaitable<readonly unknown[]>
   /**
@@ -79,6 +86,15 @@ export interface Backend {
   watchChanges?(prefix: string, listener: InvalidationListener): Promise<StopListening>
   /** Releases connections and timers; the backend must work again afterwards. */
   close(): Awaitable<unknown>
+}
+
+/**
+ * Where `Backend.getInto` answers: `succeed` with the stored value (`undefined` for a miss) or `failed` with the
+ * error `get` would have rejected with; exactly one of them, once. @internal
+ */
+export interface Receiver {
+  succeed(value: unknown): void
+  failed(error: unknown): void
 }
 
 /** A listener of `Backend.subscribe`: the message and the channel it came on. */

@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js'
 import { describe } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { KeyExistsError, SerializationError } from '../util/errors.js'
+import type { Backend } from './backend.js'
 import {
   keysOf as builtKeysOf,
   type CommandArgs,
@@ -22,7 +23,7 @@ import {
 import { type EnvelopeHeader, mayBeWrapped, type Opened, plain, unwrap, wrap } from './envelope.js'
 import { type Answer, abortGetOrSet, FRESH, getOrSet, neutralGetOrSet } from './get-or-set.js'
 import type { CommandName } from './options.js'
-import { forgetReads, settledRead, sharedGet } from './reads.js'
+import { forgetReads, type SharedReceiver, settledRead, sharedGet, sharedGetInto } from './reads.js'
 import { checkTags, invalidated, tagKeys, tagTimes } from './tags.js'
 
 interface Command {
@@ -37,6 +38,11 @@ interface Command {
   neutral(args: CommandArgs): unknown
   /** When the backend's answer is a rejection: what `call` started must end (`get`'s shared read). */
   failed?(ctx: CommandContext): void
+  /**
+   * `call` for a backend with `getInto` (`get` alone): the backend's answer goes to `receiver`, the command's own
+   * promise holder, which then runs `done` (or `failed`).
+   */
+  into?(ctx: CommandContext, getInto: NonNullable<Backend['getInto']>, receiver: SharedReceiver): void
 }
 
 /**
@@ -88,7 +94,7 @@ export function coreGet(ctx: CommandContext): void | Promise<void> {
  * plugins (see `bare` in run.ts): `call` checks the arguments and calls the
  * backend, `done` turns its answer into `ctx.result`. @internal
  */
-export function coreOf(command: CommandName): Pick<Command, 'call' | 'done' | 'failed'> {
+export function coreOf(command: CommandName): Pick<Command, 'call' | 'done' | 'failed' | 'into'> {
   return COMMAND_TABLE[command]
 }
 
@@ -306,6 +312,8 @@ const COMMAND_TABLE: Record<CommandName, Command> = {
       const key = builtKeysOf(ctx)
       if (typeof key === 'string') settledRead(ctx.cache.backend, key, ctx.cache.serializer.encoding)
     },
+    into: (ctx, getInto, receiver) =>
+      sharedGetInto(ctx.cache.backend, getInto, at(ctx, keyOf(ctx)), ctx.cache.serializer.encoding, receiver),
     neutral: NOTHING,
   },
   getOrSet: {

@@ -7,7 +7,7 @@
  * read in the reaction each caller already has: `settledRead`, from the command's `done` or its failure path) and
  * no allocation (a fixed table of slots, see `SLOTS`).
  */
-import type { Backend } from './backend.js'
+import type { Backend, Receiver } from './backend.js'
 
 /**
  * `get`'s reads of one encoding in flight on one backend: a table of `SLOTS` slots, a key's read in the slot its
@@ -15,7 +15,15 @@ import type { Backend } from './backend.js'
  */
 interface Table {
   readonly keys: Array<string | undefined>
-  readonly reads: Array<Promise<unknown> | undefined>
+  readonly reads: Array<Promise<unknown> | SharedReceiver | undefined>
+}
+
+/**
+ * The command a read started with `Backend.getInto` answers: the commands that join its read get the same answer
+ * from it (`join`), after it has its own. @internal
+ */
+export interface SharedReceiver extends Receiver {
+  join(other: Receiver): void
 }
 
 /** The reads in flight on one backend. */
@@ -42,7 +50,7 @@ let lastReads: Reads | undefined
 function table(): Table {
   return {
     keys: new Array<string | undefined>(SLOTS).fill(undefined),
-    reads: new Array<Promise<unknown> | undefined>(SLOTS).fill(undefined),
+    reads: new Array<Promise<unknown> | SharedReceiver | undefined>(SLOTS).fill(undefined),
   }
 }
 
@@ -77,7 +85,12 @@ export function sharedGet(backend: Backend, key: string, encoding: 'utf8' | null
   const reads = readsOf(backend)
   const t = encoding === null ? (reads.bytes ??= table()) : (reads.text ??= table())
   const slot = slotOf(key)
-  if (t.keys[slot] === key) return t.reads[slot]
+  if (t.keys[slot] === key) {
+    const read = t.reads[slot]!
+    if (read instanceof Promise) return read
+    // A read started by `sharedGetInto` (another cache on this backend, without plugins): joined with a promise.
+    return new Promise((resolve, reject) => read.join({ succeed: resolve, failed: reject }))
+  }
   const started = backend.get(key, encoding)
   // A backend that answers a plain value (it may: the interface allows it) has nothing in flight to share.
   if (started instanceof Promise) {
@@ -85,6 +98,38 @@ export function sharedGet(backend: Backend, key: string, encoding: 'utf8' | null
     t.reads[slot] = started
   }
   return started
+}
+
+/**
+ * `sharedGet` answering into `receiver` (see `Backend.getInto`), for a backend that has `getInto`: the read of `key`
+ * in flight is joined, else `receiver` starts one. As with `sharedGet`, the caller must tell `settledRead` once
+ * answered.
+ * @internal
+ */
+export function sharedGetInto(
+  backend: Backend,
+  getInto: NonNullable<Backend['getInto']>,
+  key: string,
+  encoding: 'utf8' | null,
+  receiver: SharedReceiver,
+): void {
+  const reads = readsOf(backend)
+  const t = encoding === null ? (reads.bytes ??= table()) : (reads.text ??= table())
+  const slot = slotOf(key)
+  if (t.keys[slot] === key) {
+    const read = t.reads[slot]!
+    if (read instanceof Promise) {
+      read.then(
+        (value) => receiver.succeed(value),
+        (error: unknown) => receiver.failed(error),
+      )
+    } else read.join(receiver)
+    return
+  }
+  // In the table before the backend is asked: an answer given at once still ends the read's sharing.
+  t.keys[slot] = key
+  t.reads[slot] = receiver
+  getInto.call(backend, key, encoding, receiver)
 }
 
 /**

@@ -12,11 +12,13 @@ import { errorText } from '../util/describe.js'
 import { toSeconds } from '../util/duration.js'
 import { TimeoutError } from '../util/errors.js'
 import { rejectLast, resolveLast, settleable } from '../util/promise.js'
+import type { Receiver } from './backend.js'
 import { commandChannel, commandMessage, traced } from './channels.js'
 import { coreOf } from './commands.js'
 import type { Chain, SyncNext } from './compose.js'
 import { abort, type CommandContext, hitsOf, keysOf } from './context.js'
 import { type Due, unwatch, watch } from './deadline.js'
+import type { SharedReceiver } from './reads.js'
 
 const DEBUG = debug.enabled
 
@@ -76,6 +78,19 @@ const GET_OR_SET = coreOf('getOrSet')
 export function bareGet(ctx: CommandContext): void | Promise<unknown> {
   const seconds = secondsOf(ctx)
   const step = GET
+  const { getInto } = ctx.cache.backend
+  if (getInto !== undefined) {
+    // The backend answers the command's Pending itself: no promise of its own, no reaction between the two.
+    const promise = settleable()
+    const pending = new Pending('get', ctx, step, resolveLast, rejectLast)
+    if (seconds > 0) watch(pending, seconds * 1000)
+    try {
+      step.into!(ctx, getInto, pending)
+    } catch (error) {
+      pending.failed(error)
+    }
+    return promise
+  }
   const answer = step.call(ctx)
   if (ctx.cache.backend.synchronous === true && !(answer instanceof Promise)) {
     step.done(ctx, answer)
@@ -193,7 +208,7 @@ function settleLater(
  * A command (or a bounded call) in flight: its entry in the shared deadline list
  * and its caller's promise, kept small (one stays alive per command in flight).
  */
-class Pending implements Due {
+class Pending implements Due, SharedReceiver {
   timeoutMs = 0
   stamp = 0
   prevDue: Due | null = null
@@ -204,6 +219,8 @@ class Pending implements Due {
   /** `undefined` once settled. */
   resolve: ((value: unknown) => void) | undefined
   reject: ((reason: unknown) => void) | undefined
+  /** The gets that joined this one's backend read (see `sharedGetInto`): answered with it, after it. */
+  followers: Receiver[] | undefined = undefined
 
   constructor(
     what: string,
@@ -229,8 +246,19 @@ class Pending implements Due {
     reject(error)
   }
 
+  join(other: Receiver): void {
+    if (this.followers === undefined) this.followers = [other]
+    else this.followers.push(other)
+  }
+
   /** The inner work answered `value`: the command's result (after `finish`), or the value itself. */
-  succeed(value: unknown, finished = false): void {
+  succeed(value: unknown): void {
+    this.settle(value, false)
+    const { followers } = this
+    if (followers !== undefined) for (const follower of followers) follower.succeed(value)
+  }
+
+  settle(value: unknown, finished: boolean): void {
     const { ctx, finish } = this
     if (ctx !== undefined && !finished) {
       if (finish !== undefined) {
@@ -244,7 +272,7 @@ class Pending implements Due {
         // A command that reads once more (the invalidation times of tags) settles when that read has.
         if (more !== undefined) {
           more.then(
-            () => this.succeed(ctx.result, true),
+            () => this.settle(ctx.result, true),
             (error: unknown) => this.fail(error),
           )
           return
@@ -264,6 +292,8 @@ class Pending implements Due {
     const { ctx, finish } = this
     if (ctx !== undefined && finish?.failed !== undefined) finish.failed(ctx)
     this.fail(error)
+    const { followers } = this
+    if (followers !== undefined) for (const follower of followers) follower.failed(error)
   }
 
   fail(error: unknown): void {

@@ -1,9 +1,9 @@
-import type { Backend } from '../../core/backend.js'
+import type { Backend, Receiver } from '../../core/backend.js'
 import { describe } from '../../util/describe.js'
 import { toSeconds } from '../../util/duration.js'
 import { BackendError } from '../../util/errors.js'
 import { rejectLast, resolveLast, settleable } from '../../util/promise.js'
-import type { MemcachedClient, MemcachedClientOptions, MetaReply } from './client.js'
+import type { ManyReplies, MemcachedClient, MemcachedClientOptions, MetaReply } from './client.js'
 import { checkKey } from './keys.js'
 import { checkMemcachedOptions, type MemcachedBackendOptions } from './options.js'
 
@@ -11,12 +11,11 @@ export type { MemcachedBackendOptions } from './options.js'
 
 const VALUE = ['v']
 
-/** The gets of one tick: their keys, whether each wants bytes, and each one's promise, by position. */
-class Batch {
+/** The gets of one tick: their keys, whether each wants bytes, and where each one answers, by position. */
+class Batch implements ManyReplies {
   readonly keys: string[] = []
   readonly binary: boolean[] = []
-  readonly resolves: Array<(value: unknown) => void> = []
-  readonly rejects: Array<(reason: unknown) => void> = []
+  readonly receivers: Receiver[] = []
   /** The client it is sent with, once it is. */
   client: MemcachedClient | undefined
 
@@ -24,25 +23,26 @@ class Batch {
   send(client: MemcachedClient): void {
     this.client = client
     try {
-      client.metaMany(this.keys, VALUE, this.settle)
+      client.metaMany(this.keys, VALUE, this)
     } catch (error) {
       this.fail(error)
     }
   }
 
   /** Every get fails with `error`. */
-  readonly fail = (error: unknown): void => {
-    for (const reject of this.rejects) reject(error)
+  fail(error: unknown): void {
+    for (const receiver of this.receivers) receiver.failed(error)
   }
 
   /** The reply to the get at `index`: its value, a miss, or why it failed. */
-  readonly settle = (index: number, reply: MetaReply | Error): void => {
-    if (reply instanceof Error) this.rejects[index]!(reply)
-    else if (reply.code === 'VA') this.resolves[index]!(this.binary[index] ? reply.value! : reply.value!.toString())
-    else if (reply.code === 'EN') this.resolves[index]!(undefined)
+  settle(index: number, reply: MetaReply | Error): void {
+    const receiver = this.receivers[index]!
+    if (reply instanceof Error) receiver.failed(reply)
+    else if (reply.code === 'VA') receiver.succeed(this.binary[index] ? reply.value! : reply.value!.toString())
+    else if (reply.code === 'EN') receiver.succeed(undefined)
     else {
       const key = this.keys[index]!
-      this.rejects[index]!(
+      receiver.failed(
         new BackendError(
           `memcached ${this.client!.serverFor(key)}`,
           `unexpected reply ${reply.code} for ${JSON.stringify(key)}`,
@@ -110,11 +110,29 @@ export class MemcachedBackend implements Backend {
 
   get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
     if (!this.#batching) return this.#get(key, encoding)
+    const promise = settleable()
+    this.getInto(key, encoding === null ? null : 'utf8', { succeed: resolveLast, failed: rejectLast })
+    return promise
+  }
+
+  /** @internal */
+  getInto(key: string, encoding: 'utf8' | null, receiver: Receiver): void {
     let k: string
     try {
       k = checkKey(key)
     } catch (error) {
-      return Promise.reject(error)
+      receiver.failed(error)
+      return
+    }
+    if (!this.#batching) {
+      const c = this.#use()
+      if (c instanceof Promise) {
+        c.then(
+          (loaded) => getOn(loaded, k, encoding, receiver),
+          (error: unknown) => receiver.failed(error),
+        )
+      } else getOn(c, k, encoding, receiver)
+      return
     }
     let batch = this.#batch
     if (batch === undefined) {
@@ -123,12 +141,9 @@ export class MemcachedBackend implements Backend {
       // join the batch of the gets issued with them.
       process.nextTick(this.#flush)
     }
-    const promise = settleable()
     batch.keys.push(k)
     batch.binary.push(encoding === null)
-    batch.resolves.push(resolveLast)
-    batch.rejects.push(rejectLast)
-    return promise
+    batch.receivers.push(receiver)
   }
 
   readonly #flush = (): void => {
@@ -137,7 +152,12 @@ export class MemcachedBackend implements Backend {
     this.#batch = undefined
     const client = this.#client
     if (client !== undefined) batch.send(client)
-    else this.client.then((loaded) => batch.send(loaded), batch.fail)
+    else {
+      this.client.then(
+        (loaded) => batch.send(loaded),
+        (error: unknown) => batch.fail(error),
+      )
+    }
   }
 
   async #get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
@@ -366,6 +386,14 @@ function bytes(value: unknown): Buffer {
   throw new TypeError(
     `[oniocache] [memcached] stores strings and bytes; the serializer produced ${describe(value)} (NullSerializer ` +
       `is for the memory backend only)`,
+  )
+}
+
+/** `mg <key> v` with `c`, answered into `receiver` (what `#get` answers, without a promise of its own). */
+function getOn(c: MemcachedClient, key: string, encoding: 'utf8' | null, receiver: Receiver): void {
+  c.meta(key, 'mg', VALUE).then(
+    (reply) => receiver.succeed(reply.code === 'VA' ? decode(reply.value!, encoding) : undefined),
+    (error: unknown) => receiver.failed(error),
   )
 }
 

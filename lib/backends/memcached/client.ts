@@ -160,20 +160,16 @@ export class MemcachedClient {
 
   /**
    * Sends `mg <key> <flags…>` for every key of `keys`, which must be valid memcached keys, and hands each reply
-   * to `settle` with the key's position: the requests that go over one connection (each key takes the connection
+   * to `to.settle` with the key's position: the requests that go over one connection (each key takes the connection
    * `meta` would give it, so that its commands keep their order) are sent in one write, matched with one entry of
    * its queue. A failure (an error reply, a server down, a connection lost) is handed over as an Error, a
    * `BackendError` naming the server. `flags` are checked as for `meta`.
    * @internal
    */
-  metaMany(
-    keys: readonly string[],
-    flags: readonly string[],
-    settle: (index: number, reply: MetaReply | Error) => void,
-  ): void {
+  metaMany(keys: readonly string[], flags: readonly string[], to: ManyReplies): void {
     const problem = keys.length === 0 ? undefined : checkMeta(keys[0], 'mg', flags, undefined)
     if (problem !== undefined) {
-      for (let i = 0; i < keys.length; i++) settle(i, problem)
+      for (let i = 0; i < keys.length; i++) to.settle(i, problem)
       return
     }
     let tail = ''
@@ -184,7 +180,14 @@ export class MemcachedClient {
     if (ring === undefined && connections === 1) {
       let lines = ''
       for (const key of keys) lines += `mg ${key}${tail}`
-      ;(this.#pools[0] as ServerPool).request(0, new ManyGets(undefined, keys.length, settle), lines)
+      ;(this.#pools[0] as ServerPool).request(0, new ManyGets(undefined, keys.length, to), lines)
+      return
+    }
+    if (keys.length === 1) {
+      // A lone get (one in flight): the connection `meta` would take, without grouping.
+      const key = keys[0] as string
+      const pool = this.#pools[ring === undefined ? 0 : ring.indexFor(key)] as ServerPool
+      pool.request(fnv1a(key) % connections, new ManyGets(undefined, 1, to), `mg ${key}${tail}`)
       return
     }
     // By server and connection: `server × connections + connection`.
@@ -200,7 +203,7 @@ export class MemcachedClient {
       let lines = ''
       for (const i of indices) lines += `mg ${keys[i]}${tail}`
       const pool = this.#pools[Math.floor(at / connections)] as ServerPool
-      pool.request(at % connections, new ManyGets(indices, indices.length, settle), lines)
+      pool.request(at % connections, new ManyGets(indices, indices.length, to), lines)
     }
   }
 
@@ -256,6 +259,11 @@ export class MemcachedClient {
   }
 }
 
+/** Where `metaMany` hands each reply: with the position of its key. @internal */
+export interface ManyReplies {
+  settle(index: number, reply: MetaReply | Error): void
+}
+
 /** The requests of one `metaMany` on one server, answered in order through one entry of its connection's queue. */
 class ManyGets {
   readonly kind = 'many' as const
@@ -264,22 +272,18 @@ class ManyGets {
   /** The position in the caller's keys of each request, in order; `undefined`: the same as the order. */
   readonly #indices: readonly number[] | undefined
   readonly #count: number
-  readonly #settle: (index: number, reply: MetaReply | Error) => void
+  readonly #to: ManyReplies
   #answered = 0
 
-  constructor(
-    indices: readonly number[] | undefined,
-    count: number,
-    settle: (index: number, reply: MetaReply | Error) => void,
-  ) {
+  constructor(indices: readonly number[] | undefined, count: number, to: ManyReplies) {
     this.#indices = indices
     this.#count = count
-    this.#settle = settle
+    this.#to = to
   }
 
   answer(reply: MetaReply | Error): boolean {
     const i = this.#answered++
-    this.#settle(this.#indices === undefined ? i : (this.#indices[i] as number), reply)
+    this.#to.settle(this.#indices === undefined ? i : (this.#indices[i] as number), reply)
     return this.#answered === this.#count
   }
 

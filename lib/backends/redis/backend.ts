@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import calculateSlot from 'cluster-key-slot'
-import type { Backend, MessageListener } from '../../core/backend.js'
+import type { Backend, MessageListener, Receiver } from '../../core/backend.js'
 import type { InvalidationListener, StopListening } from '../../core/invalidation.js'
 import { debug } from '../../util/debug.js'
 import { describe } from '../../util/describe.js'
@@ -157,7 +157,11 @@ export class RedisBackend implements Backend {
   }
 
   get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
-    if (this.#batching) return this.#batched(key, encoding === null)
+    if (this.#batching) {
+      const promise = settleable()
+      this.#batched(key, encoding === null, { succeed: resolveLast, failed: rejectLast })
+      return promise
+    }
     const link = this.#link
     if (link?.client.isReady) {
       return link
@@ -166,6 +170,22 @@ export class RedisBackend implements Backend {
     }
     return this.#later((l) => l.send(key, true, ['GET', key], encoding === null ? l.binary : undefined)).then(
       nullToUndefined,
+    )
+  }
+
+  /** @internal */
+  getInto(key: string, encoding: 'utf8' | null, receiver: Receiver): void {
+    if (this.#batching) {
+      this.#batched(key, encoding === null, receiver)
+      return
+    }
+    const link = this.#link
+    const reply = link?.client.isReady
+      ? link.send(key, true, ['GET', key], encoding === null ? link.binary : undefined)
+      : this.#ready().then((l) => l.send(key, true, ['GET', key], encoding === null ? l.binary : undefined))
+    reply.then(
+      (value) => receiver.succeed(nullToUndefined(value)),
+      (error: unknown) => receiver.failed(this.#wrap(error)),
     )
   }
 
@@ -524,7 +544,7 @@ export class RedisBackend implements Backend {
   }
 
   /** A get waiting for the end of the tick, to go with the others of the tick in one MGET. */
-  #batched(key: string, binary: boolean): Promise<unknown> {
+  #batched(key: string, binary: boolean, receiver: Receiver): void {
     let batch = binary ? this.#bytes : this.#text
     if (batch === undefined) {
       batch = new Batch(binary)
@@ -537,11 +557,8 @@ export class RedisBackend implements Backend {
         process.nextTick(this.#flush)
       }
     }
-    const promise = settleable()
     batch.args.push(key)
-    batch.resolves.push(resolveLast)
-    batch.rejects.push(rejectLast)
-    return promise
+    batch.receivers.push(receiver)
   }
 
   readonly #flush = (): void => {
@@ -761,13 +778,12 @@ export class RedisBackend implements Backend {
   }
 }
 
-/** The gets of one tick and one encoding: `MGET key…` in the making, and each get's promise by position. */
+/** The gets of one tick and one encoding: `MGET key…` in the making, and where each get answers, by position. */
 class Batch {
   readonly binary: boolean
   /** `['MGET', key…]`, position `i + 1` holding the key of get `i`. */
   readonly args: string[] = ['MGET']
-  readonly resolves: Array<(value: unknown) => void> = []
-  readonly rejects: Array<(reason: unknown) => void> = []
+  readonly receivers: Receiver[] = []
 
   constructor(binary: boolean) {
     this.binary = binary
@@ -775,13 +791,15 @@ class Batch {
 
   /** The values of a GET or MGET, for the gets at positions `at` (all of them when `undefined`). */
   answer(values: readonly unknown[], at: readonly number[] | undefined): void {
-    for (let j = 0; j < values.length; j++) this.resolves[at === undefined ? j : at[j]!]!(nullToUndefined(values[j]))
+    const { receivers } = this
+    for (let j = 0; j < values.length; j++)
+      receivers[at === undefined ? j : at[j]!]!.succeed(nullToUndefined(values[j]))
   }
 
   /** The gets at positions `at` (all of them when `undefined`) fail with `error`. */
   fail(error: Error, at?: readonly number[]): void {
-    if (at === undefined) for (const reject of this.rejects) reject(error)
-    else for (const i of at) this.rejects[i]!(error)
+    if (at === undefined) for (const receiver of this.receivers) receiver.failed(error)
+    else for (const i of at) this.receivers[i]!.failed(error)
   }
 
   /** On a cluster, one MGET may only name keys of one hash slot: the gets grouped by slot. */
