@@ -66,6 +66,12 @@ function readsOf(backend: Backend): Reads {
   return reads
 }
 
+/** `get`'s reads of `encoding` in flight on `backend`. */
+function tableOf(backend: Backend, encoding: 'utf8' | null): Table {
+  const reads = readsOf(backend)
+  return encoding === null ? (reads.bytes ??= table()) : (reads.text ??= table())
+}
+
 /** The slot of `key`: FNV-1a over its UTF-16 code units. */
 function slotOf(key: string): number {
   let hash = 0x811c9dc5
@@ -82,8 +88,7 @@ function slotOf(key: string): number {
  */
 export function sharedGet(backend: Backend, key: string, encoding: 'utf8' | null): unknown {
   if (backend.synchronous === true) return backend.get(key, encoding)
-  const reads = readsOf(backend)
-  const t = encoding === null ? (reads.bytes ??= table()) : (reads.text ??= table())
+  const t = tableOf(backend, encoding)
   const slot = slotOf(key)
   if (t.keys[slot] === key) {
     const read = t.reads[slot]!
@@ -113,8 +118,7 @@ export function sharedGetInto(
   encoding: 'utf8' | null,
   receiver: SharedReceiver,
 ): void {
-  const reads = readsOf(backend)
-  const t = encoding === null ? (reads.bytes ??= table()) : (reads.text ??= table())
+  const t = tableOf(backend, encoding)
   const slot = slotOf(key)
   if (t.keys[slot] === key) {
     const read = t.reads[slot]!

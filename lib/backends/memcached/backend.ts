@@ -109,7 +109,6 @@ export class MemcachedBackend implements Backend {
   }
 
   get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
-    if (!this.#batching) return this.#get(key, encoding)
     const promise = settleable()
     this.getInto(key, encoding === null ? null : 'utf8', { succeed: resolveLast, failed: rejectLast })
     return promise
@@ -158,13 +157,6 @@ export class MemcachedBackend implements Backend {
         (error: unknown) => batch.fail(error),
       )
     }
-  }
-
-  async #get(key: string, encoding?: 'utf8' | null): Promise<unknown> {
-    const k = checkKey(key)
-    const c = await this.#use()
-    const reply = await c.meta(k, 'mg', ['v'])
-    return reply.code === 'VA' ? decode(reply.value!, encoding) : undefined
   }
 
   async multiGet(keys: readonly string[], encoding?: 'utf8' | null): Promise<unknown[]> {
@@ -389,7 +381,7 @@ function bytes(value: unknown): Buffer {
   )
 }
 
-/** `mg <key> v` with `c`, answered into `receiver` (what `#get` answers, without a promise of its own). */
+/** `mg <key> v` with `c`, answered into `receiver`. */
 function getOn(c: MemcachedClient, key: string, encoding: 'utf8' | null, receiver: Receiver): void {
   c.meta(key, 'mg', VALUE).then(
     (reply) => receiver.succeed(reply.code === 'VA' ? decode(reply.value!, encoding) : undefined),

@@ -163,14 +163,8 @@ export class RedisBackend implements Backend {
       return promise
     }
     const link = this.#link
-    if (link?.client.isReady) {
-      return link
-        .send(key, true, ['GET', key], encoding === null ? link.binary : undefined)
-        .then(nullToUndefined, this.#fail)
-    }
-    return this.#later((l) => l.send(key, true, ['GET', key], encoding === null ? l.binary : undefined)).then(
-      nullToUndefined,
-    )
+    if (link?.client.isReady) return sendGet(link, key, encoding).then(nullToUndefined, this.#fail)
+    return this.#later((l) => sendGet(l, key, encoding)).then(nullToUndefined)
   }
 
   /** @internal */
@@ -181,8 +175,8 @@ export class RedisBackend implements Backend {
     }
     const link = this.#link
     const reply = link?.client.isReady
-      ? link.send(key, true, ['GET', key], encoding === null ? link.binary : undefined)
-      : this.#ready().then((l) => l.send(key, true, ['GET', key], encoding === null ? l.binary : undefined))
+      ? sendGet(link, key, encoding)
+      : this.#ready().then((l) => sendGet(l, key, encoding))
     reply.then(
       (value) => receiver.succeed(nullToUndefined(value)),
       (error: unknown) => receiver.failed(this.#wrap(error)),
@@ -863,6 +857,11 @@ function isServerMessage(message: string): boolean {
 
 function yes(): true {
   return true
+}
+
+/** `GET key` on `link`, its reply as bytes when `encoding` is `null`. */
+function sendGet(link: Link, key: string, encoding: 'utf8' | null | undefined): Promise<Reply> {
+  return link.send(key, true, ['GET', key], encoding === null ? link.binary : undefined)
 }
 
 function nullToUndefined(value: unknown): unknown {
