@@ -117,6 +117,46 @@ redis('a lone get sends a plain GET; gets of two ticks send two requests', async
   assert.is(counts.mget, 2)
 })
 
+redis('a long reply is answered in halves, the next gets of the first half sent in between', async ({ server }) => {
+  const { createClient } = await import('@redis/client')
+  const client = createClient({ socket: { port: server.port, host: '127.0.0.1' } })
+  client.on('error', () => {})
+  await client.connect()
+  const log: string[] = []
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = ((args: string[], options?: object) => {
+    log.push(`${args[0]} ${args.length - 1}`)
+    return send(args, options)
+  }) as typeof client.sendCommand
+  try {
+    await using cache = new RedisCache({ client, namespace: 'halves', batch: true })
+    const n = 100
+    await cache.multiSet(Array.from({ length: n }, (_, i) => [`k${i}`, i] as const))
+    log.length = 0
+    const answers = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const first = await cache.get(`k${i}`)
+        log.push(`answered ${i}`)
+        return [first, await cache.get(`k${i}`)] // its read is over: read again
+      }),
+    )
+    assert.equal(
+      answers,
+      Array.from({ length: n }, (_, i) => [i, i]),
+      'each get its own value, in both halves',
+    )
+    const answered = (from: number, to: number): string[] =>
+      Array.from({ length: to - from }, (_, i) => `answered ${from + i}`)
+    assert.equal(
+      log,
+      ['MGET 100', ...answered(0, 50), 'MGET 50', ...answered(50, 100), 'MGET 50'],
+      'the second half answered once the gets of the first are sent; replies of 50 answered at once',
+    )
+  } finally {
+    await client.close()
+  }
+})
+
 /**
  * Issues, in one tick and from inside a microtask (where a write's own continuation would run before the tick's
  * end), gets of `key` followed by a write of it: every get must answer the value from before the write.
@@ -301,6 +341,14 @@ cluster('on a Cluster, the gets of one tick are one request per hash slot', asyn
   }
   assert.is(mgets, 2, 'one MGET for the slot of {a} and one for that of {b}')
   assert.is(gets, 1, 'a plain GET for the lone key of {c}')
+
+  // A long reply for one slot among others, answered in halves: each get still has its own value.
+  const many = Array.from({ length: 150 }, (_, i) => (i % 3 === 0 ? `{b}m${i}` : `{a}m${i}`))
+  await Promise.all(many.map((key, i) => cache.set(key, i)))
+  assert.equal(
+    await Promise.all(many.map((key) => cache.get(key))),
+    many.map((_, i) => i),
+  )
 })
 
 // ---------------------------------------------------------------------------
