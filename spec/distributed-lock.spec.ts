@@ -336,6 +336,43 @@ xproc(
   },
 )
 
+xproc('redis: a release that hands the value over does not wait for the lock to be deleted', async ({ redis }) => {
+  await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-early' })
+  await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-early' })
+  // The holder's compare-and-delete is sent, but its answer is held back until the test lets it through.
+  let letThrough: () => void = () => {}
+  const through = new Promise<void>((resolve) => (letThrough = resolve))
+  const deleteIf = a.backend.deleteIf!.bind(a.backend)
+  a.backend.deleteIf = async (key, token) => {
+    const removed = await deleteIf(key, token)
+    await through
+    return removed
+  }
+  const slow = gated('v')
+  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
+  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
+  const waiting = b.getOrSet('k', async () => 'b', { ...lock, lease: 10 })
+  const channel = lockChannel('gl-early:k-lock')
+  await until(
+    async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
+    'the waiter to subscribe',
+  )
+  // Past its first check (a read and the lock's existence), before its first poll ~50 ms after it subscribed.
+  await sleep(20)
+  const reads = readsOf(b)
+  let held = true
+  void holding.then(() => {
+    held = false
+  })
+  slow.open()
+  assert.is(await waiting, 'v', 'the waiter answered with the value handed over')
+  assert.equal(reads, [], 'by the release message, not by a poll')
+  assert.is(held, true, 'while the holder still waited for its compare-and-delete')
+  letThrough()
+  assert.is(await holding, 'v')
+  assert.is(await a.exists('k-lock'), false, 'the lock is gone')
+})
+
 xproc('redis: a value too large to hand over is read by the waiters', async ({ redis }) => {
   await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-big' })
   await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-big' })

@@ -68,15 +68,34 @@ export async function releaseLock(
   bound: Bound,
   message: string = RELEASED,
 ): Promise<boolean> {
-  const removed = await bound(() => backend.deleteIf!(built, token))
+  const signals = hasSignals(backend)
+  const deleting = bound(() => backend.deleteIf!(built, token))
+  // A message that hands the value over goes right behind the compare-and-delete: its waiters take the value and
+  // never look at the lock. A plain release is announced once the lock is gone: a script Redis does not hold yet is
+  // sent again after its NOSCRIPT answer, by which time the message could have woken the waiters, who would then
+  // find the lock still there and sleep until their next poll.
+  const handing = signals && message !== RELEASED ? announce(backend, built, message, bound) : undefined
+  let removed: boolean
+  try {
+    removed = await deleting
+  } finally {
+    await handing
+  }
   if (!removed) return false
-  // Announced once the lock is gone, not pipelined behind the compare-and-delete: a script Redis does not hold yet
-  // is sent again after its NOSCRIPT answer, by which time the message could have woken the waiters, who would
-  // then find the lock still there and sleep until their next poll.
-  if (hasSignals(backend)) await bound(() => backend.publish(lockChannel(built), message)).catch(() => undefined)
+  if (signals && handing === undefined) await announce(backend, built, message, bound)
   const wakers = local.get(storeOf(backend))?.get(built)
   if (wakers !== undefined) for (const wake of [...wakers]) wake()
   return true
+}
+
+/** Publishes a release `message` to the waiters of other processes; a failure is ignored (they also poll). */
+function announce(
+  backend: Backend & Required<Pick<Backend, 'publish'>>,
+  built: string,
+  message: string,
+  bound: Bound,
+): Promise<unknown> {
+  return bound(() => backend.publish(lockChannel(built), message)).catch(() => undefined)
 }
 
 /**
