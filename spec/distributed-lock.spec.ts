@@ -373,6 +373,43 @@ xproc('redis: a release that hands the value over does not wait for the lock to 
   assert.is(await a.exists('k-lock'), false, 'the lock is gone')
 })
 
+xproc('redis: a release heard while a poll reads a miss hands the value over', async ({ redis }) => {
+  await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-race' })
+  await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-race' })
+  const slow = gated('v')
+  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
+  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
+  const waiting = b.getOrSet('k', async () => 'b', { ...lock, lease: 10 })
+  const channel = lockChannel('gl-race:k-lock')
+  await until(
+    async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
+    'the waiter to subscribe',
+  )
+  await sleep(20) // past its first check, before its first poll
+  // The poll's read reaches the server before the holder writes (a miss), and its answer comes back after the
+  // release message has: the waiter must take the value handed over, not ask for the lock again.
+  const calls: string[] = []
+  const { backend } = b
+  const get = backend.get.bind(backend)
+  backend.get = async (key, encoding) => {
+    calls.push(`get ${key}`)
+    const stored = await get(key, encoding)
+    slow.open()
+    await holding
+    await sleep(20)
+    return stored
+  }
+  for (const name of ['exists', 'add'] as const) {
+    const call = backend[name].bind(backend) as (...args: unknown[]) => Promise<unknown>
+    backend[name] = ((...args: unknown[]) => {
+      calls.push(`${name} ${args[0]}`)
+      return call(...args)
+    }) as never
+  }
+  assert.is(await waiting, 'v')
+  assert.equal(calls, ['get gl-race:k'], 'one read (a miss), then the value handed over: no lock asked for or taken')
+})
+
 xproc('redis: a value too large to hand over is read by the waiters', async ({ redis }) => {
   await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-big' })
   await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-big' })

@@ -490,16 +490,21 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
   const heard = (message: string): void => {
     if (message.startsWith(STORED)) handed = message.slice(STORED.length)
   }
-  // While waiting, the value is read first: a holder's value is there before its lock is gone.
+  /** Whether the value handed over answers (then it is `found`). */
+  const takeHanded = async (): Promise<boolean> => {
+    const given = handed as string
+    handed = undefined
+    found = await withTags(job, examine(job, given))
+    return found?.fresh === true
+  }
+  // While waiting, the value is read first: a holder's value is there before its lock is gone. A release heard
+  // while the store was asked (a read made before the holder wrote) hands over the value it would not find.
   const held = async (): Promise<boolean> => {
-    if (handed !== undefined) {
-      const given = handed
-      handed = undefined
-      found = await withTags(job, examine(job, given))
-      if (found?.fresh === true) return false
-    }
+    if (handed !== undefined && (await takeHanded())) return false
     found = await read(job)
-    return found?.fresh !== true && (await bound(() => backend.exists(built)))
+    if (found?.fresh === true || (handed !== undefined && (await takeHanded()))) return false
+    const locked = await bound(() => backend.exists(built))
+    return !(handed !== undefined && (await takeHanded())) && locked
   }
   while (!signal.aborted) {
     const token = serializer.dumps(randomUUID())
