@@ -336,6 +336,23 @@ xproc(
   },
 )
 
+/**
+ * `a` takes the lock of `k` (its factory gated, answering `value`) and `b` (another connection) waits for it with
+ * `fn`, subscribed to the release: answers once both are so.
+ */
+async function holderAndWaiter(port: number, a: Cache, b: Cache, value: string, fn = async () => 'b') {
+  const slow = gated(value)
+  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
+  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
+  const waiting = b.getOrSet('k', fn, { ...lock, lease: 10 })
+  const channel = lockChannel(a.buildKey('k-lock'))
+  await until(
+    async () => Number(((await redisCommand(port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
+    'the waiter to subscribe',
+  )
+  return { slow, holding, waiting }
+}
+
 xproc('redis: a release that hands the value over does not wait for the lock to be deleted', async ({ redis }) => {
   await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-early' })
   await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-early' })
@@ -348,15 +365,7 @@ xproc('redis: a release that hands the value over does not wait for the lock to 
     await through
     return removed
   }
-  const slow = gated('v')
-  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
-  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
-  const waiting = b.getOrSet('k', async () => 'b', { ...lock, lease: 10 })
-  const channel = lockChannel('gl-early:k-lock')
-  await until(
-    async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
-    'the waiter to subscribe',
-  )
+  const { slow, holding, waiting } = await holderAndWaiter(redis.port, a, b, 'v')
   // Past its first check (a read and the lock's existence), before its first poll ~50 ms after it subscribed.
   await sleep(20)
   const reads = readsOf(b)
@@ -376,15 +385,7 @@ xproc('redis: a release that hands the value over does not wait for the lock to 
 xproc('redis: a release heard while a poll reads a miss hands the value over', async ({ redis }) => {
   await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-race' })
   await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-race' })
-  const slow = gated('v')
-  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
-  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
-  const waiting = b.getOrSet('k', async () => 'b', { ...lock, lease: 10 })
-  const channel = lockChannel('gl-race:k-lock')
-  await until(
-    async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
-    'the waiter to subscribe',
-  )
+  const { slow, holding, waiting } = await holderAndWaiter(redis.port, a, b, 'v')
   await sleep(20) // past its first check, before its first poll
   // The poll's read reaches the server before the holder writes (a miss), and its answer comes back after the
   // release message has: the waiter must take the value handed over, not ask for the lock again.
@@ -414,16 +415,8 @@ xproc('redis: a value too large to hand over is read by the waiters', async ({ r
   await using a = new RedisCache({ host: '127.0.0.1', port: redis.port, namespace: 'gl-big' })
   await using b = new RedisCache({ url: `redis://localhost:${redis.port}`, namespace: 'gl-big' })
   const big = 'x'.repeat(100_000)
-  const slow = gated(big)
-  const holding = a.getOrSet('k', slow.fn, { ...lock, lease: 10 })
-  await until(async () => await a.exists('k-lock'), 'the holder to take the lock')
   let calls = 0
-  const waiting = b.getOrSet('k', async () => `${++calls}`, { ...lock, lease: 10 })
-  const channel = lockChannel('gl-big:k-lock')
-  await until(
-    async () => Number(((await redisCommand(redis.port, 'PUBSUB', 'NUMSUB', channel)) as unknown[])[1]) === 1,
-    'the waiter to subscribe',
-  )
+  const { slow, holding, waiting } = await holderAndWaiter(redis.port, a, b, big, async () => `${++calls}`)
   const reads = readsOf(b)
   slow.open()
   assert.is(await holding, big)
