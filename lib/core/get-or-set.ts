@@ -490,9 +490,10 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
   const heard = (message: string): void => {
     if (message.startsWith(STORED)) handed = message.slice(STORED.length)
   }
-  /** Whether the value handed over answers (then it is `found`). */
+  /** Whether a value was handed over and answers (then it is `found`). */
   const takeHanded = async (): Promise<boolean> => {
-    const given = handed as string
+    if (handed === undefined) return false
+    const given = handed
     handed = undefined
     found = await withTags(job, examine(job, given))
     return found?.fresh === true
@@ -500,11 +501,11 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
   // While waiting, the value is read first: a holder's value is there before its lock is gone. A release heard
   // while the store was asked (a read made before the holder wrote) hands over the value it would not find.
   const held = async (): Promise<boolean> => {
-    if (handed !== undefined && (await takeHanded())) return false
+    if (await takeHanded()) return false
     found = await read(job)
-    if (found?.fresh === true || (handed !== undefined && (await takeHanded()))) return false
+    if (found?.fresh === true || (await takeHanded())) return false
     const locked = await bound(() => backend.exists(built))
-    return !(handed !== undefined && (await takeHanded())) && locked
+    return !(await takeHanded()) && locked
   }
   while (!signal.aborted) {
     const token = serializer.dumps(randomUUID())
