@@ -416,6 +416,63 @@ pubsub('waiters subscribe to the lock channel while they wait and unsubscribe af
   await until(async () => (await numsub(server.port, channel)) === 0, 1000, 'the waiter to unsubscribe')
 })
 
+pubsub(
+  'a waiter unsubscribes a moment after its wait; a wait meanwhile subscribes again for free',
+  async ({ server }) => {
+    await using cache = new RedisCache({ port: server.port, namespace: 'linger' })
+    const channel = lockChannel('linger:k-lock')
+    let subscribes = 0
+    const subscribe = cache.backend.subscribe.bind(cache.backend)
+    cache.backend.subscribe = (name, listener) => {
+      subscribes++
+      return subscribe(name, listener)
+    }
+    /** One holder and one waiter on `k`: answers when the waiter's wait ended (ms). */
+    const wait = async (): Promise<number> => {
+      const holder = await RedLock.acquire(cache, 'k', { lease: 5 })
+      const asked = subscribes
+      const waiting = RedLock.acquire(cache, 'k', { lease: 5 })
+      await until(async () => subscribes > asked && (await numsub(server.port, channel)) === 1, 1000, 'the waiter')
+      await holder.release()
+      const waiter = await waiting
+      const ended = Date.now()
+      await waiter.release()
+      return ended
+    }
+    let ended = 0
+    let gone = 0
+    const commands = await monitored(server.port, async () => {
+      await wait()
+      ended = await wait()
+      await until(async () => (await numsub(server.port, channel)) === 0, 2000, 'the waiters to unsubscribe')
+      gone = Date.now()
+    })
+    assert.is(subscribes, 2)
+    const count = (name: string) => commands.filter((command) => command === name).length
+    assert.is(count('SUBSCRIBE'), 1, `the second wait found the first one's subscription: ${commands}`)
+    assert.is(count('UNSUBSCRIBE'), 1)
+    assert.ok(gone - ended >= 240, `unsubscribed ${gone - ended} ms after the wait`)
+  },
+)
+
+pubsub('a release message that never comes: the waiter polls and goes on long before the lease', async ({ server }) => {
+  await using a = new RedisCache({ host: '127.0.0.1', port: server.port, namespace: 'lost' })
+  await using b = new RedisCache({ url: `redis://localhost:${server.port}`, namespace: 'lost' })
+  a.backend.publish = async () => 0 // the message is lost
+  const holder = await RedLock.acquire(a, 'k', { lease: 10 })
+  const waiting = RedLock.acquire(b, 'k', { lease: 10 }).then(() => Date.now())
+  await until(
+    async () => (await numsub(server.port, lockChannel('lost:k-lock'))) === 1,
+    1000,
+    'the waiter to subscribe',
+  )
+  const releasedAt = Date.now()
+  assert.is(await holder.release(), true)
+  const latency = (await waiting) - releasedAt
+  // Its polls come about 0, 200, 600, 1000 ms after it subscribed.
+  assert.ok(latency < 1000, `went on ${latency} ms after the release, by its poll (the lease is 10 s)`)
+})
+
 pubsub('the release message wakes a waiter on another connection long before its next poll', async ({ server }) => {
   // Two backends with different names share no in-process wake-up: only pub/sub (or the poll) can wake the waiter.
   await using a = new RedisCache({ host: '127.0.0.1', port: server.port, namespace: 'msg' })
@@ -424,12 +481,12 @@ pubsub('the release message wakes a waiter on another connection long before its
   const holder = await RedLock.acquire(a, 'k', { lease: 10 })
   const waiting = RedLock.acquire(b, 'k', { lease: 10 }).then(() => Date.now())
   await until(async () => (await numsub(server.port, lockChannel('msg:k-lock'))) === 1, 1000, 'the waiter to subscribe')
-  // Its polls come about 0, 50, 150, 350, 550, 750 ms after it subscribed: release just after the one at 550.
-  await sleep(590)
+  // Its polls come about 0, 200, 600, 1000 ms after it subscribed: release just after the one at 200.
+  await sleep(230)
   const releasedAt = Date.now()
   assert.is(await holder.release(), true)
   const latency = (await waiting) - releasedAt
-  assert.ok(latency < 60, `woken ${latency} ms after the release (the poll would take ~150 ms)`)
+  assert.ok(latency < 60, `woken ${latency} ms after the release (the next poll would take ~370 ms)`)
 })
 
 // ---------------------------------------------------------------------------

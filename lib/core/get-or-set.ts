@@ -500,11 +500,15 @@ async function coordinate(job: Job, lock: Lock, signal: AbortSignal): Promise<En
   }
   // While waiting, the value is read first: a holder's value is there before its lock is gone. A release heard
   // while the store was asked (a read made before the holder wrote) hands over the value it would not find.
+  // The read and the lock's check are sent together, in that order on one connection: one round trip.
   const held = async (): Promise<boolean> => {
     if (await takeHanded()) return false
-    found = await read(job)
+    const reading = read(job)
+    const locking = bound(() => backend.exists(built))
+    locking.catch(() => {}) // not waited for when the read answers
+    found = await reading
     if (found?.fresh === true || (await takeHanded())) return false
-    const locked = await bound(() => backend.exists(built))
+    const locked = await locking
     return !(await takeHanded()) && locked
   }
   while (!signal.aborted) {

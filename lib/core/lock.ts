@@ -15,8 +15,18 @@ export type Bound = <T>(call: () => T | PromiseLike<T>) => Promise<T>
 export const hasSignals = (backend: Backend): backend is Backend & Required<Pick<Backend, 'subscribe' | 'publish'>> =>
   typeof backend.subscribe === 'function' && typeof backend.publish === 'function'
 
-/** Poll intervals (ms) while waiting: with pub/sub the poll is only a fallback for a lost message. */
-const POLL = { signals: { first: 50, max: 200 }, plain: { first: 5, max: 50 } } as const
+/**
+ * Poll intervals (ms) while waiting. With pub/sub the poll is only a fallback for a lost message, so it stays away
+ * from the moment a typical holder releases: every waiter of a crowd polling then would load the store as the
+ * value lands.
+ */
+const POLL = { signals: { first: 200, max: 400 }, plain: { first: 5, max: 50 } } as const
+
+/**
+ * How long (ms) a waiter's subscription outlives its wait: its unsubscribe is not sent while the value is handed
+ * over, and a wait on the same lock soon after (a key stampeded again when it expires) finds it still there.
+ */
+const LINGER = 250
 
 /**
  * Waiters of this process, by store and built lock key: a release here wakes them
@@ -116,6 +126,7 @@ export async function waitForRelease(
   const deadline = Date.now() + lease * 1000
   let wake: () => void = () => {}
   let woken = false
+  let over = false
   const onWake = (): void => {
     woken = true
     wake()
@@ -130,12 +141,12 @@ export async function waitForRelease(
       try {
         const subscribing = backend.subscribe(
           lockChannel(built),
-          heard === undefined
-            ? onWake
-            : (message) => {
-                heard(message)
-                onWake()
-              },
+          // A message heard while the subscription lingers after the wait is nobody's.
+          (message) => {
+            if (over) return
+            heard?.(message)
+            onWake()
+          },
         )
         // A subscription that answers after its bound is undone when it does.
         subscribing.then(undefined, () => undefined)
@@ -172,7 +183,8 @@ export async function waitForRelease(
   } finally {
     unlisten()
     signal?.removeEventListener('abort', onWake)
-    // Not awaited: the waiter goes on at once; the unsubscribe function never rejects.
-    void unsubscribe?.()
+    over = true
+    // Not awaited, and not sent at once (see LINGER): the waiter goes on; the unsubscribe function never rejects.
+    if (unsubscribe !== undefined) setTimeout(unsubscribe, LINGER).unref()
   }
 }

@@ -32,7 +32,7 @@ export interface RedLockOptions {
  * compute → write", not for mutual exclusion.
  *
  * Waiting works across processes: on Redis a release is published on a pub/sub
- * channel (polling every 50–200 ms covers a lost message); on Memcached and other
+ * channel (polling every 200–400 ms covers a lost message); on Memcached and other
  * backends waiters poll with a backoff from 5 to 50 ms; in one process a
  * release wakes its waiters at once. Release removes the lock only while this
  * holder still owns it (compare-and-delete), so a holder whose lease ran out
